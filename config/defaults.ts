@@ -1,0 +1,27 @@
+// Every tunable with its documented default, in one place (as oidc-provider's helpers/defaults.js does).
+
+/** Token and session lifetimes, in seconds. */
+export const lifetimes = {
+  accessToken: 600,
+  clientCredentials: 600,
+  authorizationCode: 60,
+  idToken: 3600,
+  refreshToken: 14 * 24 * 3600,
+  grant: 14 * 24 * 3600,
+  session: 14 * 24 * 3600,
+  interaction: 3600,
+  /** Initial and registration access tokens for DCR (RFC 7591/7592) are long-lived credentials. */
+  registrationAccessToken: 365 * 24 * 3600,
+} as const;
+
+/** Seconds of clock skew accepted on `exp`/`iat`/`nbf` everywhere (and added to storage TTLs). */
+export const clockTolerance = 15;
+
+/** JWS algorithm for JWT access tokens (RFC 9068 §4: every resource server MUST support RS256). */
+export const jwtAccessTokenAlg = 'RS256';
+
+/** The largest form or JSON body our own endpoints read (oidc-provider caps its own at 56 KiB). */
+export const maxBodyBytes = 56 * 1024;
+
+/** Redis key prefix for every key this server writes. */
+export const redisKeyPrefix = 'agentauth:';

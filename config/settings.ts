@@ -1,0 +1,105 @@
+// Typed settings from the environment, validated once at start. A bad value stops the process with one line
+// naming the variable; nothing else in the code reads process.env.
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { redisKeyPrefix } from './defaults.ts';
+
+export interface Settings {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  /** Undefined when ISSUER is unset: the issuer is then http://localhost:<the port actually bound>. */
+  issuer: string | undefined;
+  /** Undefined when TRUST_DOMAIN is unset: the trust domain is then the issuer. */
+  trustDomain: string | undefined;
+  redisUrl: string | undefined;
+  databaseUrl: string | undefined;
+  /** Prefix of every Redis key we write, so several deployments can share one Redis. */
+  redisKeyPrefix: string;
+  adminToken: string;
+  /** True when ADMIN_TOKEN was not set and one was generated for this development run. */
+  adminTokenGenerated: boolean;
+  dataDir: string;
+  /** Trust X-Forwarded-* from a TLS-terminating load balancer (DPoP `htu` and issuer URLs need it there). */
+  trustProxy: boolean;
+  /** RFC 9449 §8: require a server-provided DPoP nonce on every proof. */
+  dpopRequireNonce: boolean;
+}
+
+export class ConfigurationError extends Error {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigurationError';
+    this.variable = variable;
+  }
+}
+
+const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const urlWithProtocols = (protocols: string[], what: string) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a ${what} URL (${protocols.map((p) => `${p}//`).join(' or ')})`);
+
+const issuerUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    // RFC 8414 §2: the issuer is an https URL with no query or fragment (http only for local development).
+    return ['https:', 'http:'].includes(url.protocol) && !url.search && !url.hash && !value.endsWith('/');
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) URL without query, fragment or trailing slash');
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  ISSUER: issuerUrl.optional(),
+  TRUST_DOMAIN: z.string().min(1).optional(),
+  REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'Redis').optional(),
+  DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'must be 1-64 characters of letters, digits, ":", ".", "-" or "_"').default(redisKeyPrefix),
+  ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  TRUST_PROXY: booleanFlag.default(false),
+  DPOP_REQUIRE_NONCE: booleanFlag.default(false),
+});
+
+/** Parses settings from an environment; throws ConfigurationError naming the first bad variable. */
+export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
+  // Empty strings count as unset, as in most twelve-factor tooling.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue.path[0]);
+    throw new ConfigurationError(variable, `${issue.message} (got ${JSON.stringify(present[variable])})`);
+  }
+  const v = parsed.data;
+
+  if (v.NODE_ENV === 'production') {
+    if (!v.REDIS_URL) throw new ConfigurationError('REDIS_URL', 'is required in production (embedded storage serves one instance only and loses sessions on restart)');
+    if (!v.DATABASE_URL) throw new ConfigurationError('DATABASE_URL', 'is required in production (embedded PGlite is for development)');
+    if (!v.ADMIN_TOKEN) throw new ConfigurationError('ADMIN_TOKEN', 'is required in production');
+  }
+
+  return {
+    nodeEnv: v.NODE_ENV,
+    port: v.PORT,
+    issuer: v.ISSUER,
+    trustDomain: v.TRUST_DOMAIN,
+    redisUrl: v.REDIS_URL,
+    databaseUrl: v.DATABASE_URL,
+    redisKeyPrefix: v.REDIS_KEY_PREFIX,
+    adminToken: v.ADMIN_TOKEN ?? randomBytes(32).toString('base64url'),
+    adminTokenGenerated: !v.ADMIN_TOKEN,
+    dataDir: resolve(v.DATA_DIR),
+    trustProxy: v.TRUST_PROXY,
+    dpopRequireNonce: v.DPOP_REQUIRE_NONCE,
+  };
+}

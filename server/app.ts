@@ -1,0 +1,89 @@
+// The HTTP stack, top to bottom. oidc-provider is itself the Koa application; `provider.use` puts our
+// middleware in front of its router, so each request passes these in order and then, if no route of ours
+// answered, reaches the provider's own endpoints.
+import { randomUUID } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { JSONWebKeySet } from 'jose';
+import type { ResourceStore } from '../adapters/resource-store.ts';
+import type { UserStore } from '../adapters/user-store.ts';
+import { requireAdminToken } from './admin-auth.ts';
+import { HttpError } from './http-error.ts';
+import { jwtAccessTokenLookup } from './jwt-access-token-records.ts';
+import { registrationAccess } from './registration-access.ts';
+import { adminResourceRoutes } from './routes/admin-resources.ts';
+import { adminUserRoutes } from './routes/admin-users.ts';
+import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
+import { interactionRoutes } from './routes/interactions.ts';
+
+export interface AppDependencies {
+  provider: Provider;
+  issuer: string;
+  adminToken: string;
+  publicJwks: JSONWebKeySet;
+  users: UserStore;
+  resources: ResourceStore;
+  csrfKey: string;
+  readiness: ReadinessChecks;
+  log?: (line: string) => void;
+}
+
+export function composeApp(deps: AppDependencies): Provider {
+  const { provider } = deps;
+  const path = (route: string) => new URL(provider.urlFor(route)).pathname;
+
+  provider.use(requestId);
+  provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
+  provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
+  provider.use(jwtAccessTokenLookup({ issuer: deps.issuer, jwks: deps.publicJwks, paths: [path('introspection'), path('revocation')] }));
+
+  const health = healthRoutes(deps.readiness);
+  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey });
+  const adminUsers = adminUserRoutes(deps.users);
+  const adminResources = adminResourceRoutes(deps.resources);
+  const admin = requireAdminToken(deps.adminToken);
+
+  provider.use(health.routes());
+  provider.use(interactions.routes());
+  provider.use(async (ctx, next) => (ctx.path.startsWith('/admin/') || ctx.path === '/admin' ? admin(ctx, next) : next()));
+  provider.use(adminUsers.routes());
+  provider.use(adminUsers.allowedMethods());
+  provider.use(adminResources.routes());
+  provider.use(adminResources.allowedMethods());
+
+  return provider;
+}
+
+async function requestId(ctx: Context, next: Next): Promise<void> {
+  const incoming = ctx.get('x-request-id');
+  ctx.state.requestId = /^[\w.:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+  ctx.set('X-Request-Id', ctx.state.requestId);
+  await next();
+}
+
+/**
+ * Our routes throw HttpError; anything else is a bug and becomes a 500 without internals (the stack goes to
+ * the log, never to the client). oidc-provider renders its own errors before they reach this point. An
+ * unknown path is a JSON 404, not Koa's plain-text one.
+ */
+function errorsAsJson(log: (line: string) => void) {
+  return async function renderErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body == null) {
+        ctx.status = 404;
+        ctx.body = { error: 'not_found', error_description: `no endpoint at ${ctx.method} ${ctx.path}` };
+      }
+    } catch (error) {
+      if (error instanceof HttpError) {
+        ctx.status = error.status;
+        ctx.set(error.headers);
+        ctx.body = { error: error.error, error_description: error.message, ...(error.field ? { field: error.field } : {}) };
+        return;
+      }
+      log(`request ${ctx.state.requestId} ${ctx.method} ${ctx.path} failed: ${(error as Error)?.stack ?? String(error)}`);
+      ctx.status = 500;
+      ctx.body = { error: 'server_error', error_description: 'the server failed to handle the request' };
+    }
+  };
+}

@@ -1,0 +1,72 @@
+// Pure rules about client metadata, kept apart from HTTP so they are unit-tested on their own.
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/** RFC 8252 §7.3 / OAuth 2.1 §8.4.2: loopback redirects are plain http on a loopback host, any port. */
+export function isLoopbackUrl(url: URL): boolean {
+  return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+}
+
+function isAcceptableAnonymousRedirect(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'https:' || isLoopbackUrl(url);
+}
+
+interface RegistrationMetadata {
+  token_endpoint_auth_method?: string;
+  grant_types?: string[];
+  response_types?: string[];
+  redirect_uris?: string[];
+}
+
+/**
+ * Anonymous dynamic registration (RFC 7591 without an initial access token) is open only to what MCP clients
+ * need: public clients using authorization code (+ refresh token) with https or loopback redirect URIs.
+ * Anything that would hold a credential or use another grant needs the operator's initial access token.
+ * Returns why the metadata is refused, or undefined when it is acceptable.
+ */
+export function anonymousRegistrationProblem(metadata: RegistrationMetadata): string | undefined {
+  if (metadata.token_endpoint_auth_method !== 'none') {
+    return 'anonymous registration is limited to public clients (token_endpoint_auth_method "none"); confidential clients need an initial access token';
+  }
+  const extraGrant = (metadata.grant_types ?? []).find((g) => g !== 'authorization_code' && g !== 'refresh_token');
+  if (extraGrant) {
+    return `anonymous registration allows only the authorization_code and refresh_token grants, not "${extraGrant}"`;
+  }
+  const badRedirect = (metadata.redirect_uris ?? []).find((uri) => !isAcceptableAnonymousRedirect(uri));
+  if (badRedirect) {
+    return `redirect URI "${badRedirect}" must use https or be a loopback http URL for anonymous registration`;
+  }
+  return undefined;
+}
+
+/** An origin is scheme://host[:port] with nothing after it (the form browsers send in the Origin header). */
+export function isOrigin(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * CORS for browser-based clients: an origin listed in the client's `allowed_cors_origins`, or, for a public
+ * client, the origin of one of its redirect URIs (where a single-page app necessarily runs).
+ */
+export function corsOriginAllowed(origin: string, client: { allowedCorsOrigins?: string[]; redirectUris?: string[]; isPublic: boolean }): boolean {
+  if (client.allowedCorsOrigins?.includes(origin)) return true;
+  if (!client.isPublic) return false;
+  return (client.redirectUris ?? []).some((uri) => {
+    try {
+      return new URL(uri).origin === origin;
+    } catch {
+      return false;
+    }
+  });
+}

@@ -1,0 +1,103 @@
+// JWT access tokens (RFC 9068) are self-contained, so oidc-provider never stores them and its introspection
+// and revocation endpoints refuse them (`unsupported_token_type`). We keep a server-side record of each one
+// under its `jti`, in the same model storage as opaque tokens, which gives JWTs everything opaque tokens
+// have: introspection (RFC 7662), revocation (RFC 7009), and removal with their grant.
+import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type { Context, Next } from 'koa';
+import { readRawBody } from './read-body.ts';
+
+interface StorableToken {
+  jti: string;
+  extra?: unknown;
+  adapter: { upsert(id: string, payload: Record<string, unknown>, expiresIn: number): Promise<void> };
+  constructor: { IN_PAYLOAD: string[] };
+  [key: string]: unknown;
+}
+
+/**
+ * Called from oidc-provider's JWT format customizer, before the token is signed and handed out, so the record
+ * exists before anyone can present the token. The record is exactly what an opaque token of the same model
+ * would store, so the provider's own find/introspect/revoke logic applies to it unchanged.
+ */
+export async function recordJwtAccessToken(token: StorableToken, payload: JWTPayload): Promise<void> {
+  const record: Record<string, unknown> = {};
+  for (const key of token.constructor.IN_PAYLOAD) {
+    if (token[key] !== undefined) record[key] = token[key];
+  }
+  Object.assign(record, { jti: token.jti, iat: payload.iat, exp: payload.exp, extra: token.extra });
+  const expiresIn = Math.max(1, (payload.exp ?? 0) - Math.floor(Date.now() / 1000));
+  await token.adapter.upsert(token.jti, record, expiresIn);
+}
+
+// Presented in place of a JWT that is not ours (bad signature, expired, foreign issuer): it matches no record,
+// so introspection answers `{"active": false}` and revocation answers 200, as RFC 7662 §2.2 and RFC 7009 §2.2
+// require for invalid tokens.
+const NO_SUCH_TOKEN = 'unrecognised-jwt';
+
+const JWT_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
+
+/**
+ * Koa middleware in front of the introspection and revocation endpoints: when the presented token is a JWT,
+ * verify it against our own keys and present its `jti` to oidc-provider instead, which then finds the record.
+ */
+export function jwtAccessTokenLookup(options: { issuer: string; jwks: JSONWebKeySet; paths: string[] }) {
+  const keys = createLocalJWKSet(options.jwks);
+  const paths = new Set(options.paths);
+
+  return async function lookUpJwtAccessTokens(ctx: Context, next: Next): Promise<void> {
+    if (ctx.method !== 'POST' || !paths.has(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) {
+      return next();
+    }
+    const body = await readRawBody(ctx);
+    const params = new URLSearchParams(body.toString('utf8'));
+    const tokens = params.getAll('token');
+    if (tokens.length === 1 && looksLikeJws(tokens[0])) {
+      params.set('token', await jtiOf(tokens[0]));
+      replaceRequestBody(ctx, Buffer.from(params.toString()));
+    } else {
+      replaceRequestBody(ctx, body);
+    }
+    return next();
+  };
+
+  async function jtiOf(jwt: string): Promise<string> {
+    try {
+      const { payload } = await jwtVerify(jwt, keys, { issuer: options.issuer, typ: 'at+jwt', algorithms: JWT_ALGORITHMS });
+      return typeof payload.jti === 'string' && payload.jti ? payload.jti : NO_SUCH_TOKEN;
+    } catch {
+      return NO_SUCH_TOKEN;
+    }
+  }
+}
+
+function looksLikeJws(value: string): boolean {
+  try {
+    return !!decodeProtectedHeader(value);
+  } catch {
+    return false;
+  }
+}
+
+// We consumed the request stream to read the token; oidc-provider reads the body from the stream itself, so
+// hand it an equivalent request carrying the (possibly rewritten) body with a matching Content-Length.
+function replaceRequestBody(ctx: Context, body: Buffer): void {
+  const original = ctx.req;
+  const headers = { ...original.headers, 'content-length': String(body.length) };
+  delete headers['transfer-encoding'];
+  const replacement = Object.assign(Readable.from([body], { objectMode: false }), {
+    headers,
+    rawHeaders: original.rawHeaders,
+    method: original.method,
+    url: original.url,
+    httpVersion: original.httpVersion,
+    httpVersionMajor: original.httpVersionMajor,
+    httpVersionMinor: original.httpVersionMinor,
+    socket: original.socket,
+    complete: true,
+  }) as unknown as IncomingMessage;
+  ctx.req = replacement;
+  ctx.request.req = replacement;
+  ctx.response.req = replacement;
+}

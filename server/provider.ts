@@ -1,0 +1,237 @@
+// oidc-provider configured as an OAuth 2.1 authorization server (draft-ietf-oauth-v2-1): authorization code
+// with PKCE S256 for every client, no implicit or password grants, rotating refresh tokens, client
+// credentials, DPoP (RFC 9449), resource indicators (RFC 8707) with JWT access tokens (RFC 9068),
+// introspection (RFC 7662, RFC 9701), revocation (RFC 7009) and dynamic registration (RFC 7591/7592).
+import Provider, { errors, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { ResourceStore } from '../adapters/resource-store.ts';
+import type { UserStore } from '../adapters/user-store.ts';
+import { clockTolerance, jwtAccessTokenAlg, lifetimes } from '../config/defaults.ts';
+import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin } from './client-policy.ts';
+import { recordJwtAccessToken } from './jwt-access-token-records.ts';
+import { errorPage, loggedOutPage, logoutPage, PAGE_CSP } from './pages.ts';
+
+export interface ProviderDependencies {
+  issuer: string;
+  /** Storage for every oidc-provider model; `Client` goes to PostgreSQL, the rest to Redis or memory. */
+  adapter: (modelName: string) => Adapter;
+  users: UserStore;
+  resources: ResourceStore;
+  /** Private signing JWKs, active keys first (see keys/signing-keys.ts). */
+  signingKeys: JWK[];
+  cookieKeys: string[];
+  dpopNonceSecret: Buffer;
+  dpopRequireNonce: boolean;
+  /** Set by the registration-access middleware: whether this request presented the initial access token. */
+  isAdminRegistration: (ctx: KoaContextWithOIDC) => boolean;
+  /** Hashed client secrets: compares a presented secret with the stored hash. */
+  clientSecretMatches: (storedHash: string, presented: string) => Promise<boolean>;
+}
+
+/** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
+const CONFIDENTIAL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+
+// No HS* anywhere: client secrets are stored hashed, so they cannot serve as HMAC keys (client_secret_jwt).
+const ASYMMETRIC_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
+
+export function createProvider(deps: ProviderDependencies): Provider {
+  const configuration: Configuration = {
+    adapter: deps.adapter as Configuration['adapter'],
+    jwks: { keys: deps.signingKeys as never },
+    cookies: { keys: deps.cookieKeys },
+    clockTolerance,
+
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientAuthMethods: [...CONFIDENTIAL_AUTH_METHODS, 'none'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: ASYMMETRIC_ALGS,
+      idTokenSigningAlgValues: ASYMMETRIC_ALGS,
+      requestObjectSigningAlgValues: ASYMMETRIC_ALGS,
+      userinfoSigningAlgValues: ASYMMETRIC_ALGS,
+      introspectionSigningAlgValues: ASYMMETRIC_ALGS,
+      authorizationSigningAlgValues: ASYMMETRIC_ALGS,
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'Ed25519', 'PS256', 'RS256'],
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    extraClientMetadata: {
+      properties: ['allowed_cors_origins'],
+      validator(ctx, key, value, metadata) {
+        if (key === 'allowed_cors_origins' && value !== undefined) {
+          if (!Array.isArray(value) || !value.every(isOrigin)) {
+            throw new errors.InvalidClientMetadata('allowed_cors_origins must be an array of origins (scheme://host[:port])');
+          }
+        }
+        // The validator runs once per extra property for every client the provider loads; the registration
+        // rule needs to run once per registration, so it hangs off the single property we define.
+        if (key === 'allowed_cors_origins') enforceRegistrationPolicy(ctx as KoaContextWithOIDC, metadata);
+      },
+    },
+
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username'],
+      email: ['email'],
+    },
+    async findAccount(_ctx, sub) {
+      const user = await deps.users.findById(sub);
+      if (!user) return undefined;
+      return {
+        accountId: user.id,
+        async claims() {
+          return { sub: user.id, preferred_username: user.username, name: user.name ?? undefined, email: user.email ?? undefined };
+        },
+      };
+    },
+
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? lifetimes.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? lifetimes.clientCredentials,
+      AuthorizationCode: lifetimes.authorizationCode,
+      IdToken: lifetimes.idToken,
+      Interaction: lifetimes.interaction,
+      Session: lifetimes.session,
+      Grant: lifetimes.grant,
+      RefreshToken(ctx, token, client) {
+        // A public client's refresh token that is not sender-constrained never outlives the chain it came
+        // from: rotation must not extend its life indefinitely (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+        const rotated = (ctx as KoaContextWithOIDC | undefined)?.oidc?.entities.RotatedRefreshToken;
+        if (rotated && client.clientAuthMethod === 'none' && !token.isSenderConstrained()) {
+          return rotated.remainingTTL;
+        }
+        return lifetimes.refreshToken;
+      },
+    },
+    // OAuth 2.1 §4.3.1: refresh tokens rotate on every use; reuse of a rotated one revokes the grant.
+    rotateRefreshToken: true,
+    async issueRefreshToken(_ctx, client) {
+      return client.grantTypeAllowed('refresh_token');
+    },
+
+    // Pass through claims our grants put on tokens (`act`, `may_act`, ...): without this oidc-provider drops
+    // `token.extra` on save.
+    extraTokenClaims: async (_ctx, token) => (token as unknown as { extra?: Record<string, unknown> }).extra,
+    formats: {
+      customizers: {
+        async jwt(_ctx, token, jwt) {
+          await recordJwtAccessToken(token as never, jwt.payload);
+        },
+      },
+    },
+
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.set('Content-Security-Policy', PAGE_CSP);
+      ctx.body = errorPage({ error: String(out.error), description: out.error_description ? String(out.error_description) : undefined });
+    },
+
+    clientBasedCORS(_ctx, origin, client) {
+      const metadata = client as unknown as { allowed_cors_origins?: string[]; redirectUris?: string[]; clientAuthMethod: string };
+      return corsOriginAllowed(origin, {
+        allowedCorsOrigins: metadata.allowed_cors_origins,
+        redirectUris: metadata.redirectUris,
+        isPublic: metadata.clientAuthMethod === 'none',
+      });
+    },
+
+    discovery: {
+      introspection_endpoint_auth_methods_supported: CONFIDENTIAL_AUTH_METHODS,
+      revocation_endpoint_auth_methods_supported: [...CONFIDENTIAL_AUTH_METHODS, 'none'],
+      introspection_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGS,
+      revocation_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGS,
+    },
+
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      userinfo: { enabled: true },
+      jwtIntrospection: { enabled: true },
+      introspection: {
+        enabled: true,
+        // RFC 7662 §2.1 requires the caller to be authorized; a public client has no credential, so it learns
+        // nothing (every answer is `{"active": false}`), which also stops token scanning.
+        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+      },
+      revocation: {
+        enabled: true,
+        // RFC 7009 §2.1: a client may revoke only tokens issued to it.
+        async allowedPolicy(_ctx, client, token) {
+          if (token.clientId !== client.clientId) {
+            throw new errors.InvalidRequest('the token was not issued to this client');
+          }
+          return true;
+        },
+      },
+      registration: {
+        enabled: true,
+        // Anonymous registration is allowed and then narrowed by enforceRegistrationPolicy; the operator's
+        // ADMIN_TOKEN, checked by server/registration-access.ts, lifts the narrowing.
+        initialAccessToken: false,
+      },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+      resourceIndicators: {
+        enabled: true,
+        useGrantedResource: () => true,
+        async getResourceServerInfo(_ctx, resourceIndicator) {
+          const resource = await deps.resources.get(resourceIndicator);
+          if (!resource) {
+            throw new errors.InvalidTarget(`resource "${resourceIndicator}" is not registered at this authorization server`);
+          }
+          return {
+            scope: resource.scopes.join(' '),
+            audience: resource.identifier,
+            accessTokenTTL: resource.accessTokenTtl,
+            accessTokenFormat: resource.tokenFormat,
+            ...(resource.tokenFormat === 'jwt' ? { jwt: { sign: { alg: jwtAccessTokenAlg } } } : {}),
+          };
+        },
+      },
+      dPoP: {
+        enabled: true,
+        nonceSecret: deps.dpopNonceSecret,
+        requireNonce: () => deps.dpopRequireNonce,
+        allowReplay: false,
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.set('Content-Security-Policy', PAGE_CSP.replace("default-src 'none'", "default-src 'none'; form-action 'self'"));
+          ctx.body = logoutPage({ host: ctx.host, form });
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.set('Content-Security-Policy', PAGE_CSP);
+          ctx.body = loggedOutPage({ clientName: ctx.oidc.client?.clientName });
+        },
+      },
+    },
+  };
+
+  function enforceRegistrationPolicy(ctx: KoaContextWithOIDC | undefined, metadata: unknown): void {
+    const route = ctx?.oidc?.route;
+    if (route !== 'registration' && route !== 'client_update') return;
+    if (route === 'registration' && deps.isAdminRegistration(ctx!)) return;
+    // An update through a registration access token (RFC 7592) may not turn a public client into more.
+    if (route === 'client_update' && ctx!.oidc.entities.Client?.clientAuthMethod !== 'none') return;
+    const problem = anonymousRegistrationProblem(metadata as Parameters<typeof anonymousRegistrationProblem>[0]);
+    if (problem) throw new errors.InvalidClientMetadata(problem);
+  }
+
+  const provider = new Provider(deps.issuer, configuration);
+
+  // Client secrets are stored hashed (adapters/client-store.ts); this is the comparison oidc-provider exposes
+  // for that purpose (its maintainers' recommended extension point).
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return typeof this.clientSecret === 'string' && deps.clientSecretMatches(this.clientSecret, actual);
+  };
+
+  return provider;
+}

@@ -1,0 +1,28 @@
+// Dynamic client registration (RFC 7591 §3): the operator's ADMIN_TOKEN is the initial access token. Without
+// one, registration is anonymous and the provider narrows it to public clients (see client-policy.ts). A
+// request that presents a token which is not the initial access token is refused outright (RFC 6750 §3.1).
+import type { Context, Next } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { bearerToken, secretsEqual } from './bearer-token.ts';
+import { HttpError } from './http-error.ts';
+
+const ADMIN_REGISTRATION = Symbol('admin registration');
+
+export function registrationAccess(options: { adminToken: string; registrationPath: string }) {
+  return async function checkRegistrationAccess(ctx: Context, next: Next): Promise<void> {
+    if (ctx.method === 'POST' && ctx.path === options.registrationPath && ctx.get('authorization')) {
+      const token = bearerToken(ctx.get('authorization'));
+      if (!token || !secretsEqual(token, options.adminToken)) {
+        throw new HttpError(401, 'invalid_token', 'the initial access token is invalid', {
+          headers: { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="the initial access token is invalid"' },
+        });
+      }
+      ctx.state[ADMIN_REGISTRATION] = true;
+    }
+    return next();
+  };
+}
+
+export function isAdminRegistration(ctx: KoaContextWithOIDC): boolean {
+  return ctx.state?.[ADMIN_REGISTRATION] === true;
+}

@@ -1,0 +1,92 @@
+// /admin/resources: the resource servers tokens may be issued for (RFC 8707 resource indicators). A token
+// requested for a resource not registered here is refused with invalid_target.
+import Router from '@koa/router';
+import { z } from 'zod';
+import { DuplicateResourceError, type ResourceStore } from '../../adapters/resource-store.ts';
+import { isLoopbackUrl } from '../client-policy.ts';
+import { InvalidField, NotFound } from '../http-error.ts';
+import { readJson } from '../read-body.ts';
+import { parseInput } from '../validation.ts';
+
+// RFC 8707 §2: an absolute URI without a fragment; https, or http on loopback for local development.
+const identifier = z.string().max(2048).refine((value) => {
+  try {
+    const url = new URL(value);
+    return !url.hash && !value.includes('#') && (url.protocol === 'https:' || isLoopbackUrl(url));
+  } catch {
+    return false;
+  }
+}, 'must be an absolute https URL (or http on loopback) without a fragment');
+
+const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a scope token (RFC 6749 §3.3)').max(256);
+const scopes = z.array(scope).max(500);
+const tokenFormat = z.enum(['jwt', 'opaque']);
+const ttl = z.number().int().min(1).max(86_400);
+
+const createResource = z.strictObject({
+  identifier,
+  name: z.string().min(1).max(256).optional(),
+  scopes: scopes.default([]),
+  token_format: tokenFormat.default('jwt'),
+  access_token_ttl: ttl.default(600),
+});
+const updateResource = z.strictObject({
+  name: z.string().min(1).max(256).nullable().optional(),
+  scopes: scopes.optional(),
+  token_format: tokenFormat.optional(),
+  access_token_ttl: ttl.optional(),
+});
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(2048).optional(),
+});
+
+export function adminResourceRoutes(resources: ResourceStore): Router {
+  const router = new Router({ prefix: '/admin/resources' });
+
+  router.post('/', async (ctx) => {
+    const input = parseInput(createResource, await readJson(ctx));
+    try {
+      ctx.body = await resources.create({
+        identifier: input.identifier,
+        name: input.name,
+        scopes: input.scopes,
+        tokenFormat: input.token_format,
+        accessTokenTtl: input.access_token_ttl,
+      });
+      ctx.status = 201;
+    } catch (error) {
+      if (error instanceof DuplicateResourceError) throw new InvalidField('identifier', 'is already registered');
+      throw error;
+    }
+  });
+
+  router.get('/', async (ctx) => {
+    ctx.body = await resources.list(parseInput(listQuery, ctx.query));
+  });
+
+  router.get('/:identifier', async (ctx) => {
+    const resource = await resources.get(ctx.params.identifier);
+    if (!resource) throw new NotFound('resource');
+    ctx.body = resource;
+  });
+
+  router.patch('/:identifier', async (ctx) => {
+    const input = parseInput(updateResource, await readJson(ctx));
+    const updated = await resources.update(ctx.params.identifier, {
+      name: input.name,
+      scopes: input.scopes,
+      tokenFormat: input.token_format,
+      accessTokenTtl: input.access_token_ttl,
+    });
+    if (!updated) throw new NotFound('resource');
+    ctx.body = updated;
+  });
+
+  router.delete('/:identifier', async (ctx) => {
+    if (!(await resources.delete(ctx.params.identifier))) throw new NotFound('resource');
+    ctx.status = 204;
+  });
+
+  return router;
+}

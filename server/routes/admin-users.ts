@@ -1,0 +1,60 @@
+// /admin/users: the people who sign in at the login page.
+import Router from '@koa/router';
+import { z } from 'zod';
+import { DuplicateUsernameError, type UserStore } from '../../adapters/user-store.ts';
+import { InvalidField, NotFound } from '../http-error.ts';
+import { readJson } from '../read-body.ts';
+import { parseInput } from '../validation.ts';
+
+const password = z.string().min(8, 'must be at least 8 characters').max(1024, 'must be at most 1024 characters');
+const createUser = z.strictObject({
+  username: z.string().min(1, 'is required').max(128, 'must be at most 128 characters').regex(/^[^\s]+$/, 'must not contain spaces'),
+  password,
+  email: z.email('must be an email address').max(320).optional(),
+  name: z.string().min(1).max(256).optional(),
+});
+const resetPassword = z.strictObject({ password });
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(512).optional(),
+});
+
+export function adminUserRoutes(users: UserStore): Router {
+  const router = new Router({ prefix: '/admin/users' });
+
+  router.post('/', async (ctx) => {
+    const input = parseInput(createUser, await readJson(ctx));
+    try {
+      ctx.body = await users.create(input);
+      ctx.status = 201;
+    } catch (error) {
+      if (error instanceof DuplicateUsernameError) throw new InvalidField('username', 'is already taken');
+      throw error;
+    }
+  });
+
+  router.get('/', async (ctx) => {
+    const query = parseInput(listQuery, ctx.query);
+    const page = await users.list(query);
+    ctx.body = page;
+  });
+
+  router.get('/:id', async (ctx) => {
+    const user = await users.findById(ctx.params.id);
+    if (!user) throw new NotFound('user');
+    ctx.body = user;
+  });
+
+  router.delete('/:id', async (ctx) => {
+    if (!(await users.delete(ctx.params.id))) throw new NotFound('user');
+    ctx.status = 204;
+  });
+
+  router.post('/:id/password', async (ctx) => {
+    const input = parseInput(resetPassword, await readJson(ctx));
+    if (!(await users.resetPassword(ctx.params.id, input.password))) throw new NotFound('user');
+    ctx.status = 204;
+  });
+
+  return router;
+}

@@ -1,0 +1,143 @@
+// Our own sign-in and consent pages (oidc-provider's devInteractions accept any password and are off).
+// The login form has fields `username` and `password`; the consent form has a submit button. Both carry a
+// CSRF token bound to the interaction, and every response forbids framing.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { UserStore } from '../../adapters/user-store.ts';
+import { consentPage, errorPage, loginPage, PAGE_CSP } from '../pages.ts';
+import { readForm } from '../read-body.ts';
+
+export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string }): Router {
+  const { provider, users } = deps;
+  const router = new Router({ prefix: '/interaction' });
+
+  const csrfFor = (uid: string) => createHmac('sha256', deps.csrfKey).update(`interaction-csrf:${uid}`).digest('base64url');
+  const csrfValid = (uid: string, presented: string | null) => {
+    const expected = Buffer.from(csrfFor(uid));
+    const actual = Buffer.from(presented ?? '');
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
+  };
+
+  router.use(async (ctx, next) => {
+    ctx.set('Content-Security-Policy', PAGE_CSP);
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await next();
+    } catch (error) {
+      // The interaction cookie is missing or expired, or the flow was already finished in another tab.
+      const { name, message, error_description: description } = error as { name?: string; message?: string; error_description?: string };
+      if (name === 'SessionNotFound' || name === 'InvalidRequest') {
+        ctx.status = 400;
+        ctx.type = 'html';
+        ctx.body = errorPage({ error: 'invalid_request', description: description ?? message });
+        return;
+      }
+      throw error;
+    }
+  });
+
+  router.get('/:uid', async (ctx) => {
+    const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    const client = await provider.Client.find(String(interaction.params.client_id));
+    const clientName = client?.clientName ?? String(interaction.params.client_id);
+    const csrf = csrfFor(interaction.uid);
+    ctx.type = 'html';
+    if (interaction.prompt.name === 'login') {
+      ctx.body = loginPage({ action: `/interaction/${interaction.uid}/login`, csrf, clientName });
+      return;
+    }
+    const details = interaction.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    ctx.body = consentPage({
+      action: `/interaction/${interaction.uid}/confirm`,
+      abortAction: `/interaction/${interaction.uid}/abort`,
+      csrf,
+      clientName,
+      scopes: details.missingOIDCScope ?? [],
+      claims: details.missingOIDCClaims ?? [],
+      resources: Object.entries(details.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({ indicator, scopes })),
+    });
+  });
+
+  router.post('/:uid/login', async (ctx) => {
+    const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    const form = await readForm(ctx);
+    if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
+    if (interaction.prompt.name !== 'login') return wrongStep(ctx);
+    const username = form.get('username') ?? '';
+    const user = await users.verifyPassword(username, form.get('password') ?? '');
+    if (!user) {
+      const client = await provider.Client.find(String(interaction.params.client_id));
+      ctx.status = 401;
+      ctx.type = 'html';
+      ctx.body = loginPage({
+        action: `/interaction/${interaction.uid}/login`,
+        csrf: csrfFor(interaction.uid),
+        clientName: client?.clientName ?? String(interaction.params.client_id),
+        username,
+        error: 'Invalid username or password.',
+      });
+      return;
+    }
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  });
+
+  router.post('/:uid/confirm', async (ctx) => {
+    const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    const form = await readForm(ctx);
+    if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
+    if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId) return wrongStep(ctx);
+    const details = interaction.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    const grant = (interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined)
+      ?? new provider.Grant({ accountId: interaction.session.accountId, clientId: String(interaction.params.client_id) });
+    if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
+    if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    const grantId = await grant.save();
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  });
+
+  router.post('/:uid/abort', async (ctx) => {
+    const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    const form = await readForm(ctx);
+    if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
+    const redirectTo = await provider.interactionResult(
+      ctx.req,
+      ctx.res,
+      { error: 'access_denied', error_description: 'the user denied the request' },
+      { mergeWithLastSubmission: false },
+    );
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+  });
+
+  return router;
+}
+
+function refuseCsrf(ctx: Context): void {
+  ctx.status = 403;
+  ctx.type = 'html';
+  ctx.body = errorPage({ error: 'invalid_request', description: 'the form is stale or was not served by this server; go back and try again' });
+}
+
+function wrongStep(ctx: Context): void {
+  ctx.status = 400;
+  ctx.type = 'html';
+  ctx.body = errorPage({ error: 'invalid_request', description: 'this step of the sign-in is not expected now' });
+}

@@ -1,0 +1,138 @@
+// Wires storage, keys and the HTTP app together and listens. Used by `npm start` (server/main.ts), by the
+// tests (one or several instances in or out of process) and by the benchmark.
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type { JSONWebKeySet, JWK } from 'jose';
+import type Provider from 'oidc-provider';
+import { AuditLog } from '../adapters/audit-log.ts';
+import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
+import { openDatabase, type Database } from '../adapters/database.ts';
+import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
+import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
+import { ResourceStore } from '../adapters/resource-store.ts';
+import { UserStore } from '../adapters/user-store.ts';
+import { clockTolerance } from '../config/defaults.ts';
+import type { Settings } from '../config/settings.ts';
+import { ensureServerSecrets } from '../keys/server-secrets.ts';
+import { ensureSigningKeys, loadSigningKeys } from '../keys/signing-keys.ts';
+import { composeApp } from './app.ts';
+import { createProvider } from './provider.ts';
+import { isAdminRegistration } from './registration-access.ts';
+
+export interface RunningServer {
+  url: string;
+  issuer: string;
+  storage: { sessions: 'redis' | 'memory'; database: 'postgres' | 'embedded' };
+  provider: Provider;
+  db: Database;
+  users: UserStore;
+  resources: ResourceStore;
+  audit: AuditLog;
+  /** Stops accepting requests, lets in-flight ones finish, flushes audit events and closes storage. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Listen address; loopback unless told otherwise. */
+  host?: string;
+  log?: (line: string) => void;
+}
+
+export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir });
+  const redis = settings.redisUrl ? new Redis(settings.redisUrl, { maxRetriesPerRequest: 2, enableAutoPipelining: true }) : undefined;
+  const server: Server = createServer();
+  try {
+    await ensureSigningKeys(database.db);
+    const signingKeys = await loadSigningKeys(database.db);
+    const secrets = await ensureServerSecrets(database.db);
+
+    // The issuer may depend on the port actually bound (PORT=0 in tests), so listen before configuring.
+    server.listen(settings.port, options.host ?? defaultHost(settings));
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const issuer = settings.issuer ?? `http://localhost:${port}`;
+
+    const models = redis
+      ? redisAdapterFactory(redis, { prefix: settings.redisKeyPrefix, clockTolerance })
+      : memoryAdapterFactory({ clockTolerance });
+    const clients = new PostgresClientAdapter(database.db);
+    const users = new UserStore(database.db);
+    const resources = new ResourceStore(database.db);
+    const audit = new AuditLog(database.db);
+
+    const provider = createProvider({
+      issuer,
+      adapter: (name) => (name === 'Client' ? clients : models(name)) as never,
+      users,
+      resources,
+      signingKeys,
+      cookieKeys: secrets.cookieKeys,
+      dpopNonceSecret: secrets.dpopNonceSecret,
+      dpopRequireNonce: settings.dpopRequireNonce,
+      isAdminRegistration,
+      clientSecretMatches,
+    });
+    provider.proxy = settings.trustProxy;
+    provider.on('server_error', (ctx: { state?: { requestId?: string } }, error: Error) => {
+      log(`request ${ctx?.state?.requestId ?? '-'} failed inside oidc-provider: ${error.stack ?? error.message}`);
+    });
+
+    composeApp({
+      provider,
+      issuer,
+      adminToken: settings.adminToken,
+      publicJwks: publicJwks(signingKeys),
+      users,
+      resources,
+      csrfKey: secrets.cookieKeys[0],
+      readiness: {
+        database: () => database.ping(),
+        ...(redis ? { redis: () => redis.ping() } : {}),
+      },
+      log,
+    });
+    server.on('request', provider.callback());
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      issuer,
+      storage: { sessions: redis ? 'redis' : 'memory', database: database.mode },
+      provider,
+      db: database.db,
+      users,
+      resources,
+      audit,
+      close() {
+        closing ??= (async () => {
+          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeIdleConnections();
+          await stopped;
+          await audit.close();
+          await redis?.quit();
+          await database.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    server.close();
+    redis?.disconnect();
+    await database.close();
+    throw error;
+  }
+}
+
+function defaultHost(settings: Settings): string {
+  // In a container the server must be reachable from outside; on a developer's machine only from loopback.
+  return settings.nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1';
+}
+
+function publicJwks(privateKeys: JWK[]): JSONWebKeySet {
+  const privateMembers = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+  return { keys: privateKeys.map((jwk) => Object.fromEntries(Object.entries(jwk).filter(([key]) => !privateMembers.has(key)))) };
+}

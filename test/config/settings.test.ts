@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigurationError, loadSettings } from '../../config/settings.ts';
+
+describe('loadSettings', () => {
+  it('defaults to development on embedded storage with a generated admin token', () => {
+    const settings = loadSettings({});
+    expect(settings).toMatchObject({ nodeEnv: 'development', port: 3000, issuer: undefined, redisUrl: undefined, databaseUrl: undefined, adminTokenGenerated: true });
+    expect(settings.adminToken.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it('reads every documented variable', () => {
+    const settings = loadSettings({
+      PORT: '8080', ISSUER: 'https://auth.example.com', TRUST_DOMAIN: 'example.com', REDIS_URL: 'redis://10.0.0.1:6379',
+      DATABASE_URL: 'postgres://u@db/agentauth', ADMIN_TOKEN: 'a'.repeat(32), NODE_ENV: 'production', TRUST_PROXY: 'true', DPOP_REQUIRE_NONCE: '1',
+    });
+    expect(settings).toMatchObject({
+      port: 8080, issuer: 'https://auth.example.com', trustDomain: 'example.com', nodeEnv: 'production', trustProxy: true, dpopRequireNonce: true, adminTokenGenerated: false,
+    });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ ISSUER: 'https://auth.example.com/' }, 'ISSUER'],
+    [{ ISSUER: 'https://auth.example.com?x=1' }, 'ISSUER'],
+    [{ ISSUER: 'not a url' }, 'ISSUER'],
+    [{ REDIS_URL: 'http://localhost:6379' }, 'REDIS_URL'],
+    [{ DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL'],
+    [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
+  ])('names the bad variable in %j', (env, variable) => {
+    const error = (() => { try { loadSettings(env); } catch (e) { return e; } })() as ConfigurationError;
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable}: `)).toBe(true);
+  });
+
+  it.each(['REDIS_URL', 'DATABASE_URL', 'ADMIN_TOKEN'])('refuses production without %s', (missing) => {
+    const env: Record<string, string> = { NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', DATABASE_URL: 'postgres://p/db', ADMIN_TOKEN: 'a'.repeat(40) };
+    delete env[missing];
+    expect(() => loadSettings(env)).toThrow(new RegExp(`^${missing}: `));
+  });
+});

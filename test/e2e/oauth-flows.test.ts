@@ -1,0 +1,276 @@
+// End to end over HTTP with independent client libraries (openid-client, dpop, jose), on both storage modes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { generateKeyPair as generateDpopKeyPair, generateProof } from 'dpop';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { createResource, createUser } from '../support/admin.ts';
+import { signInAndConsent } from '../support/browser.ts';
+import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
+
+const insecure = { execute: [oidc.allowInsecureRequests] };
+const API = 'https://api.example.test/';
+const REDIRECT_URI = 'http://127.0.0.1:8976/callback';
+
+describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
+  let server: TestServer;
+  let issuer: URL;
+
+  beforeAll(async () => {
+    server = await startTestServer(mode, `e2e-flows-${mode}`);
+    issuer = new URL(server.issuer);
+    await createUser(server, 'alice', 'correct horse battery staple');
+    await createResource(server, { identifier: API, scopes: ['read', 'write'], token_format: 'jwt', access_token_ttl: 300 });
+  });
+  afterAll(() => server?.stop());
+
+  async function registerConfidential(metadata: Partial<oidc.ClientMetadata>, auth: (secret?: string) => oidc.ClientAuth = oidc.ClientSecretBasic) {
+    const registered = await oidc.dynamicClientRegistration(issuer, {
+      grant_types: ['client_credentials'], response_types: [], redirect_uris: [], ...metadata,
+    }, undefined, { ...insecure, initialAccessToken: server.adminToken });
+    const secret = registered.clientMetadata().client_secret as string | undefined;
+    return oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), auth(secret), insecure);
+  }
+
+  describe('discovery', () => {
+    it('serves OIDC discovery and RFC 8414 metadata with the same OAuth 2.1 content', async () => {
+      const [openid, oauth] = await Promise.all([
+        fetch(`${server.url}/.well-known/openid-configuration`).then((r) => r.json()),
+        fetch(`${server.url}/.well-known/oauth-authorization-server`).then((r) => r.json()),
+      ]);
+      expect(oauth).toEqual(openid);
+      expect(openid.issuer).toBe(server.issuer);
+      expect(openid.response_types_supported).toEqual(['code']);
+      expect(openid.code_challenge_methods_supported).toEqual(['S256']);
+      expect(openid.authorization_response_iss_parameter_supported).toBe(true);
+      expect(openid.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
+      expect(openid.grant_types_supported).not.toContain('implicit');
+      expect(openid.grant_types_supported).not.toContain('password');
+      expect(openid.dpop_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256', 'EdDSA', 'Ed25519']));
+      expect(openid.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
+      for (const endpoint of ['introspection_endpoint', 'revocation_endpoint', 'registration_endpoint', 'jwks_uri', 'userinfo_endpoint']) {
+        expect(openid[endpoint], endpoint).toMatch(/^http:\/\//);
+      }
+      const jwks = await fetch(openid.jwks_uri).then((r) => r.json());
+      expect(jwks.keys.map((k: { kty: string }) => k.kty).sort()).toEqual(['EC', 'OKP', 'RSA']);
+      expect(jwks.keys.every((k: Record<string, unknown>) => !('d' in k))).toBe(true);
+    });
+
+    it('works with openid-client discovery', async () => {
+      const config = await oidc.discovery(issuer, 'nobody', undefined, oidc.None(), insecure);
+      expect(config.serverMetadata().issuer).toBe(server.issuer);
+    });
+  });
+
+  describe('dynamic client registration', () => {
+    it('registers a public client anonymously', async () => {
+      const registered = await oidc.dynamicClientRegistration(issuer, {
+        redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      }, oidc.None(), insecure);
+      const metadata = registered.clientMetadata();
+      expect(metadata.client_id).toBeTruthy();
+      expect(metadata.client_secret).toBeUndefined();
+      expect(metadata.registration_access_token).toBeTruthy();
+    });
+
+    it.each([
+      ['a confidential client', { redirect_uris: [REDIRECT_URI] }],
+      ['a client_credentials client', { token_endpoint_auth_method: 'none', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }],
+      ['a plain-http non-loopback redirect', { token_endpoint_auth_method: 'none', redirect_uris: ['http://evil.example/cb'] }],
+    ])('refuses %s without the initial access token, storing nothing', async (_label, metadata) => {
+      const before = await server.db.selectFrom('clients').select(server.db.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      const response = await fetch(`${server.url}/reg`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(metadata) });
+      expect(response.status).toBe(400);
+      const body = await response.json();
+      expect(body.error).toBe('invalid_client_metadata');
+      expect(body.error_description).toMatch(/anonymous registration|loopback/);
+      const after = await server.db.selectFrom('clients').select(server.db.fn.countAll().as('n')).executeTakeFirstOrThrow();
+      expect(Number(after.n)).toBe(Number(before.n));
+    });
+
+    it('registers a confidential client with ADMIN_TOKEN as initial access token, secret shown once and stored hashed', async () => {
+      const config = await registerConfidential({});
+      const { client_id: clientId, client_secret: secret } = config.clientMetadata();
+      expect(secret).toEqual(expect.any(String));
+      const row = await server.db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirstOrThrow();
+      expect(JSON.stringify(row)).not.toContain(secret as string);
+    });
+
+    it('refuses a wrong initial access token with invalid_token', async () => {
+      const response = await fetch(`${server.url}/reg`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer not-the-admin-token' },
+        body: JSON.stringify({ redirect_uris: [REDIRECT_URI] }),
+      });
+      expect(response.status).toBe(401);
+      expect((await response.json()).error).toBe('invalid_token');
+    });
+  });
+
+  describe('client_credentials', () => {
+    it('issues tokens with client_secret_basic and client_secret_post', async () => {
+      for (const auth of [oidc.ClientSecretBasic, oidc.ClientSecretPost]) {
+        const config = await registerConfidential({ token_endpoint_auth_method: auth === oidc.ClientSecretBasic ? 'client_secret_basic' : 'client_secret_post' }, auth);
+        const tokens = await oidc.clientCredentialsGrant(config);
+        expect(tokens.token_type).toBe('bearer');
+        expect(tokens.expires_in).toBeGreaterThan(0);
+        const introspection = await oidc.tokenIntrospection(config, tokens.access_token);
+        expect(introspection.active).toBe(true);
+        expect(introspection.client_id).toBe(config.clientMetadata().client_id);
+      }
+    });
+
+    it.each(['EdDSA', 'ES256'] as const)('issues tokens with private_key_jwt signed %s', async (alg) => {
+      const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+      const jwk = { ...(await exportJWK(publicKey)), kid: `k-${alg}`, use: 'sig' };
+      const config = await registerConfidential({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } }, () => oidc.PrivateKeyJwt(privateKey));
+      const tokens = await oidc.clientCredentialsGrant(config, { resource: API, scope: 'read' });
+      expect(tokens.scope).toBe('read');
+      const claims = decodeJwt(tokens.access_token);
+      expect(claims.sub).toBe(config.clientMetadata().client_id);
+    });
+
+    it('issues an RFC 9068 JWT for a registered resource, verifiable from jwks_uri', async () => {
+      const config = await registerConfidential({});
+      const tokens = await oidc.clientCredentialsGrant(config, { resource: API, scope: 'read write' });
+      expect(decodeProtectedHeader(tokens.access_token).typ).toBe('at+jwt');
+      const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+      const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: server.issuer, audience: API, typ: 'at+jwt' });
+      expect(payload).toMatchObject({ client_id: config.clientMetadata().client_id, scope: 'read write' });
+      expect(payload.jti).toEqual(expect.any(String));
+    });
+
+    it('refuses an unregistered resource with invalid_target, issuing nothing', async () => {
+      const config = await registerConfidential({});
+      const before = server.issuedCount();
+      const error = await oidc.clientCredentialsGrant(config, { resource: 'https://unknown.example.test/' }).catch((e) => e);
+      expect(error).toBeInstanceOf(oidc.ResponseBodyError);
+      expect(error.error).toBe('invalid_target');
+      expect(server.issuedCount()).toBe(before);
+    });
+
+    it('binds a DPoP token: token_type DPoP, cnf.jkt in the JWT and at introspection', async () => {
+      const config = await registerConfidential({});
+      const dpop = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+      const tokens = await oidc.clientCredentialsGrant(config, { resource: API, scope: 'read' }, { DPoP: dpop });
+      expect(tokens.token_type).toBe('dpop');
+      const jkt = (decodeJwt(tokens.access_token).cnf as { jkt?: string } | undefined)?.jkt;
+      expect(jkt).toEqual(expect.any(String));
+      const introspection = await oidc.tokenIntrospection(config, tokens.access_token);
+      expect(introspection).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt } });
+
+      const opaque = await oidc.clientCredentialsGrant(config, {}, { DPoP: dpop });
+      expect(opaque.token_type).toBe('dpop');
+      expect(await oidc.tokenIntrospection(config, opaque.access_token)).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt } });
+    });
+
+    it('introspects and revokes JWT and opaque access tokens', async () => {
+      const config = await registerConfidential({});
+      for (const parameters of [{ resource: API, scope: 'read' }, {}]) {
+        const { access_token: token } = await oidc.clientCredentialsGrant(config, parameters);
+        expect((await oidc.tokenIntrospection(config, token)).active).toBe(true);
+        await oidc.tokenRevocation(config, token);
+        expect(await oidc.tokenIntrospection(config, token)).toEqual({ active: false });
+      }
+    });
+
+    it('answers {"active": false} for a JWT we did not sign and 200 when revoking it', async () => {
+      const config = await registerConfidential({});
+      const { privateKey } = await generateKeyPair('ES256');
+      const forged = await new SignJWT({ client_id: 'x', scope: 'read' })
+        .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).setIssuer(server.issuer).setAudience(API)
+        .setJti('forged').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+      expect(await oidc.tokenIntrospection(config, forged)).toEqual({ active: false });
+      await expect(oidc.tokenRevocation(config, forged)).resolves.toBeUndefined();
+    });
+
+    it('requires client authentication at introspection (a public client learns nothing)', async () => {
+      const confidential = await registerConfidential({});
+      const { access_token: token } = await oidc.clientCredentialsGrant(confidential);
+      const registered = await oidc.dynamicClientRegistration(issuer, {
+        redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'],
+      }, oidc.None(), insecure);
+      const publicClient = await oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), oidc.None(), insecure);
+      expect(await oidc.tokenIntrospection(publicClient, token)).toEqual({ active: false });
+      const anonymous = await fetch(`${server.url}/token/introspection`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }),
+      });
+      expect(anonymous.status).toBe(400);
+      expect((await anonymous.json()).error).toBe('invalid_request');
+    });
+  });
+
+  describe('authorization code with PKCE through the login and consent pages', () => {
+    let config: oidc.Configuration;
+
+    beforeAll(async () => {
+      const registered = await oidc.dynamicClientRegistration(issuer, {
+        redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'], client_name: 'Test App',
+      }, oidc.None(), insecure);
+      config = await oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), oidc.None(), insecure);
+    });
+
+    async function authorize(extra: Record<string, string> = {}) {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT_URI, scope: 'openid profile email', state,
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+      });
+      const callback = await signInAndConsent(url, REDIRECT_URI, { username: 'alice', password: 'correct horse battery staple' });
+      return { callback, verifier, state };
+    }
+
+    it('signs in, consents, redeems the code, reads userinfo and rotates the refresh token', async () => {
+      const { callback, verifier, state } = await authorize();
+      expect(callback.searchParams.get('iss')).toBe(server.issuer);
+      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+      const claims = tokens.claims()!;
+      expect(claims.sub).toEqual(expect.any(String));
+      const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+      expect(userinfo).toMatchObject({ preferred_username: 'alice', email: 'alice@example.com' });
+
+      expect(tokens.refresh_token).toEqual(expect.any(String));
+      const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      expect(refreshed.refresh_token).toEqual(expect.any(String));
+      expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+      const reuse = await oidc.refreshTokenGrant(config, tokens.refresh_token!).catch((e) => e);
+      expect(reuse).toBeInstanceOf(oidc.ResponseBodyError);
+      expect(reuse.error).toBe('invalid_grant');
+    });
+
+    it('issues a JWT access token for a registered resource requested with `resource`', async () => {
+      const { callback, verifier, state } = await authorize({ resource: API, scope: 'openid read' });
+      const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, { resource: API });
+      const payload = decodeJwt(tokens.access_token);
+      expect(payload.aud).toBe(API);
+      expect(payload.scope).toBe('read');
+    });
+
+    it('refuses a wrong password on the login page', async () => {
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+      });
+      await expect(signInAndConsent(url, REDIRECT_URI, { username: 'alice', password: 'wrong password' })).rejects.toThrow(/Invalid username or password/);
+    });
+
+    it('lets exactly one of 20 concurrent redemptions of a code succeed', async () => {
+      const { callback, verifier } = await authorize();
+      const code = callback.searchParams.get('code')!;
+      const before = server.issuedCount();
+      const responses = await Promise.all(Array.from({ length: 20 }, () => fetch(config.serverMetadata().token_endpoint!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_id: config.clientMetadata().client_id }),
+      })));
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+      expect(statuses.filter((s) => s === 400)).toHaveLength(19);
+      for (const response of responses.filter((r) => r.status === 400)) {
+        expect((await response.json()).error).toBe('invalid_grant');
+      }
+      // One access token, one ID token (not stored) and one refresh token: nothing for the 19 losers.
+      expect(server.issuedCount() - before).toBe(2);
+    });
+  });
+});

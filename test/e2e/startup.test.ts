@@ -1,0 +1,41 @@
+// `npm start` on a fresh clone with nothing configured, and production refusing unsafe defaults.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runServerProcess, startServerProcess } from '../support/process.ts';
+
+describe('start-up', () => {
+  it('serves discovery within a few seconds on embedded storage with no configuration', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'agentauth-startup-'));
+    const started = Date.now();
+    const server = await startServerProcess({ PORT: '0', DATA_DIR: dataDir });
+    try {
+      const response = await fetch(new URL('/.well-known/openid-configuration', server.url));
+      expect(response.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(server.output()).toMatch(/storage: sessions in process memory, records in embedded PGlite/);
+      expect(server.output()).toMatch(/development admin token/);
+    } finally {
+      expect(await server.stop()).toBe(0);
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [{}, 'REDIS_URL'],
+    [{ REDIS_URL: 'redis://127.0.0.1:6379' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://postgres@127.0.0.1/test' }, 'ADMIN_TOKEN'],
+  ])('refuses NODE_ENV=production with %j, naming %s', async (env, variable) => {
+    const { code, output } = await runServerProcess({ NODE_ENV: 'production', PORT: '0', ...env });
+    expect(code).not.toBe(0);
+    expect(output.trim()).toMatch(new RegExp(`^Invalid configuration: ${variable}: `));
+  });
+
+  it('stops with one clear line on a bad value', async () => {
+    const { code, output } = await runServerProcess({ PORT: 'not-a-port' });
+    expect(code).toBe(1);
+    expect(output.trim().split('\n')).toHaveLength(1);
+    expect(output).toMatch(/^Invalid configuration: PORT: /);
+  });
+});
