@@ -2,7 +2,9 @@
 // with PKCE S256 for every client, no implicit or password grants, rotating refresh tokens, client
 // credentials, DPoP (RFC 9449), resource indicators (RFC 8707) with JWT access tokens (RFC 9068),
 // introspection (RFC 7662, RFC 9701), revocation (RFC 7009) and dynamic registration (RFC 7591/7592).
-import Provider, { errors, type Adapter, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, {
+  errors, type Adapter, type AsymmetricSigningAlgorithm, type ClientAuthMethod, type Configuration, type KoaContextWithOIDC,
+} from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
@@ -29,10 +31,10 @@ export interface ProviderDependencies {
 }
 
 /** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
-const CONFIDENTIAL_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+const CONFIDENTIAL_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
 // No HS* anywhere: client secrets are stored hashed, so they cannot serve as HMAC keys (client_secret_jwt).
-const ASYMMETRIC_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
+const ASYMMETRIC_ALGS: AsymmetricSigningAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
 
 export function createProvider(deps: ProviderDependencies): Provider {
   const configuration: Configuration = {

@@ -6,7 +6,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { bearerToken, secretsEqual } from './bearer-token.ts';
 import { HttpError } from './http-error.ts';
 
-const ADMIN_REGISTRATION = Symbol('admin registration');
+const ADMIN_REGISTRATION = 'agentauth.adminRegistration';
 
 export function registrationAccess(options: { adminToken: string; registrationPath: string }) {
   return async function checkRegistrationAccess(ctx: Context, next: Next): Promise<void> {

@@ -11,21 +11,21 @@ describe('admin API', () => {
   it('requires the admin token, compared exactly', async () => {
     const none = await fetch(`${server.url}/admin/users`);
     expect(none.status).toBe(401);
-    expect((await none.json()).error).toBe('invalid_request');
+    expect((await none.json() as any).error).toBe('invalid_request');
     const wrong = await fetch(`${server.url}/admin/users`, { headers: { authorization: `Bearer ${server.adminToken}x` } });
     expect(wrong.status).toBe(401);
-    expect((await wrong.json()).error).toBe('invalid_token');
+    expect((await wrong.json() as any).error).toBe('invalid_token');
   });
 
   describe('/admin/users', () => {
     it('creates, lists, gets, resets the password of and deletes a user', async () => {
       const created = await adminRequest(server, 'POST', '/admin/users', { username: 'carol', password: 'first password' });
       expect(created.status).toBe(201);
-      const user = await created.json();
+      const user = await created.json() as any;
       expect(user).toMatchObject({ id: expect.any(String), username: 'carol' });
       expect(JSON.stringify(user)).not.toMatch(/scrypt|password/);
 
-      const list = await (await adminRequest(server, 'GET', '/admin/users?limit=10')).json();
+      const list = await (await adminRequest(server, 'GET', '/admin/users?limit=10')).json() as any;
       expect(JSON.stringify(list)).toContain('carol');
       expect(JSON.stringify(list)).not.toMatch(/scrypt|password_hash/);
 
@@ -48,7 +48,7 @@ describe('admin API', () => {
     ])('refuses %j naming %s, storing nothing', async (body, field) => {
       const response = await adminRequest(server, 'POST', '/admin/users', body);
       expect(response.status).toBe(400);
-      const error = await response.json();
+      const error = await response.json() as any;
       expect(error).toMatchObject({ error: 'invalid_request', field });
       expect(await server.users.findByUsername('dave')).toBeUndefined();
     });
@@ -57,7 +57,7 @@ describe('admin API', () => {
       await adminRequest(server, 'POST', '/admin/users', { username: 'erin', password: 'long enough' });
       const duplicate = await adminRequest(server, 'POST', '/admin/users', { username: 'erin', password: 'long enough' });
       expect(duplicate.status).toBe(400);
-      expect((await duplicate.json()).field).toBe('username');
+      expect((await duplicate.json() as any).field).toBe('username');
 
       const notJson = await fetch(`${server.url}/admin/users`, { method: 'POST', headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' }, body: '{"username":' });
       expect(notJson.status).toBe(400);
@@ -74,10 +74,10 @@ describe('admin API', () => {
     it('creates, lists, gets, updates and deletes a resource', async () => {
       const created = await adminRequest(server, 'POST', '/admin/resources', { identifier, scopes: ['tools:read'], token_format: 'jwt', access_token_ttl: 120 });
       expect(created.status).toBe(201);
-      expect(await created.json()).toMatchObject({ identifier, scopes: ['tools:read'], token_format: 'jwt', access_token_ttl: 120 });
-      expect(JSON.stringify(await (await adminRequest(server, 'GET', '/admin/resources')).json())).toContain(identifier);
+      expect(await created.json() as any).toMatchObject({ identifier, scopes: ['tools:read'], token_format: 'jwt', access_token_ttl: 120 });
+      expect(JSON.stringify(await (await adminRequest(server, 'GET', '/admin/resources')).json() as any)).toContain(identifier);
       const updated = await adminRequest(server, 'PATCH', path, { scopes: ['tools:read', 'tools:call'] });
-      expect((await updated.json()).scopes).toEqual(['tools:read', 'tools:call']);
+      expect((await updated.json() as any).scopes).toEqual(['tools:read', 'tools:call']);
       expect((await adminRequest(server, 'GET', path)).status).toBe(200);
       expect((await adminRequest(server, 'DELETE', path)).status).toBe(204);
       expect((await adminRequest(server, 'GET', path)).status).toBe(404);
@@ -93,14 +93,14 @@ describe('admin API', () => {
     ])('refuses %j naming %s', async (body, field) => {
       const response = await adminRequest(server, 'POST', '/admin/resources', body);
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ error: 'invalid_request', field });
+      expect(await response.json() as any).toMatchObject({ error: 'invalid_request', field });
     });
   });
 
   it('reports health and readiness', async () => {
-    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${server.url}/healthz`)).json() as any).toEqual({ status: 'ok' });
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ok', checks: { database: 'ok', redis: 'ok' } });
+    expect(await ready.json() as any).toEqual({ status: 'ok', checks: { database: 'ok', redis: 'ok' } });
   });
 });

@@ -34,8 +34,8 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
   describe('discovery', () => {
     it('serves OIDC discovery and RFC 8414 metadata with the same OAuth 2.1 content', async () => {
       const [openid, oauth] = await Promise.all([
-        fetch(`${server.url}/.well-known/openid-configuration`).then((r) => r.json()),
-        fetch(`${server.url}/.well-known/oauth-authorization-server`).then((r) => r.json()),
+        fetch(`${server.url}/.well-known/openid-configuration`).then((r) => r.json() as any),
+        fetch(`${server.url}/.well-known/oauth-authorization-server`).then((r) => r.json() as any),
       ]);
       expect(oauth).toEqual(openid);
       expect(openid.issuer).toBe(server.issuer);
@@ -50,7 +50,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       for (const endpoint of ['introspection_endpoint', 'revocation_endpoint', 'registration_endpoint', 'jwks_uri', 'userinfo_endpoint']) {
         expect(openid[endpoint], endpoint).toMatch(/^http:\/\//);
       }
-      const jwks = await fetch(openid.jwks_uri).then((r) => r.json());
+      const jwks = await fetch(openid.jwks_uri).then((r) => r.json() as any);
       expect(jwks.keys.map((k: { kty: string }) => k.kty).sort()).toEqual(['EC', 'OKP', 'RSA']);
       expect(jwks.keys.every((k: Record<string, unknown>) => !('d' in k))).toBe(true);
     });
@@ -80,7 +80,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       const before = await server.db.selectFrom('clients').select(server.db.fn.countAll().as('n')).executeTakeFirstOrThrow();
       const response = await fetch(`${server.url}/reg`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(metadata) });
       expect(response.status).toBe(400);
-      const body = await response.json();
+      const body = await response.json() as any;
       expect(body.error).toBe('invalid_client_metadata');
       expect(body.error_description).toMatch(/anonymous registration|loopback/);
       const after = await server.db.selectFrom('clients').select(server.db.fn.countAll().as('n')).executeTakeFirstOrThrow();
@@ -102,7 +102,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
         body: JSON.stringify({ redirect_uris: [REDIRECT_URI] }),
       });
       expect(response.status).toBe(401);
-      expect((await response.json()).error).toBe('invalid_token');
+      expect((await response.json() as any).error).toBe('invalid_token');
     });
   });
 
@@ -165,7 +165,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
 
     it('introspects and revokes JWT and opaque access tokens', async () => {
       const config = await registerConfidential({});
-      for (const parameters of [{ resource: API, scope: 'read' }, {}]) {
+      for (const parameters of [{ resource: API, scope: 'read' }, {}] as Record<string, string>[]) {
         const { access_token: token } = await oidc.clientCredentialsGrant(config, parameters);
         expect((await oidc.tokenIntrospection(config, token)).active).toBe(true);
         await oidc.tokenRevocation(config, token);
@@ -195,7 +195,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }),
       });
       expect(anonymous.status).toBe(400);
-      expect((await anonymous.json()).error).toBe('invalid_request');
+      expect((await anonymous.json() as any).error).toBe('invalid_request');
     });
   });
 
@@ -267,7 +267,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       expect(statuses.filter((s) => s === 200)).toHaveLength(1);
       expect(statuses.filter((s) => s === 400)).toHaveLength(19);
       for (const response of responses.filter((r) => r.status === 400)) {
-        expect((await response.json()).error).toBe('invalid_grant');
+        expect((await response.json() as any).error).toBe('invalid_grant');
       }
       // One access token, one ID token (not stored) and one refresh token: nothing for the 19 losers.
       expect(server.issuedCount() - before).toBe(2);

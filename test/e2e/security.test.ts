@@ -15,7 +15,7 @@ describe.each(STORAGE_MODES)('refusals on %s storage', (mode) => {
   let server: TestServer;
   let tokenEndpoint: string;
   let confidential: { clientId: string; secret: string };
-  let keyClient: { clientId: string; privateKey: CryptoKey; publicJwk: Record<string, unknown> };
+  let keyClient: { clientId: string; privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; publicJwk: Record<string, unknown> };
   let publicClientId: string;
 
   beforeAll(async () => {
@@ -191,20 +191,20 @@ describe.each(STORAGE_MODES)('refusals on %s storage', (mode) => {
         body: new URLSearchParams({ token: 'x'.repeat(100_000) }),
       });
       expect(response.status).toBe(413);
-      expect((await response.json()).error).toBe('invalid_request');
+      expect((await response.json() as any).error).toBe('invalid_request');
     });
 
     it('answers unknown grant types and garbage with OAuth errors', async () => {
       await expectRefused(tokenRequest({ grant_type: 'password', username: 'bob', password: 'a long enough password' }, { authorization: basic() }), 400, 'unsupported_grant_type');
       const garbage = await fetch(tokenEndpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
       expect(garbage.status).toBe(400);
-      expect((await garbage.json()).error).toBe('invalid_request');
+      expect((await garbage.json() as any).error).toBe('invalid_request');
     });
 
     it('answers an unknown path with a JSON 404', async () => {
       const response = await fetch(`${server.url}/nope`);
       expect(response.status).toBe(404);
-      expect((await response.json()).error).toBe('not_found');
+      expect((await response.json() as any).error).toBe('not_found');
     });
   });
 });

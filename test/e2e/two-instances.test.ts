@@ -76,7 +76,7 @@ describe('two instances sharing Redis and PostgreSQL', () => {
   });
 
   it('publishes the same signing keys at both instances', async () => {
-    const jwks = async (instance: ServerProcess) => (await fetch(new URL('/jwks', instance.url))).json();
+    const jwks = async (instance: ServerProcess) => (await fetch(new URL('/jwks', instance.url))).json() as any;
     expect(await jwks(b)).toEqual(await jwks(a));
   });
 });

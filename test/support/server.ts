@@ -48,7 +48,7 @@ export async function startTestServer(mode: StorageMode, label: string, env: Rec
   const settings = loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, ...storageEnv, ...env });
   const server = await startServer(settings);
   let issued = 0;
-  for (const event of ISSUED_EVENTS) server.provider.on(event, () => { issued += 1; });
+  for (const event of ISSUED_EVENTS) server.provider.on(event as never, () => { issued += 1; });
   return {
     ...server,
     adminToken,

@@ -1,0 +1,38 @@
+// The baseline: oidc-provider as its documentation configures it for the same grants, with no code of ours
+// on the request path except, in `redis` mode, the same Redis adapter ours uses (same storage, same cost).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import Provider from 'oidc-provider';
+import { generateSigningKey } from '../keys/signing-keys.ts';
+import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
+
+const storage = process.env.BENCH_STORAGE ?? 'memory';
+const clientId = process.env.BENCH_CLIENT_ID!;
+const clientSecret = process.env.BENCH_CLIENT_SECRET!;
+const resource = process.env.BENCH_RESOURCE!;
+
+const server = createServer();
+server.listen(0, '127.0.0.1', async () => {
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://localhost:${port}`;
+  const redis = storage === 'redis' ? new Redis(process.env.REDIS_URL!, { enableAutoPipelining: true }) : undefined;
+  const { privateJwk } = await generateSigningKey('RS256');
+  const provider = new Provider(issuer, {
+    ...(redis ? { adapter: redisAdapterFactory(redis, { prefix: process.env.REDIS_KEY_PREFIX!, clockTolerance: 15 }) as never } : {}),
+    clients: [{ client_id: clientId, client_secret: clientSecret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }],
+    jwks: { keys: [privateJwk as never] },
+    ttl: { ClientCredentials: 600 },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: async () => ({ scope: 'read write', audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'RS256' } } }),
+      },
+    },
+  });
+  server.on('request', provider.callback());
+  console.log(`listening on http://127.0.0.1:${port}`);
+});
