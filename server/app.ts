@@ -10,7 +10,7 @@ import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
 import { HttpError } from './http-error.ts';
 import { jwtAccessTokenLookup } from './jwt-access-token-records.ts';
-import { registrationAccess } from './registration-access.ts';
+import { hideStoredClientSecrets, registrationAccess } from './registration-access.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
@@ -35,6 +35,7 @@ export function composeApp(deps: AppDependencies): Provider {
   provider.use(requestId);
   provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
   provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
+  provider.use(hideStoredClientSecrets);
   provider.use(jwtAccessTokenLookup({ issuer: deps.issuer, jwks: deps.publicJwks, paths: [path('introspection'), path('revocation')] }));
 
   const health = healthRoutes(deps.readiness);

@@ -26,3 +26,17 @@ export function registrationAccess(options: { adminToken: string; registrationPa
 export function isAdminRegistration(ctx: KoaContextWithOIDC): boolean {
   return ctx.state?.[ADMIN_REGISTRATION] === true;
 }
+
+/**
+ * RFC 7592 read and update responses would echo the stored client secret, which is only its hash (see
+ * adapters/client-store.ts); a client that saved that as its secret would lock itself out. The secret is shown
+ * once, at registration, and never again.
+ */
+export async function hideStoredClientSecrets(ctx: Context, next: Next): Promise<void> {
+  await next();
+  const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
+  if ((route === 'client' || route === 'client_update') && ctx.body && typeof ctx.body === 'object' && 'client_secret' in ctx.body) {
+    const { client_secret: _hidden, client_secret_expires_at: _expiry, ...rest } = ctx.body as Record<string, unknown>;
+    ctx.body = rest;
+  }
+}

@@ -2,7 +2,8 @@
 // requested for a resource not registered here is refused with invalid_target.
 import Router from '@koa/router';
 import { z } from 'zod';
-import { DuplicateResourceError, type ResourceStore } from '../../adapters/resource-store.ts';
+import { InvalidCursorError } from '../../adapters/pagination.ts';
+import { DuplicateResourceError, type Resource, type ResourceStore } from '../../adapters/resource-store.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
@@ -47,13 +48,13 @@ export function adminResourceRoutes(resources: ResourceStore): Router {
   router.post('/', async (ctx) => {
     const input = parseInput(createResource, await readJson(ctx));
     try {
-      ctx.body = await resources.create({
+      ctx.body = resourceJson(await resources.create({
         identifier: input.identifier,
         name: input.name,
         scopes: input.scopes,
         tokenFormat: input.token_format,
         accessTokenTtl: input.access_token_ttl,
-      });
+      }));
       ctx.status = 201;
     } catch (error) {
       if (error instanceof DuplicateResourceError) throw new InvalidField('identifier', 'is already registered');
@@ -62,13 +63,19 @@ export function adminResourceRoutes(resources: ResourceStore): Router {
   });
 
   router.get('/', async (ctx) => {
-    ctx.body = await resources.list(parseInput(listQuery, ctx.query));
+    try {
+      const page = await resources.list(parseInput(listQuery, ctx.query));
+      ctx.body = { items: page.items.map(resourceJson), next_cursor: page.nextCursor };
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
+      throw error;
+    }
   });
 
   router.get('/:identifier', async (ctx) => {
     const resource = await resources.get(ctx.params.identifier);
     if (!resource) throw new NotFound('resource');
-    ctx.body = resource;
+    ctx.body = resourceJson(resource);
   });
 
   router.patch('/:identifier', async (ctx) => {
@@ -80,7 +87,7 @@ export function adminResourceRoutes(resources: ResourceStore): Router {
       accessTokenTtl: input.access_token_ttl,
     });
     if (!updated) throw new NotFound('resource');
-    ctx.body = updated;
+    ctx.body = resourceJson(updated);
   });
 
   router.delete('/:identifier', async (ctx) => {
@@ -89,4 +96,16 @@ export function adminResourceRoutes(resources: ResourceStore): Router {
   });
 
   return router;
+}
+
+function resourceJson(resource: Resource) {
+  return {
+    identifier: resource.identifier,
+    name: resource.name,
+    scopes: resource.scopes,
+    token_format: resource.tokenFormat,
+    access_token_ttl: resource.accessTokenTtl,
+    created_at: resource.createdAt,
+    updated_at: resource.updatedAt,
+  };
 }

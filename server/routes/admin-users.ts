@@ -1,7 +1,8 @@
 // /admin/users: the people who sign in at the login page.
 import Router from '@koa/router';
 import { z } from 'zod';
-import { DuplicateUsernameError, type UserStore } from '../../adapters/user-store.ts';
+import { InvalidCursorError } from '../../adapters/pagination.ts';
+import { DuplicateUsernameError, type User, type UserStore } from '../../adapters/user-store.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -25,7 +26,7 @@ export function adminUserRoutes(users: UserStore): Router {
   router.post('/', async (ctx) => {
     const input = parseInput(createUser, await readJson(ctx));
     try {
-      ctx.body = await users.create(input);
+      ctx.body = userJson(await users.create(input));
       ctx.status = 201;
     } catch (error) {
       if (error instanceof DuplicateUsernameError) throw new InvalidField('username', 'is already taken');
@@ -35,14 +36,19 @@ export function adminUserRoutes(users: UserStore): Router {
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    const page = await users.list(query);
-    ctx.body = page;
+    try {
+      const page = await users.list(query);
+      ctx.body = { items: page.items.map(userJson), next_cursor: page.nextCursor };
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
+      throw error;
+    }
   });
 
   router.get('/:id', async (ctx) => {
     const user = await users.findById(ctx.params.id);
     if (!user) throw new NotFound('user');
-    ctx.body = user;
+    ctx.body = userJson(user);
   });
 
   router.delete('/:id', async (ctx) => {
@@ -57,4 +63,9 @@ export function adminUserRoutes(users: UserStore): Router {
   });
 
   return router;
+}
+
+/** The admin API speaks snake_case JSON, like every other endpoint of an OAuth server. */
+function userJson(user: User) {
+  return { id: user.id, username: user.username, email: user.email, name: user.name, created_at: user.createdAt, updated_at: user.updatedAt };
 }

@@ -1,0 +1,234 @@
+// The audit trail: who did what, for which client, with what outcome. Recording must never slow down or fail the
+// request being audited, so events are buffered in memory and written in batches; a failed write keeps them
+// buffered for the next attempt, and a clean shutdown writes everything that was recorded.
+import type { Insertable, Selectable } from 'kysely';
+import type { AuditEventsTable, Database, JsonObject } from './database.ts';
+import { decodeCursor, toPage, type Page, type PageRequest } from './pagination.ts';
+
+export interface AuditEvent {
+  /** What happened, e.g. `token.issued`, `client.registered`, `login.failed`. */
+  event: string;
+  clientId?: string;
+  subject?: string;
+  /** Who acted, when not the subject itself (e.g. an agent in a delegated token exchange). */
+  actor?: JsonObject;
+  outcome: 'success' | 'failure';
+  reason?: string;
+  requestId?: string;
+  sourceIp?: string;
+  details?: JsonObject;
+  /** When it happened; defaults to the moment `record` is called. */
+  at?: Date;
+}
+
+export interface AuditRecord {
+  id: string;
+  at: Date;
+  event: string;
+  clientId: string | null;
+  subject: string | null;
+  actor: JsonObject | null;
+  outcome: 'success' | 'failure';
+  reason: string | null;
+  requestId: string | null;
+  sourceIp: string | null;
+  details: JsonObject | null;
+}
+
+export interface AuditQuery extends PageRequest {
+  clientId?: string;
+  event?: string;
+  /** Inclusive. */
+  from?: Date;
+  /** Exclusive. */
+  to?: Date;
+}
+
+export interface AuditLogOptions {
+  /** How often buffered events are written (default 1000 ms). */
+  flushIntervalMs?: number;
+  /** Events per INSERT; a full batch is written without waiting for the timer (default 100). */
+  maxBatch?: number;
+  /** Where write failures and dropped fields are reported (default: stderr). */
+  log?: (line: string) => void;
+}
+
+type Row = Insertable<AuditEventsTable>;
+type Position = [at: number, id: string];
+
+export class AuditLog {
+  readonly #db: Database;
+  readonly #maxBatch: number;
+  readonly #flushIntervalMs: number;
+  readonly #log: (line: string) => void;
+  readonly #timer: NodeJS.Timeout;
+  #buffer: Row[] = [];
+  /** Flushes run one after another, so each batch is taken from the head of the buffer exactly once. */
+  #queue: Promise<void> = Promise.resolve();
+  #queued = 0;
+  #failing = false;
+  #closed = false;
+
+  constructor(db: Database, options: AuditLogOptions = {}) {
+    this.#db = db;
+    this.#maxBatch = options.maxBatch ?? 100;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 1000;
+    this.#log = options.log ?? ((line) => console.error(line));
+    this.#timer = setInterval(() => this.#flushInBackground(), this.#flushIntervalMs);
+    // Buffered events must not keep a process alive; close() writes them on shutdown.
+    this.#timer.unref();
+  }
+
+  /** Buffers the event and returns at once; it is written within `flushIntervalMs`. */
+  record(event: AuditEvent): void {
+    if (this.#closed) {
+      this.#log(`audit: "${event.event}" event recorded after the audit log was closed; not stored`);
+      return;
+    }
+    this.#buffer.push(this.#toRow(event));
+    // While writes are failing, the timer paces the retries instead of every new event.
+    if (this.#buffer.length >= this.#maxBatch && !this.#failing) this.#flushInBackground();
+  }
+
+  /** Writes every event recorded so far; rejects (keeping them buffered) if the database refuses the write. */
+  flush(): Promise<void> {
+    this.#queued += 1;
+    const run = this.#queue.then(() => this.#drain()).finally(() => {
+      this.#queued -= 1;
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops the timer and writes everything still buffered. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.flush();
+  }
+
+  /** Events newest first. */
+  async query({ clientId, event, from, to, limit, cursor }: AuditQuery): Promise<Page<AuditRecord>> {
+    let query = this.#db.selectFrom('audit_events').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(limit + 1);
+    if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    if (event !== undefined) query = query.where('event', '=', event);
+    if (from !== undefined) query = query.where('at', '>=', from);
+    if (to !== undefined) query = query.where('at', '<', to);
+    if (cursor !== undefined) {
+      const [at, id] = decodeCursor(cursor, isPosition);
+      query = query.where((eb) => eb(eb.refTuple('at', 'id'), '<', eb.tuple(new Date(at), id)));
+    }
+    return toPage(await query.execute(), limit, toRecord, (row): Position => [row.at.getTime(), row.id]);
+  }
+
+  #flushInBackground(): void {
+    if (this.#queued > 0 || this.#buffer.length === 0) return;
+    this.flush().catch((error: Error) => {
+      this.#failing = true;
+      this.#log(`audit: writing events failed (${error.message}); ${this.#buffer.length} events stay buffered, retrying in ${this.#flushIntervalMs} ms`);
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer.slice(0, this.#maxBatch);
+      try {
+        await this.#db.insertInto('audit_events').values(batch).execute();
+        this.#buffer.splice(0, batch.length);
+      } catch (error) {
+        if (!isRejectedData(error)) throw error;
+        await this.#insertOneByOne(batch);
+      }
+      this.#failing = false;
+    }
+  }
+
+  /**
+   * One event the database will never accept (invalid text, a violated constraint) must not hold back the rest
+   * forever: write the batch row by row and report, then drop, only the rows that are themselves rejected.
+   */
+  async #insertOneByOne(batch: Row[]): Promise<void> {
+    for (const row of batch) {
+      try {
+        await this.#db.insertInto('audit_events').values(row).execute();
+      } catch (error) {
+        if (!isRejectedData(error)) throw error;
+        this.#log(`audit: the database rejected an event, which is not stored (${(error as Error).message}): ${JSON.stringify(row)}`);
+      }
+      this.#buffer.shift();
+    }
+  }
+
+  #toRow(event: AuditEvent): Row {
+    const dropped: string[] = [];
+    const row: Row = {
+      at: event.at ?? new Date(),
+      event: event.event,
+      client_id: event.clientId ?? null,
+      subject: event.subject ?? null,
+      actor: this.#toJson(event, 'actor', dropped),
+      outcome: event.outcome,
+      reason: event.reason ?? null,
+      request_id: event.requestId ?? null,
+      source_ip: event.sourceIp ?? null,
+      details: this.#toJson(event, 'details', dropped),
+    };
+    if (dropped.length) {
+      this.#log(`audit: dropped secret-looking fields (${dropped.join(', ')}) from a "${event.event}" event; credentials never belong in the audit log`);
+    }
+    return row;
+  }
+
+  #toJson(event: AuditEvent, field: 'actor' | 'details', dropped: string[]): string | null {
+    const value = event[field];
+    if (value === undefined) return null;
+    try {
+      return JSON.stringify(value, (key, member: unknown) => {
+        if (isSecretKey(key)) {
+          dropped.push(key);
+          return undefined;
+        }
+        return member;
+      });
+    } catch (error) {
+      this.#log(`audit: ${field} of a "${event.event}" event are not JSON (${(error as Error).message}); stored without them`);
+      return null;
+    }
+  }
+}
+
+// The audit trail is kept long and read by many, so credentials must never land in it. Callers are not supposed
+// to pass any; this is the backstop. Matches key names such as access_token, subject_token, id_token_hint,
+// client_secret, password, client_assertion, code_verifier, private_key, api_key, and a JWK's private members.
+const JWK_PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+const SECRET_NAME = /tokens?$|tokenhint$|secret|passw|passphrase|privatekey|privatejwk|apikey|assertion$|verifier$|cookie|^code$|^authorization$|^jwt$/;
+
+function isSecretKey(key: string): boolean {
+  return JWK_PRIVATE_MEMBERS.has(key) || SECRET_NAME.test(key.toLowerCase().replace(/[^a-z]/g, ''));
+}
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): retrying cannot help. */
+function isRejectedData(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
+
+function isPosition(value: unknown): value is Position {
+  return Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string' && /^\d+$/.test(value[1]);
+}
+
+function toRecord(row: Selectable<AuditEventsTable>): AuditRecord {
+  return {
+    id: row.id,
+    at: row.at,
+    event: row.event,
+    clientId: row.client_id,
+    subject: row.subject,
+    actor: row.actor,
+    outcome: row.outcome,
+    reason: row.reason,
+    requestId: row.request_id,
+    sourceIp: row.source_ip,
+    details: row.details,
+  };
+}

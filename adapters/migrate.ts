@@ -1,0 +1,42 @@
+// Schema migrations, applied at every start before anything reads the database. Several instances starting at
+// once are safe: kysely's Migrator takes a PostgreSQL advisory lock, so exactly one applies each migration.
+import { sql } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import type { Database } from './database.ts';
+import * as initial from './migrations/0001_initial.ts';
+
+// Listed here rather than read from the directory so migrations resolve the same from any working directory
+// and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
+const migrations: MigrationProvider = {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { '0001_initial': initial };
+  },
+};
+
+export async function migrateToLatest(db: Database): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: migrations,
+    // kysely looks for its bookkeeping tables in every schema unless told which one; with another schema in the
+    // same database already migrated it would wrongly conclude ours is too.
+    migrationTableSchema: await currentSchema(db),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(failed ? `database migration ${failed} failed: ${reason}` : `database migrations could not run: ${reason}`, {
+      cause: error,
+    });
+  }
+}
+
+async function currentSchema(db: Database): Promise<string> {
+  const query = sql<{ schema: string | null }>`select current_schema() as schema`;
+  const result = await query.execute(db).catch((error: Error) => {
+    throw new Error(`database migrations could not run: ${error.message}`, { cause: error });
+  });
+  const schema = result.rows[0]?.schema;
+  if (!schema) throw new Error('database migrations could not run: no schema on the search_path exists');
+  return schema;
+}

@@ -1,0 +1,118 @@
+// Registered resource servers (RFC 8707 resource indicators): the only audiences tokens may be issued for, with
+// the scopes each accepts, the access token format it verifies and how long its tokens live.
+import { sql, type Selectable } from 'kysely';
+import type { Database, ResourcesTable } from './database.ts';
+import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
+
+export type TokenFormat = 'jwt' | 'opaque';
+
+export interface Resource {
+  /** Absolute URI, the `resource` parameter and the token's `aud`. */
+  identifier: string;
+  name: string | null;
+  scopes: string[];
+  tokenFormat: TokenFormat;
+  /** Seconds. */
+  accessTokenTtl: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewResource {
+  identifier: string;
+  name?: string;
+  scopes: string[];
+  tokenFormat: TokenFormat;
+  accessTokenTtl: number;
+}
+
+/** Fields left undefined stay as they are; `name: null` clears the name. */
+export interface ResourcePatch {
+  name?: string | null;
+  scopes?: string[];
+  tokenFormat?: TokenFormat;
+  accessTokenTtl?: number;
+}
+
+export class DuplicateResourceError extends Error {
+  readonly code = 'ERR_DUPLICATE_RESOURCE';
+  readonly identifier: string;
+
+  constructor(identifier: string) {
+    super(`resource "${identifier}" is already registered`);
+    this.name = 'DuplicateResourceError';
+    this.identifier = identifier;
+  }
+}
+
+export class ResourceStore {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  async create(input: NewResource): Promise<Resource> {
+    const row = await this.#db
+      .insertInto('resources')
+      .values({
+        identifier: input.identifier,
+        name: input.name ?? null,
+        scopes: JSON.stringify(input.scopes),
+        token_format: input.tokenFormat,
+        access_token_ttl: input.accessTokenTtl,
+      })
+      .onConflict((oc) => oc.column('identifier').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new DuplicateResourceError(input.identifier);
+    return toResource(row);
+  }
+
+  async get(identifier: string): Promise<Resource | undefined> {
+    const row = await this.#db.selectFrom('resources').selectAll().where('identifier', '=', identifier).executeTakeFirst();
+    return row && toResource(row);
+  }
+
+  /** Resources ordered by identifier. */
+  async list({ limit, cursor }: PageRequest): Promise<Page<Resource>> {
+    let query = this.#db.selectFrom('resources').selectAll().orderBy('identifier').limit(limit + 1);
+    if (cursor !== undefined) query = query.where('identifier', '>', decodeTextCursor(cursor));
+    return toPage(await query.execute(), limit, toResource, (row) => row.identifier);
+  }
+
+  /** The updated resource, or undefined when there is no such resource. */
+  async update(identifier: string, patch: ResourcePatch): Promise<Resource | undefined> {
+    const row = await this.#db
+      .updateTable('resources')
+      .set({
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.scopes !== undefined ? { scopes: JSON.stringify(patch.scopes) } : {}),
+        ...(patch.tokenFormat !== undefined ? { token_format: patch.tokenFormat } : {}),
+        ...(patch.accessTokenTtl !== undefined ? { access_token_ttl: patch.accessTokenTtl } : {}),
+        updated_at: sql<Date>`now()`,
+      })
+      .where('identifier', '=', identifier)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toResource(row);
+  }
+
+  /** False when there was no such resource. */
+  async delete(identifier: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('resources').where('identifier', '=', identifier).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+}
+
+function toResource(row: Selectable<ResourcesTable>): Resource {
+  return {
+    identifier: row.identifier,
+    name: row.name,
+    scopes: row.scopes,
+    tokenFormat: row.token_format,
+    accessTokenTtl: row.access_token_ttl,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

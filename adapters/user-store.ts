@@ -1,0 +1,168 @@
+// The people who sign in at the login page. Passwords are stored only as scrypt hashes: people reuse passwords,
+// so a stolen table must be expensive to brute-force offline (memory-hard to resist GPU/ASIC cracking).
+import { randomBytes, randomUUID, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { sql, type Selectable } from 'kysely';
+import type { Database, UsersTable } from './database.ts';
+import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
+
+/** A user as the rest of the server sees it: never the password hash. */
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  name: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewUser {
+  username: string;
+  password: string;
+  email?: string;
+  name?: string;
+}
+
+export class DuplicateUsernameError extends Error {
+  readonly code = 'ERR_DUPLICATE_USERNAME';
+  readonly username: string;
+
+  constructor(username: string) {
+    super(`username "${username}" is already taken`);
+    this.name = 'DuplicateUsernameError';
+    this.username = username;
+  }
+}
+
+const PUBLIC_COLUMNS = ['id', 'username', 'email', 'name', 'created_at', 'updated_at'] as const;
+
+export class UserStore {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  async create(input: NewUser): Promise<User> {
+    const row = await this.#db
+      .insertInto('users')
+      .values({
+        id: randomUUID(),
+        username: input.username,
+        password_hash: await hashPassword(input.password),
+        email: input.email ?? null,
+        name: input.name ?? null,
+      })
+      .onConflict((oc) => oc.column('username').doNothing())
+      .returning(PUBLIC_COLUMNS)
+      .executeTakeFirst();
+    if (!row) throw new DuplicateUsernameError(input.username);
+    return toUser(row);
+  }
+
+  async findById(id: string): Promise<User | undefined> {
+    const row = await this.#db.selectFrom('users').select(PUBLIC_COLUMNS).where('id', '=', id).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async findByUsername(username: string): Promise<User | undefined> {
+    const row = await this.#db.selectFrom('users').select(PUBLIC_COLUMNS).where('username', '=', username).executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  /** Users ordered by username. */
+  async list({ limit, cursor }: PageRequest): Promise<Page<User>> {
+    let query = this.#db.selectFrom('users').select(PUBLIC_COLUMNS).orderBy('username').limit(limit + 1);
+    if (cursor !== undefined) query = query.where('username', '>', decodeTextCursor(cursor));
+    return toPage(await query.execute(), limit, toUser, (row) => row.username);
+  }
+
+  /** False when there was no such user. */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  /** False when there was no such user. */
+  async resetPassword(id: string, password: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ password_hash: await hashPassword(password), updated_at: sql<Date>`now()` })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /** The user if the password is theirs; undefined for a wrong password or an unknown username alike. */
+  async verifyPassword(username: string, password: string): Promise<User | undefined> {
+    const row = await this.#db
+      .selectFrom('users')
+      .select([...PUBLIC_COLUMNS, 'password_hash'])
+      .where('username', '=', username)
+      .executeTakeFirst();
+    if (!row) {
+      // Spend the same scrypt work as for a real user, so response time does not reveal which usernames exist.
+      await passwordMatches(UNKNOWN_USER_HASH, password);
+      return undefined;
+    }
+    return (await passwordMatches(row.password_hash, password)) ? toUser(row) : undefined;
+  }
+}
+
+type PublicRow = Pick<Selectable<UsersTable>, (typeof PUBLIC_COLUMNS)[number]>;
+
+function toUser(row: PublicRow): User {
+  return { id: row.id, username: row.username, email: row.email, name: row.name, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+// scrypt cost (RFC 7914): N = 2^15, r = 8, p = 1 needs 32 MiB and tens of milliseconds per guess. The parameters
+// are stored with every hash (`scrypt$N$r$p$salt$hash`) so they can be raised later without breaking old hashes.
+interface ScryptParameters {
+  N: number;
+  r: number;
+  p: number;
+}
+const CURRENT: ScryptParameters = { N: 2 ** 15, r: 8, p: 1 };
+const SALT_BYTES = 16;
+const KEY_BYTES = 32;
+
+async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  return formatHash(CURRENT, salt, await deriveKey(password, salt, CURRENT, KEY_BYTES));
+}
+
+function formatHash({ N, r, p }: ScryptParameters, salt: Buffer, key: Buffer): string {
+  return ['scrypt', N, r, p, salt.toString('base64url'), key.toString('base64url')].join('$');
+}
+
+async function passwordMatches(stored: string, password: string): Promise<boolean> {
+  const parsed = parseHash(stored);
+  if (!parsed) return false;
+  const key = await deriveKey(password, parsed.salt, parsed.parameters, parsed.key.length);
+  return timingSafeEqual(key, parsed.key);
+}
+
+function parseHash(stored: string): { parameters: ScryptParameters; salt: Buffer; key: Buffer } | undefined {
+  const [scheme, N, r, p, salt, key, ...rest] = stored.split('$');
+  if (scheme !== 'scrypt' || rest.length || !salt || !key) return undefined;
+  const parameters = { N: Number(N), r: Number(r), p: Number(p) };
+  const derived = Buffer.from(key, 'base64url');
+  // Bounds keep a corrupted row from demanding gigabytes of memory or matching a trivially short key.
+  const sane = derived.length >= 16 && derived.length <= 64
+    && Number.isInteger(Math.log2(parameters.N)) && parameters.N >= 2 && parameters.N <= 2 ** 20
+    && Number.isInteger(parameters.r) && parameters.r >= 1 && parameters.r <= 32
+    && Number.isInteger(parameters.p) && parameters.p >= 1 && parameters.p <= 16;
+  return sane ? { parameters, salt: Buffer.from(salt, 'base64url'), key: derived } : undefined;
+}
+
+// NFKC first (NIST SP 800-63B §5.1.1.2): the same password typed on another keyboard or OS may arrive as a
+// different sequence of code points.
+function deriveKey(password: string, salt: Buffer, { N, r, p }: ScryptParameters, length: number): Promise<Buffer> {
+  // Node refuses scrypt above `maxmem` (default 32 MiB, exactly what N = 2^15, r = 8 needs): allow twice that.
+  const options: ScryptOptions = { N, r, p, maxmem: 2 * 128 * N * r * p };
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFKC'), salt, length, options, (error, key) => (error ? reject(error) : resolve(key)));
+  });
+}
+
+/** Matches no password; verifying against it costs exactly what verifying a real user's password costs. */
+const UNKNOWN_USER_HASH = formatHash(CURRENT, randomBytes(SALT_BYTES), randomBytes(KEY_BYTES));

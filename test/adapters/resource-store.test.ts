@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidCursorError } from '../../adapters/pagination.ts';
+import { DuplicateResourceError, ResourceStore, type NewResource, type Resource } from '../../adapters/resource-store.ts';
+import { BACKENDS, openTestDatabase, type TestDatabase } from '../support/databases.ts';
+
+const calendar: NewResource = {
+  identifier: 'https://calendar.example/api',
+  name: 'Calendar',
+  scopes: ['calendar:read', 'calendar:write'],
+  tokenFormat: 'jwt',
+  accessTokenTtl: 600,
+};
+
+describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
+  let database: TestDatabase;
+  let resources: ResourceStore;
+  beforeAll(async () => {
+    database = await openTestDatabase(backend, 'resource_store');
+    resources = new ResourceStore(database.db);
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+
+  it('creates a resource and reads it back with its types intact', async () => {
+    const created = await resources.create(calendar);
+    expect(created).toEqual({ ...calendar, createdAt: expect.any(Date), updatedAt: expect.any(Date) });
+    expect(await resources.get(calendar.identifier)).toEqual(created);
+    expect(await resources.get('https://unknown.example/')).toBeUndefined();
+  });
+
+  it('stores a resource without a name or scopes', async () => {
+    const created = await resources.create({ identifier: 'https://bare.example/', scopes: [], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    expect(created).toMatchObject({ name: null, scopes: [], tokenFormat: 'opaque', accessTokenTtl: 60 });
+  });
+
+  it('refuses a registered identifier with a typed error and leaves the original alone', async () => {
+    await resources.create({ ...calendar, identifier: 'https://dup.example/' });
+    const attempt = resources.create({ ...calendar, identifier: 'https://dup.example/', name: 'Impostor' });
+    await expect(attempt).rejects.toBeInstanceOf(DuplicateResourceError);
+    await expect(attempt).rejects.toMatchObject({ identifier: 'https://dup.example/' });
+    expect((await resources.get('https://dup.example/'))!.name).toBe('Calendar');
+  });
+
+  it('updates only the fields given and can clear the name', async () => {
+    const created = await resources.create({ ...calendar, identifier: 'https://patch.example/' });
+    const scoped = await resources.update('https://patch.example/', { scopes: ['only:this'] });
+    expect(scoped).toEqual({ ...created, scopes: ['only:this'], updatedAt: expect.any(Date) });
+    expect(scoped!.updatedAt.getTime()).toBeGreaterThanOrEqual(created.updatedAt.getTime());
+
+    const changed = await resources.update('https://patch.example/', { name: null, tokenFormat: 'opaque', accessTokenTtl: 30 });
+    expect(changed).toMatchObject({ name: null, scopes: ['only:this'], tokenFormat: 'opaque', accessTokenTtl: 30 });
+    expect(await resources.get('https://patch.example/')).toEqual(changed);
+
+    expect(await resources.update('https://patch.example/', {})).toMatchObject({ name: null, accessTokenTtl: 30 });
+    expect(await resources.update('https://missing.example/', { name: 'x' })).toBeUndefined();
+  });
+
+  it('deletes resources', async () => {
+    await resources.create({ ...calendar, identifier: 'https://gone.example/' });
+    expect(await resources.delete('https://gone.example/')).toBe(true);
+    expect(await resources.get('https://gone.example/')).toBeUndefined();
+    expect(await resources.delete('https://gone.example/')).toBe(false);
+  });
+
+  it('lists every resource once, in identifier order, across pages', async () => {
+    for (const host of ['c', 'a', 'b']) {
+      await resources.create({ ...calendar, identifier: `https://list-${host}.example/` });
+    }
+    const all: Resource[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await resources.list({ limit: 2, cursor });
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      all.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    const identifiers = all.map((resource) => resource.identifier);
+    expect(identifiers).toEqual([...identifiers].sort());
+    expect(new Set(identifiers).size).toBe(identifiers.length);
+    expect(identifiers).toEqual(expect.arrayContaining(['https://list-a.example/', 'https://list-b.example/', 'https://list-c.example/']));
+    expect((await resources.list({ limit: 500 })).items).toEqual(all);
+  });
+
+  it('rejects a cursor it did not issue', async () => {
+    await expect(resources.list({ limit: 1, cursor: '!!' })).rejects.toBeInstanceOf(InvalidCursorError);
+  });
+
+  it('cannot store an unknown token format or a non-positive lifetime', async () => {
+    await expect(resources.create({ ...calendar, identifier: 'https://bad.example/', tokenFormat: 'paseto' as 'jwt' })).rejects.toMatchObject({ code: '23514' });
+    await expect(resources.create({ ...calendar, identifier: 'https://bad.example/', accessTokenTtl: 0 })).rejects.toMatchObject({ code: '23514' });
+  });
+});
