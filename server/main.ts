@@ -1,7 +1,6 @@
 // `npm start`: load settings, start, and stop cleanly on SIGTERM/SIGINT (in-flight requests finish and
 // buffered audit events are written before the process exits).
 import { ConfigurationError, loadSettings, type Settings } from '../config/settings.ts';
-import { startServer } from './start.ts';
 
 let settings: Settings;
 try {
@@ -15,6 +14,8 @@ try {
 }
 
 try {
+  // Imported only once the settings are known good, so a configuration error is the one line printed.
+  const { startServer } = await import('./start.ts');
   const server = await startServer(settings);
   console.log(`agentauth listening on ${server.url}`);
   console.log(`issuer: ${server.issuer}`);

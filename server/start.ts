@@ -18,6 +18,7 @@ import type { Settings } from '../config/settings.ts';
 import { ensureServerSecrets } from '../keys/server-secrets.ts';
 import { ensureSigningKeys, loadSigningKeys } from '../keys/signing-keys.ts';
 import { composeApp } from './app.ts';
+import { auditProviderEvents } from './audit-events.ts';
 import { createProvider } from './provider.ts';
 import { isAdminRegistration } from './registration-access.ts';
 
@@ -77,6 +78,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       clientSecretMatches,
     });
     provider.proxy = settings.trustProxy;
+    auditProviderEvents(provider, audit);
     provider.on('server_error', (ctx: { state?: { requestId?: string } }, error: Error) => {
       log(`request ${ctx?.state?.requestId ?? '-'} failed inside oidc-provider: ${error.stack ?? error.message}`);
     });

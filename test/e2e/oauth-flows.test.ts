@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import { generateKeyPair as generateDpopKeyPair, generateProof } from 'dpop';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { createResource, createUser } from '../support/admin.ts';
-import { signInAndConsent } from '../support/browser.ts';
+import { Browser, signInAndConsent } from '../support/browser.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
 const insecure = { execute: [oidc.allowInsecureRequests] };
@@ -93,6 +93,16 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       expect(secret).toEqual(expect.any(String));
       const row = await server.db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirstOrThrow();
       expect(JSON.stringify(row)).not.toContain(secret as string);
+    });
+
+    it('never shows the secret again on an RFC 7592 read', async () => {
+      const registered = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, { ...insecure, initialAccessToken: server.adminToken });
+      const { registration_client_uri: uri, registration_access_token: rat } = registered.clientMetadata() as Record<string, string>;
+      const read = await fetch(uri, { headers: { authorization: `Bearer ${rat}` } });
+      expect(read.status).toBe(200);
+      const body = await read.json() as any;
+      expect(body.client_id).toBe(registered.clientMetadata().client_id);
+      expect(body.client_secret).toBeUndefined();
     });
 
     it('refuses a wrong initial access token with invalid_token', async () => {
@@ -251,7 +261,15 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       const url = oidc.buildAuthorizationUrl(config, {
         redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
       });
-      await expect(signInAndConsent(url, REDIRECT_URI, { username: 'alice', password: 'wrong password' })).rejects.toThrow(/Invalid username or password/);
+      const browser = new Browser();
+      const login = await browser.navigate(url.href, REDIRECT_URI);
+      if (login instanceof URL) throw new Error('expected the login page');
+      const before = server.issuedCount();
+      const refused = await browser.submit(login, /\/login$/, { username: 'alice', password: 'wrong password' }, REDIRECT_URI);
+      if (refused instanceof URL) throw new Error('a wrong password must not complete the flow');
+      expect(refused.status).toBe(401);
+      expect(refused.html).toMatch(/Invalid username or password/);
+      expect(server.issuedCount()).toBe(before);
     });
 
     it('lets exactly one of 20 concurrent redemptions of a code succeed', async () => {

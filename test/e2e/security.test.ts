@@ -142,7 +142,7 @@ describe.each(STORAGE_MODES)('refusals on %s storage', (mode) => {
       const location = new URL(response.headers.get('location')!);
       expect(location.href.startsWith(REDIRECT_URI)).toBe(true);
       expect(location.searchParams.get('error')).toBe('invalid_request');
-      expect(location.searchParams.get('error_description')).toMatch(/code_challenge/);
+      expect(location.searchParams.get('error_description')).toMatch(/PKCE/);
       expect(location.searchParams.get('iss')).toBe(server.issuer);
     });
 

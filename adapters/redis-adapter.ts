@@ -1,0 +1,149 @@
+// oidc-provider storage in Redis (ioredis), shared by every instance.
+// - Keys hold SHA-256 hashes of ids: an id is often a live bearer credential (access token, refresh token,
+//   code, session id), and Redis keys show up in MONITOR, SCAN and slow logs.
+// - One-time use is atomic here, not in oidc-provider (whose check-then-set races): `consume` is a single-key
+//   Lua HSETNX and DPoP replay detection a SET NX, so concurrent redemptions across instances succeed once.
+// - Cluster-safe: every command and transaction touches one key.
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+
+const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest', 'PreAuthorizedCode']);
+// Models whose records die with their grant. Not Session or Interaction, which may carry a grantId too.
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode', 'ClientCredentials']);
+
+// -1: no such record; 1: this caller consumed it; 0: someone already had.
+const CONSUME = `if redis.call('HEXISTS', KEYS[1], 'payload') == 0 then return -1 end
+return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])`;
+
+export const hashId = (value: string): string => createHash('sha256').update(value).digest('base64url');
+
+export function alreadyConsumed(model: string): InstanceType<typeof errors.InvalidGrant> {
+  const error = new errors.InvalidGrant(`${model} already consumed`);
+  error.error_description = `${model === 'RefreshToken' ? 'refresh token' : model === 'AuthorizationCode' ? 'authorization code' : 'grant'} already used`;
+  return error;
+}
+
+export function replayDetected(): InstanceType<typeof errors.InvalidDpopProof> {
+  // RFC 9449 §11.1: a proof seen before is an invalid proof.
+  return new errors.InvalidDpopProof('DPoP proof JWT replay detected');
+}
+
+export interface RedisAdapterOptions {
+  prefix: string;
+  /** Added to every TTL so records outlive `exp` by the provider's clock tolerance, as it expects. */
+  clockTolerance: number;
+}
+
+export class RedisAdapter implements Adapter {
+  readonly #name: string;
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #tolerance: number;
+
+  constructor(name: string, redis: Redis, options: RedisAdapterOptions) {
+    this.#name = name;
+    this.#redis = redis;
+    this.#prefix = options.prefix;
+    this.#tolerance = options.clockTolerance;
+  }
+
+  #key(id: string): string {
+    return `${this.#prefix}${this.#name}:${hashId(id)}`;
+  }
+
+  #indexKey(kind: 'uid' | 'userCode', value: string): string {
+    return `${this.#prefix}${this.#name}:${kind}:${hashId(value)}`;
+  }
+
+  #grantKey(grantId: string): string {
+    return `${this.#prefix}grant:${grantId}`;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const key = this.#key(id);
+    const ttl = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn + this.#tolerance)) : undefined;
+
+    if (this.#name === 'ReplayDetection') {
+      const stored = await this.#redis.set(key, '1', 'EX', ttl ?? 300, 'NX');
+      if (stored === null) throw replayDetected();
+      return;
+    }
+
+    // Index first, so a token is never stored without being reachable from its grant.
+    if (GRANTABLE.has(this.#name) && payload.grantId) {
+      const grantKey = this.#grantKey(payload.grantId);
+      const index = this.#redis.multi().sadd(grantKey, key);
+      if (ttl) index.expire(grantKey, ttl, 'NX').expire(grantKey, ttl, 'GT');
+      else index.persist(grantKey);
+      await exec(index);
+    }
+
+    const { jti, ...rest } = payload;
+    const record = this.#redis.multi().del(key).hset(key, 'payload', JSON.stringify(jti === id ? rest : payload));
+    if (ttl) record.expire(key, ttl);
+    await exec(record);
+
+    // The session uid index has to give back the session id itself: oidc-provider looks sessions up by uid
+    // and then uses the returned id (jti) as the session. It is a value, never a key.
+    const indexes: Promise<unknown>[] = [];
+    if (payload.uid) indexes.push(this.#setIndex(this.#indexKey('uid', payload.uid), id, ttl));
+    if (payload.userCode) indexes.push(this.#setIndex(this.#indexKey('userCode', payload.userCode), id, ttl));
+    await Promise.all(indexes);
+  }
+
+  #setIndex(key: string, id: string, ttl: number | undefined) {
+    return ttl ? this.#redis.set(key, id, 'EX', ttl) : this.#redis.set(key, id);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    // oidc-provider's ReplayDetection.unique() reads before it writes; answering "never seen" makes the atomic
+    // SET NX in upsert the only judge, so sequential and concurrent replays get the same error.
+    if (this.#name === 'ReplayDetection') return undefined;
+    const stored = await this.#redis.hmget(this.#key(id), 'payload', 'consumed');
+    const [payload, consumed] = stored;
+    if (!payload) return undefined;
+    const parsed = JSON.parse(payload) as AdapterPayload;
+    return { ...parsed, jti: parsed.jti ?? id, ...(consumed ? { consumed: Number(consumed) } : {}) };
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const id = await this.#redis.get(this.#indexKey('uid', uid));
+    return id ? this.find(id) : undefined;
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    const id = await this.#redis.get(this.#indexKey('userCode', userCode));
+    return id ? this.find(id) : undefined;
+  }
+
+  async consume(id: string): Promise<void> {
+    const result = await this.#redis.eval(CONSUME, 1, this.#key(id), Math.floor(Date.now() / 1000));
+    if (result === 0 && CONSUMABLE.has(this.#name)) throw alreadyConsumed(this.#name);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.#redis.del(this.#key(id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    const grantKey = this.#grantKey(grantId);
+    const members = await this.#redis.smembers(grantKey);
+    // One DEL per key: members live in different cluster slots.
+    await Promise.all([...members.map((member) => this.#redis.del(member)), this.#redis.del(grantKey)]);
+  }
+}
+
+async function exec(transaction: ReturnType<Redis['multi']>): Promise<void> {
+  const results = await transaction.exec();
+  for (const [error] of results ?? []) if (error) throw error;
+}
+
+export function redisAdapterFactory(redis: Redis, options: RedisAdapterOptions): (name: string) => RedisAdapter {
+  const adapters = new Map<string, RedisAdapter>();
+  return (name) => {
+    let adapter = adapters.get(name);
+    if (!adapter) adapters.set(name, (adapter = new RedisAdapter(name, redis, options)));
+    return adapter;
+  };
+}
