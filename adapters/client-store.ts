@@ -4,6 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { ReadThroughCache } from './read-through-cache.ts';
 import type { Database, JsonObject } from './database.ts';
 
 const HASH_PREFIX = 'sha256$';
@@ -31,9 +32,12 @@ export async function clientSecretMatches(storedHash: string, presented: string)
 
 export class PostgresClientAdapter implements Adapter {
   readonly #db: Database;
+  readonly #cache: ReadThroughCache<AdapterPayload> | undefined;
 
-  constructor(db: Database) {
+  /** With a cache, reads are served from memory and every write invalidates it on all instances. */
+  constructor(db: Database, cache?: ReadThroughCache<AdapterPayload>) {
     this.#db = db;
+    this.#cache = cache;
   }
 
   async upsert(id: string, payload: AdapterPayload): Promise<void> {
@@ -46,6 +50,7 @@ export class PostgresClientAdapter implements Adapter {
       .values({ client_id: id, ...values })
       .onConflict((oc) => oc.column('client_id').doUpdateSet({ ...values, updated_at: sql<Date>`now()` }))
       .execute();
+    await this.#cache?.invalidate(id);
   }
 
   /**
@@ -53,6 +58,13 @@ export class PostgresClientAdapter implements Adapter {
    * secret for secret-based authentication methods, and compareClientSecret checks presented secrets against it.
    */
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (!this.#cache) return this.#load(id);
+    // A copy: oidc-provider must never be able to alter the cached entry.
+    const found = await this.#cache.get(id, () => this.#load(id));
+    return found && structuredClone(found);
+  }
+
+  async #load(id: string): Promise<AdapterPayload | undefined> {
     const row = await this.#db
       .selectFrom('clients')
       .select(['metadata', 'client_secret_hash'])
@@ -64,6 +76,7 @@ export class PostgresClientAdapter implements Adapter {
 
   async destroy(id: string): Promise<void> {
     await this.#db.deleteFrom('clients').where('client_id', '=', id).execute();
+    await this.#cache?.invalidate(id);
   }
 
   // oidc-provider never calls these for the Client model; refusing loudly beats pretending to succeed.

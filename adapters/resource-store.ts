@@ -1,6 +1,7 @@
 // Registered resource servers (RFC 8707 resource indicators): the only audiences tokens may be issued for, with
 // the scopes each accepts, the access token format it verifies and how long its tokens live.
 import { sql, type Selectable } from 'kysely';
+import type { ReadThroughCache } from './read-through-cache.ts';
 import type { Database, ResourcesTable } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
@@ -47,9 +48,12 @@ export class DuplicateResourceError extends Error {
 
 export class ResourceStore {
   readonly #db: Database;
+  readonly #cache: ReadThroughCache<Resource> | undefined;
 
-  constructor(db: Database) {
+  /** With a cache, `get` (called on every token request naming a resource) is served from memory. */
+  constructor(db: Database, cache?: ReadThroughCache<Resource>) {
     this.#db = db;
+    this.#cache = cache;
   }
 
   async create(input: NewResource): Promise<Resource> {
@@ -66,10 +70,17 @@ export class ResourceStore {
       .returningAll()
       .executeTakeFirst();
     if (!row) throw new DuplicateResourceError(input.identifier);
+    await this.#cache?.invalidate(input.identifier);
     return toResource(row);
   }
 
   async get(identifier: string): Promise<Resource | undefined> {
+    if (!this.#cache) return this.#load(identifier);
+    const found = await this.#cache.get(identifier, () => this.#load(identifier));
+    return found && structuredClone(found);
+  }
+
+  async #load(identifier: string): Promise<Resource | undefined> {
     const row = await this.#db.selectFrom('resources').selectAll().where('identifier', '=', identifier).executeTakeFirst();
     return row && toResource(row);
   }
@@ -95,12 +106,14 @@ export class ResourceStore {
       .where('identifier', '=', identifier)
       .returningAll()
       .executeTakeFirst();
+    await this.#cache?.invalidate(identifier);
     return row && toResource(row);
   }
 
   /** False when there was no such resource. */
   async delete(identifier: string): Promise<boolean> {
     const result = await this.#db.deleteFrom('resources').where('identifier', '=', identifier).executeTakeFirst();
+    await this.#cache?.invalidate(identifier);
     return result.numDeletedRows > 0n;
   }
 }

@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
-import Provider from 'oidc-provider';
+import Provider, { type Adapter } from 'oidc-provider';
 import { generateSigningKey } from '../keys/signing-keys.ts';
 import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
 
@@ -20,7 +20,6 @@ server.listen(0, '127.0.0.1', async () => {
   const { privateJwk } = await generateSigningKey('RS256');
   const provider = new Provider(issuer, {
     ...(redis ? { adapter: redisAdapterFactory(redis, { prefix: process.env.REDIS_KEY_PREFIX!, clockTolerance: 15 }) as never } : {}),
-    clients: [{ client_id: clientId, client_secret: clientSecret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }],
     jwks: { keys: [privateJwk as never] },
     ttl: { ClientCredentials: 600 },
     features: {
@@ -32,6 +31,11 @@ server.listen(0, '127.0.0.1', async () => {
         getResourceServerInfo: async () => ({ scope: 'read write', audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'RS256' } } }),
       },
     },
+  });
+  // Registered at run time and read through the adapter, as every client of a server with dynamic
+  // registration is (ours included); a static `clients` entry would skip the per-request lookup.
+  await (provider.Client as unknown as { adapter: Adapter }).adapter.upsert(clientId, {
+    client_id: clientId, client_secret: clientSecret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [],
   });
   server.on('request', provider.callback());
   console.log(`listening on http://127.0.0.1:${port}`);

@@ -7,6 +7,8 @@ import { Redis } from 'ioredis';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type Provider from 'oidc-provider';
 import { AuditLog } from '../adapters/audit-log.ts';
+import { LocalChangeFeed, RedisChangeFeed, type ChangeFeed } from '../adapters/change-feed.ts';
+import { ReadThroughCache } from '../adapters/read-through-cache.ts';
 import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
 import { openDatabase, type Database } from '../adapters/database.ts';
 import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
@@ -46,6 +48,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir });
   const redis = settings.redisUrl ? new Redis(settings.redisUrl, { maxRetriesPerRequest: 2, enableAutoPipelining: true }) : undefined;
   const server: Server = createServer();
+  const closeables: (() => Promise<void>)[] = [];
   try {
     await ensureSigningKeys(database.db);
     const signingKeys = await loadSigningKeys(database.db);
@@ -60,10 +63,13 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const models = redis
       ? redisAdapterFactory(redis, { prefix: settings.redisKeyPrefix, clockTolerance })
       : memoryAdapterFactory({ clockTolerance });
-    const clients = new PostgresClientAdapter(database.db);
+    const changes: ChangeFeed = redis ? new RedisChangeFeed(redis, settings.redisKeyPrefix) : new LocalChangeFeed();
+    closeables.push(() => changes.close());
+    const clients = new PostgresClientAdapter(database.db, new ReadThroughCache('clients', changes));
     const users = new UserStore(database.db);
-    const resources = new ResourceStore(database.db);
-    const audit = new AuditLog(database.db);
+    const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes));
+    if (changes instanceof RedisChangeFeed) await changes.ready();
+    const audit = new AuditLog(database.db, { maxBatch: 500 });
 
     const provider = createProvider({
       issuer,
@@ -115,6 +121,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
           server.closeIdleConnections();
           await stopped;
           await audit.close();
+          for (const close of closeables) await close();
           await redis?.quit();
           await database.close();
         })();
@@ -123,6 +130,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     };
   } catch (error) {
     server.close();
+    for (const close of closeables) await close().catch(() => undefined);
     redis?.disconnect();
     await database.close();
     throw error;

@@ -209,6 +209,56 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
     });
   });
 
+  describe('introspection variants, DPoP nonces, CORS and audit', () => {
+    it('answers RFC 9701 JWT introspection responses to clients that ask for them', async () => {
+      const config = await registerConfidential({ introspection_signed_response_alg: 'ES256' } as Partial<oidc.ClientMetadata>);
+      const { access_token: token } = await oidc.clientCredentialsGrant(config, { resource: API, scope: 'read' });
+      const response = await fetch(config.serverMetadata().introspection_endpoint!, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/token-introspection+jwt',
+          authorization: `Basic ${Buffer.from(`${config.clientMetadata().client_id}:${config.clientMetadata().client_secret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ token }),
+      });
+      expect(response.headers.get('content-type')).toMatch(/^application\/token-introspection\+jwt/);
+      const jwt = await response.text();
+      expect(decodeProtectedHeader(jwt).typ).toBe('token-introspection+jwt');
+      const { payload } = await jwtVerify(jwt, createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!)), { issuer: server.issuer });
+      expect(payload.token_introspection).toMatchObject({ active: true, aud: API, scope: 'read' });
+      expect(payload.sub).toBeUndefined();
+    });
+
+    it('allows CORS from a public client redirect origin and not from others', async () => {
+      const registered = await oidc.dynamicClientRegistration(issuer, {
+        redirect_uris: ['https://spa.example.test/cb'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'],
+      }, oidc.None(), insecure);
+      const clientId = registered.clientMetadata().client_id;
+      const ask = (origin: string) => fetch(`${server.url}/token`, {
+        method: 'POST', headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: 'nope', client_id: clientId, code_verifier: 'x'.repeat(43), redirect_uri: 'https://spa.example.test/cb' }),
+      });
+      expect((await ask('https://spa.example.test')).headers.get('access-control-allow-origin')).toBe('https://spa.example.test');
+      expect((await ask('https://evil.example.test')).headers.get('access-control-allow-origin')).toBeNull();
+    });
+
+    it('writes audit rows for issued and refused tokens without any secret material', async () => {
+      const config = await registerConfidential({});
+      const { access_token: token } = await oidc.clientCredentialsGrant(config, { resource: API, scope: 'read' });
+      await oidc.clientCredentialsGrant(config, { resource: 'https://unknown.example.test/' }).catch(() => undefined);
+      await server.audit.flush();
+      const clientId = config.clientMetadata().client_id;
+      const page = await server.audit.query({ clientId, limit: 50 });
+      const events = page.items.map((row) => `${row.event}:${row.outcome}`);
+      expect(events).toEqual(expect.arrayContaining(['token.issued:success', 'token.refused:failure']));
+      const everything = JSON.stringify(await server.db.selectFrom('audit_events').selectAll().execute());
+      for (const secret of [token, config.clientMetadata().client_secret as string, server.adminToken]) {
+        expect(everything).not.toContain(secret);
+      }
+    });
+  });
+
   describe('authorization code with PKCE through the login and consent pages', () => {
     let config: oidc.Configuration;
 

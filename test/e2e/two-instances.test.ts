@@ -75,6 +75,23 @@ describe('two instances sharing Redis and PostgreSQL', () => {
     expect(replay.body.error).toBe('invalid_dpop_proof');
   });
 
+  it('stops honouring a client at B the moment it is deleted through A (cached clients are invalidated)', async () => {
+    const registered = await post(a, '/reg', { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` });
+    const auth = `Basic ${Buffer.from(`${encodeURIComponent(registered.body.client_id)}:${encodeURIComponent(registered.body.client_secret)}`).toString('base64')}`;
+    expect((await post(b, '/token', { grant_type: 'client_credentials' }, { authorization: auth })).status).toBe(200); // now cached at B
+    const uri = new URL(registered.body.registration_client_uri);
+    const deleted = await new Promise<number>((resolve, reject) => {
+      const url = new URL(uri.pathname, a.url);
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'DELETE', headers: { host: PUBLIC_HOST, authorization: `Bearer ${registered.body.registration_access_token}` } }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(deleted).toBe(204);
+    const refused = await post(b, '/token', { grant_type: 'client_credentials' }, { authorization: auth });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error).toBe('invalid_client');
+  });
+
   it('publishes the same signing keys at both instances', async () => {
     const jwks = async (instance: ServerProcess) => (await fetch(new URL('/jwks', instance.url))).json() as any;
     expect(await jwks(b)).toEqual(await jwks(a));
