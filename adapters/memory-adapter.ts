@@ -1,93 +1,117 @@
-// In-process storage for the embedded mode (one instance). Same semantics as the Redis adapter: hashed keys,
-// atomic consume and replay detection, a grant index for revokeByGrantId.
-import { createHash } from 'node:crypto';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-
-const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest', 'PreAuthorizedCode']);
+// In-process storage for the embedded mode (a single instance). The same rules as the Redis adapter
+// (storage-rules.ts): hashed keys, one-time use and replay detection that cannot race, a grant index.
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { CONSUMABLE, GRANTABLE, alreadyConsumed, hashId, replayDetected } from './storage-rules.ts';
 
 interface Entry { payload: AdapterPayload; consumed?: number; expiresAt?: number }
+interface Store { records: Map<string, Entry>; grants: Map<string, Set<string>>; indexes: Map<string, { id: string; expiresAt?: number }> }
 
-const hash = (value: string) => createHash('sha256').update(value).digest('base64url');
+const SWEEP_INTERVAL_MS = 60_000;
 
 export class MemoryAdapter implements Adapter {
   readonly #name: string;
-  readonly #store: Map<string, Entry>;
+  readonly #store: Store;
   readonly #tolerance: number;
 
-  constructor(name: string, store: Map<string, Entry>, options: { clockTolerance: number }) {
+  constructor(name: string, store: Store, options: { clockTolerance: number }) {
     this.#name = name;
     this.#store = store;
     this.#tolerance = options.clockTolerance;
   }
 
-  #key(id: string) { return `${this.#name}:${hash(id)}`; }
+  #key(id: string): string {
+    return `${this.#name}:${hashId(id)}`;
+  }
 
-  #get(key: string): Entry | undefined {
-    const entry = this.#store.get(key);
+  #live(key: string): Entry | undefined {
+    const entry = this.#store.records.get(key);
     if (entry?.expiresAt !== undefined && entry.expiresAt <= Date.now()) {
-      this.#store.delete(key);
+      this.#store.records.delete(key);
       return undefined;
     }
     return entry;
   }
 
+  // JavaScript runs one callback at a time, so check-and-set without an await in between cannot race.
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const key = this.#key(id);
     const expiresAt = typeof expiresIn === 'number' ? Date.now() + (expiresIn + this.#tolerance) * 1000 : undefined;
-    if (this.#name === 'ReplayDetection' && this.#get(key)) {
-      throw new errors.InvalidDpopProof('DPoP proof JWT replay detected');
+    if (this.#name === 'ReplayDetection') {
+      if (this.#live(key)) throw replayDetected();
+      this.#store.records.set(key, { payload: {}, expiresAt: expiresAt ?? Date.now() + 300_000 });
+      return;
+    }
+    if (GRANTABLE.has(this.#name) && payload.grantId) {
+      const members = this.#store.grants.get(payload.grantId) ?? new Set<string>();
+      members.add(key);
+      this.#store.grants.set(payload.grantId, members);
     }
     const { jti, ...rest } = payload;
-    this.#store.set(key, { payload: jti === id ? rest : payload, expiresAt });
-    if (payload.grantId) {
-      const grantKey = `grant:${payload.grantId}`;
-      const members = (this.#store.get(grantKey)?.payload.members as string[] | undefined) ?? [];
-      this.#store.set(grantKey, { payload: { members: [...members, key] } });
-    }
-    if (payload.uid) this.#store.set(`${this.#name}:uid:${hash(payload.uid)}`, { payload: { id }, expiresAt });
-    if (payload.userCode) this.#store.set(`${this.#name}:userCode:${hash(payload.userCode)}`, { payload: { id }, expiresAt });
+    this.#store.records.set(key, { payload: structuredClone(jti === id ? rest : payload), expiresAt });
+    if (payload.uid) this.#store.indexes.set(`${this.#name}:uid:${hashId(payload.uid)}`, { id, expiresAt });
+    if (payload.userCode) this.#store.indexes.set(`${this.#name}:userCode:${hashId(payload.userCode)}`, { id, expiresAt });
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    // As in the Redis adapter: upsert alone decides whether a DPoP proof was seen.
     if (this.#name === 'ReplayDetection') return undefined;
-    const entry = this.#get(this.#key(id));
+    const entry = this.#live(this.#key(id));
     if (!entry) return undefined;
-    return { ...entry.payload, jti: entry.payload.jti ?? id, ...(entry.consumed ? { consumed: entry.consumed } : {}) };
+    const payload = structuredClone(entry.payload);
+    return { ...payload, jti: payload.jti ?? id, ...(entry.consumed ? { consumed: entry.consumed } : {}) };
   }
 
-  async findByUid(uid: string) {
-    const id = this.#get(`${this.#name}:uid:${hash(uid)}`)?.payload.id as string | undefined;
-    return id ? this.find(id) : undefined;
+  #findIndexed(key: string): Promise<AdapterPayload | undefined> {
+    const index = this.#store.indexes.get(key);
+    if (!index || (index.expiresAt !== undefined && index.expiresAt <= Date.now())) return Promise.resolve(undefined);
+    return this.find(index.id);
   }
 
-  async findByUserCode(userCode: string) {
-    const id = this.#get(`${this.#name}:userCode:${hash(userCode)}`)?.payload.id as string | undefined;
-    return id ? this.find(id) : undefined;
+  findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.#findIndexed(`${this.#name}:uid:${hashId(uid)}`);
+  }
+
+  findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.#findIndexed(`${this.#name}:userCode:${hashId(userCode)}`);
   }
 
   async consume(id: string): Promise<void> {
-    const entry = this.#get(this.#key(id));
+    const entry = this.#live(this.#key(id));
     if (!entry) return;
-    if (entry.consumed && CONSUMABLE.has(this.#name)) {
-      const error = new errors.InvalidGrant(`${this.#name} already consumed`);
-      error.error_description = 'the grant was already used';
-      throw error;
+    if (entry.consumed) {
+      if (CONSUMABLE.has(this.#name)) throw alreadyConsumed(this.#name);
+      return;
     }
     entry.consumed = Math.floor(Date.now() / 1000);
   }
 
   async destroy(id: string): Promise<void> {
-    this.#store.delete(this.#key(id));
+    this.#store.records.delete(this.#key(id));
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    const grantKey = `grant:${grantId}`;
-    for (const key of (this.#store.get(grantKey)?.payload.members as string[] | undefined) ?? []) this.#store.delete(key);
-    this.#store.delete(grantKey);
+    for (const key of this.#store.grants.get(grantId) ?? []) this.#store.records.delete(key);
+    this.#store.grants.delete(grantId);
   }
 }
 
+/** Each call owns a store of its own, so two providers in one process never share data. */
 export function memoryAdapterFactory(options: { clockTolerance: number }): (name: string) => MemoryAdapter {
-  const store = new Map<string, Entry>();
-  return (name) => new MemoryAdapter(name, store, options);
+  const store: Store = { records: new Map(), grants: new Map(), indexes: new Map() };
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [key, entry] of store.records) if (entry.expiresAt !== undefined && entry.expiresAt <= now) store.records.delete(key);
+    for (const [key, index] of store.indexes) if (index.expiresAt !== undefined && index.expiresAt <= now) store.indexes.delete(key);
+    for (const [grantId, members] of store.grants) {
+      for (const key of members) if (!store.records.has(key)) members.delete(key);
+      if (!members.size) store.grants.delete(grantId);
+    }
+  }, SWEEP_INTERVAL_MS);
+  sweep.unref();
+  const adapters = new Map<string, MemoryAdapter>();
+  return (name) => {
+    let adapter = adapters.get(name);
+    if (!adapter) adapters.set(name, (adapter = new MemoryAdapter(name, store, options)));
+    return adapter;
+  };
 }

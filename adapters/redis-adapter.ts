@@ -1,33 +1,15 @@
 // oidc-provider storage in Redis (ioredis), shared by every instance.
-// - Keys hold SHA-256 hashes of ids: an id is often a live bearer credential (access token, refresh token,
-//   code, session id), and Redis keys show up in MONITOR, SCAN and slow logs.
+// - Keys hold SHA-256 hashes of ids, never live token values (see storage-rules.ts).
 // - One-time use is atomic here, not in oidc-provider (whose check-then-set races): `consume` is a single-key
 //   Lua HSETNX and DPoP replay detection a SET NX, so concurrent redemptions across instances succeed once.
 // - Cluster-safe: every command and transaction touches one key.
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-
-const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest', 'PreAuthorizedCode']);
-// Models whose records die with their grant. Not Session or Interaction, which may carry a grantId too.
-const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode', 'ClientCredentials']);
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { CONSUMABLE, GRANTABLE, alreadyConsumed, hashId, replayDetected } from './storage-rules.ts';
 
 // -1: no such record; 1: this caller consumed it; 0: someone already had.
 const CONSUME = `if redis.call('HEXISTS', KEYS[1], 'payload') == 0 then return -1 end
 return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])`;
-
-export const hashId = (value: string): string => createHash('sha256').update(value).digest('base64url');
-
-export function alreadyConsumed(model: string): InstanceType<typeof errors.InvalidGrant> {
-  const error = new errors.InvalidGrant(`${model} already consumed`);
-  error.error_description = `${model === 'RefreshToken' ? 'refresh token' : model === 'AuthorizationCode' ? 'authorization code' : 'grant'} already used`;
-  return error;
-}
-
-export function replayDetected(): InstanceType<typeof errors.InvalidDpopProof> {
-  // RFC 9449 §11.1: a proof seen before is an invalid proof.
-  return new errors.InvalidDpopProof('DPoP proof JWT replay detected');
-}
 
 export interface RedisAdapterOptions {
   prefix: string;

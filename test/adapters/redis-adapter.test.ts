@@ -1,0 +1,57 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { AdapterPayload } from 'oidc-provider';
+import { redisAdapterFactory } from '../../adapters/redis-adapter.ts';
+import { connectTestRedis, dropRedisPrefix, uniqueRedisPrefix } from '../support/services.ts';
+import { describeAdapterContract } from './adapter-contract.ts';
+
+const prefix = uniqueRedisPrefix('redis-adapter');
+const redis = connectTestRedis();
+afterAll(async () => {
+  await dropRedisPrefix(redis, prefix);
+  await redis.quit();
+});
+
+describeAdapterContract('RedisAdapter', async () => ({ factory: redisAdapterFactory(redis, { prefix, clockTolerance: 0 }), teardown: async () => {} }));
+
+describe('RedisAdapter specifics', () => {
+  const second = connectTestRedis();
+  afterAll(() => second.quit());
+  const one = redisAdapterFactory(redis, { prefix, clockTolerance: 15 });
+  const two = redisAdapterFactory(second, { prefix, clockTolerance: 15 });
+
+  it('never writes a token value into a key or a stored value', async () => {
+    const token = `secret-token-value-${Date.now()}`;
+    await one('AccessToken').upsert(token, { jti: token, kind: 'AccessToken', grantId: `g-${token.length}` } as AdapterPayload, 60);
+    let cursor = '0';
+    const keys: string[] = [];
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    expect(keys.some((key) => key.includes(token))).toBe(false);
+    for (const key of keys) {
+      const type = await redis.type(key);
+      const value = type === 'hash' ? JSON.stringify(await redis.hgetall(key)) : type === 'set' ? JSON.stringify(await redis.smembers(key)) : String(await redis.get(key));
+      expect(value.includes(token), key).toBe(false);
+    }
+  });
+
+  it('sets the TTL to expiresIn + clockTolerance', async () => {
+    const id = `ttl-${Date.now()}`;
+    await one('AccessToken').upsert(id, { jti: id } as AdapterPayload, 100);
+    const keys = await redis.keys(`${prefix}AccessToken:*`);
+    const ttls = await Promise.all(keys.map((key) => redis.ttl(key)));
+    expect(ttls).toContain(115);
+  });
+
+  it('shares records, consumption and replay detection between two connections (two instances)', async () => {
+    const id = `shared-${Date.now()}`;
+    await one('RefreshToken').upsert(id, { jti: id, kind: 'RefreshToken' } as AdapterPayload, 60);
+    expect(await two('RefreshToken').find(id)).toMatchObject({ jti: id });
+    await one('RefreshToken').consume(id);
+    await expect(two('RefreshToken').consume(id)).rejects.toThrow();
+    await one('ReplayDetection').upsert(`proof-${id}`, {} as AdapterPayload, 300);
+    await expect(two('ReplayDetection').upsert(`proof-${id}`, {} as AdapterPayload, 300)).rejects.toMatchObject({ error: 'invalid_dpop_proof' });
+  });
+});
