@@ -2,7 +2,8 @@
 // middleware in front of its router, so each request passes these in order and then, if no route of ours
 // answered, reaches the provider's own endpoints.
 import { randomUUID } from 'node:crypto';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
+import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
 import type { JSONWebKeySet } from 'jose';
 import type { ResourceStore } from '../adapters/resource-store.ts';
@@ -35,22 +36,28 @@ export function composeApp(deps: AppDependencies): Provider {
   provider.use(requestId);
   provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
   provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
-  provider.use(hideStoredClientSecrets);
+  provider.use(hideStoredClientSecrets(path('registration')));
   provider.use(jwtAccessTokenLookup({ issuer: deps.issuer, jwks: deps.publicJwks, paths: [path('introspection'), path('revocation')] }));
 
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey });
   const adminUsers = adminUserRoutes(deps.users);
   const adminResources = adminResourceRoutes(deps.resources);
-  const admin = requireAdminToken(deps.adminToken);
+  const admin = compose<Context>([
+    requireAdminToken(deps.adminToken),
+    adminUsers.routes(),
+    adminUsers.allowedMethods(),
+    adminResources.routes(),
+    adminResources.allowedMethods(),
+  ] as Middleware[]);
+  const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
 
-  provider.use(health.routes());
-  provider.use(interactions.routes());
-  provider.use(async (ctx, next) => (ctx.path.startsWith('/admin/') || ctx.path === '/admin' ? admin(ctx, next) : next()));
-  provider.use(adminUsers.routes());
-  provider.use(adminUsers.allowedMethods());
-  provider.use(adminResources.routes());
-  provider.use(adminResources.allowedMethods());
+  // Token-endpoint traffic skips our routers entirely: they only ever answer under these prefixes.
+  provider.use((ctx, next) => {
+    if (ctx.path === '/admin' || ctx.path.startsWith('/admin/')) return admin(ctx, next);
+    if (ctx.path === '/healthz' || ctx.path === '/readyz' || ctx.path.startsWith('/interaction/')) return ours(ctx, next);
+    return next();
+  });
 
   return provider;
 }

@@ -32,11 +32,14 @@ export function isAdminRegistration(ctx: KoaContextWithOIDC): boolean {
  * adapters/client-store.ts); a client that saved that as its secret would lock itself out. The secret is shown
  * once, at registration, and never again.
  */
-export async function hideStoredClientSecrets(ctx: Context, next: Next): Promise<void> {
-  await next();
-  const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
-  if ((route === 'client' || route === 'client_update') && ctx.body && typeof ctx.body === 'object' && 'client_secret' in ctx.body) {
-    const { client_secret: _hidden, client_secret_expires_at: _expiry, ...rest } = ctx.body as Record<string, unknown>;
-    ctx.body = rest;
-  }
+export function hideStoredClientSecrets(registrationPath: string) {
+  return async function hideClientSecret(ctx: Context, next: Next): Promise<void> {
+    if (!ctx.path.startsWith(`${registrationPath}/`)) return next();
+    await next();
+    const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
+    if ((route === 'client' || route === 'client_update') && ctx.body && typeof ctx.body === 'object' && 'client_secret' in ctx.body) {
+      const { client_secret: _hidden, client_secret_expires_at: _expiry, ...rest } = ctx.body as Record<string, unknown>;
+      ctx.body = rest;
+    }
+  };
 }
