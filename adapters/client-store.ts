@@ -32,10 +32,10 @@ export async function clientSecretMatches(storedHash: string, presented: string)
 
 export class PostgresClientAdapter implements Adapter {
   readonly #db: Database;
-  readonly #cache: ReadThroughCache<AdapterPayload> | undefined;
+  readonly #cache: ReadThroughCache<string> | undefined;
 
   /** With a cache, reads are served from memory and every write invalidates it on all instances. */
-  constructor(db: Database, cache?: ReadThroughCache<AdapterPayload>) {
+  constructor(db: Database, cache?: ReadThroughCache<string>) {
     this.#db = db;
     this.#cache = cache;
   }
@@ -59,9 +59,13 @@ export class PostgresClientAdapter implements Adapter {
    */
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (!this.#cache) return this.#load(id);
-    // A copy: oidc-provider must never be able to alter the cached entry.
-    const found = await this.#cache.get(id, () => this.#load(id));
-    return found && structuredClone(found);
+    // Cached as JSON text, so every caller gets its own copy and none can alter the cached entry
+    // (parsing is several times cheaper than structuredClone on the token endpoint's hot path).
+    const found = await this.#cache.get(id, async () => {
+      const metadata = await this.#load(id);
+      return metadata && JSON.stringify(metadata);
+    });
+    return found === undefined ? undefined : (JSON.parse(found) as AdapterPayload);
   }
 
   async #load(id: string): Promise<AdapterPayload | undefined> {

@@ -3,7 +3,8 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { CONSUMABLE, GRANTABLE, alreadyConsumed, hashId, replayDetected } from './storage-rules.ts';
 
-interface Entry { payload: AdapterPayload; consumed?: number; expiresAt?: number }
+// Payloads are kept as JSON text, as Redis keeps them: callers get copies and can never alter what is stored.
+interface Entry { payload: string; consumed?: number; expiresAt?: number }
 interface Store { records: Map<string, Entry>; grants: Map<string, Set<string>>; indexes: Map<string, { id: string; expiresAt?: number }> }
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -38,7 +39,7 @@ export class MemoryAdapter implements Adapter {
     const expiresAt = typeof expiresIn === 'number' ? Date.now() + (expiresIn + this.#tolerance) * 1000 : undefined;
     if (this.#name === 'ReplayDetection') {
       if (this.#live(key)) throw replayDetected();
-      this.#store.records.set(key, { payload: {}, expiresAt: expiresAt ?? Date.now() + 300_000 });
+      this.#store.records.set(key, { payload: '{}', expiresAt: expiresAt ?? Date.now() + 300_000 });
       return;
     }
     if (GRANTABLE.has(this.#name) && payload.grantId) {
@@ -47,7 +48,7 @@ export class MemoryAdapter implements Adapter {
       this.#store.grants.set(payload.grantId, members);
     }
     const { jti, ...rest } = payload;
-    this.#store.records.set(key, { payload: structuredClone(jti === id ? rest : payload), expiresAt });
+    this.#store.records.set(key, { payload: JSON.stringify(jti === id ? rest : payload), expiresAt });
     if (payload.uid) this.#store.indexes.set(`${this.#name}:uid:${hashId(payload.uid)}`, { id, expiresAt });
     if (payload.userCode) this.#store.indexes.set(`${this.#name}:userCode:${hashId(payload.userCode)}`, { id, expiresAt });
   }
@@ -57,7 +58,7 @@ export class MemoryAdapter implements Adapter {
     if (this.#name === 'ReplayDetection') return undefined;
     const entry = this.#live(this.#key(id));
     if (!entry) return undefined;
-    const payload = structuredClone(entry.payload);
+    const payload = JSON.parse(entry.payload) as AdapterPayload;
     return { ...payload, jti: payload.jti ?? id, ...(entry.consumed ? { consumed: entry.consumed } : {}) };
   }
 

@@ -40,3 +40,6 @@ server.listen(0, '127.0.0.1', async () => {
   server.on('request', provider.callback());
   console.log(`listening on http://127.0.0.1:${port}`);
 });
+
+// Exit normally on a signal so `node --cpu-prof` can write its profile when comparing hot paths.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(0));
