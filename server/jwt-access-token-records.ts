@@ -46,10 +46,14 @@ export function jwtAccessTokenLookup(options: { issuer: string; jwks: JSONWebKey
   const keys = createLocalJWKSet(options.jwks);
   const paths = new Set(options.paths);
 
-  return async function lookUpJwtAccessTokens(ctx: Context, next: Next): Promise<void> {
+  return function lookUpJwtAccessTokens(ctx: Context, next: Next): Promise<void> {
     if (ctx.method !== 'POST' || !paths.has(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) {
       return next();
     }
+    return rewrite(ctx, next);
+  };
+
+  async function rewrite(ctx: Context, next: Next): Promise<void> {
     const body = await readRawBody(ctx);
     const params = new URLSearchParams(body.toString('utf8'));
     const tokens = params.getAll('token');
@@ -60,7 +64,7 @@ export function jwtAccessTokenLookup(options: { issuer: string; jwks: JSONWebKey
       replaceRequestBody(ctx, body);
     }
     return next();
-  };
+  }
 
   async function jtiOf(jwt: string): Promise<string> {
     try {

@@ -9,7 +9,7 @@ import { HttpError } from './http-error.ts';
 const ADMIN_REGISTRATION = 'agentauth.adminRegistration';
 
 export function registrationAccess(options: { adminToken: string; registrationPath: string }) {
-  return async function checkRegistrationAccess(ctx: Context, next: Next): Promise<void> {
+  return function checkRegistrationAccess(ctx: Context, next: Next): Promise<void> {
     if (ctx.method === 'POST' && ctx.path === options.registrationPath && ctx.get('authorization')) {
       const token = bearerToken(ctx.get('authorization'));
       if (!token || !secretsEqual(token, options.adminToken)) {
@@ -33,13 +33,14 @@ export function isAdminRegistration(ctx: KoaContextWithOIDC): boolean {
  * once, at registration, and never again.
  */
 export function hideStoredClientSecrets(registrationPath: string) {
-  return async function hideClientSecret(ctx: Context, next: Next): Promise<void> {
+  return function hideClientSecret(ctx: Context, next: Next): Promise<void> {
     if (!ctx.path.startsWith(`${registrationPath}/`)) return next();
-    await next();
-    const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
-    if ((route === 'client' || route === 'client_update') && ctx.body && typeof ctx.body === 'object' && 'client_secret' in ctx.body) {
-      const { client_secret: _hidden, client_secret_expires_at: _expiry, ...rest } = ctx.body as Record<string, unknown>;
-      ctx.body = rest;
-    }
+    return next().then(() => {
+      const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
+      if ((route === 'client' || route === 'client_update') && ctx.body && typeof ctx.body === 'object' && 'client_secret' in ctx.body) {
+        const { client_secret: _hidden, client_secret_expires_at: _expiry, ...rest } = ctx.body as Record<string, unknown>;
+        ctx.body = rest;
+      }
+    });
   };
 }
