@@ -90,7 +90,10 @@ function replaceRequestBody(ctx: Context, body: Buffer): void {
   const original = ctx.req;
   const headers = { ...original.headers, 'content-length': String(body.length) };
   delete headers['transfer-encoding'];
-  const replacement = Object.assign(Readable.from([body], { objectMode: false }), {
+  const stream = new Readable({ read() {} });
+  stream.push(body);
+  stream.push(null);
+  const replacement = Object.assign(stream, {
     headers,
     rawHeaders: original.rawHeaders,
     method: original.method,
