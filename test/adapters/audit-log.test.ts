@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InsertQueryNode, ValuesNode, sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs } from 'kysely';
+import { InsertQueryNode, RawNode, ValueNode, ValuesNode, sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuditLog, type AuditEvent, type AuditRecord } from '../../adapters/audit-log.ts';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
@@ -11,6 +11,11 @@ class InsertSizes implements KyselyPlugin {
 
   transformQuery({ node }: PluginTransformQueryArgs) {
     if (InsertQueryNode.is(node) && node.values && ValuesNode.is(node.values)) this.sizes.push(node.values.values.length);
+    // Batches go out as one INSERT … SELECT FROM unnest(<one array per column>): count the first array.
+    if (RawNode.is(node) && node.sqlFragments[0].includes('INSERT INTO audit_events')) {
+      const first = node.parameters[0];
+      if (ValueNode.is(first) && Array.isArray(first.value)) this.sizes.push(first.value.length);
+    }
     return node;
   }
 
