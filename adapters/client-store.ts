@@ -14,7 +14,7 @@ const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
  * Client secrets come from oidc-provider's secretFactory (≥ 256 bits of randomness), so a single SHA-256 already
  * makes guessing hopeless; a slow KDF would only add latency to every token request without adding security.
  */
-function hashClientSecret(secret: string): string {
+export function hashClientSecret(secret: string): string {
   return `${HASH_PREFIX}${createHash('sha256').update(secret).digest('base64url')}`;
 }
 

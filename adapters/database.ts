@@ -74,6 +74,36 @@ export interface AuditEventsTable {
   details: NullableJson<JsonObject>;
 }
 
+export type AgentStatus = 'active' | 'suspended' | 'revoked';
+export type AgentAuthMethod = 'private_key_jwt' | 'client_secret_basic' | 'client_secret_post';
+
+export interface AgentsTable {
+  id: string;
+  name: string;
+  description: string | null;
+  owner_id: string;
+  status: AgentStatus;
+  scopes: Json<string[]>;
+  default_scopes: Json<string[]>;
+  resources: NullableJson<string[]>;
+  access_token_ttl: number | null;
+  token_endpoint_auth_method: AgentAuthMethod;
+  tokens_invalid_before: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface AgentCredentialsTable {
+  id: string;
+  agent_id: string;
+  type: 'jwk' | 'secret';
+  /** Public JWK only (a check constraint refuses private members). */
+  public_jwk: NullableJson<JsonObject>;
+  secret_hash: string | null;
+  created_at: Timestamp;
+  expires_at: NullableTimestamp;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: string;
@@ -87,6 +117,8 @@ export interface Tables {
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
   server_secrets: ServerSecretsTable;
+  agents: AgentsTable;
+  agent_credentials: AgentCredentialsTable;
 }
 
 export type Database = Kysely<Tables>;

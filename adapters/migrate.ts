@@ -4,12 +4,13 @@ import { sql } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './database.ts';
 import * as initial from './migrations/0001_initial.ts';
+import * as agents from './migrations/0002_agents.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
 // and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
 const migrations: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_initial': initial };
+    return { '0001_initial': initial, '0002_agents': agents };
   },
 };
 

@@ -6,12 +6,17 @@ import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
 import type { JSONWebKeySet } from 'jose';
+import type { AgentStore } from '../adapters/agent-store.ts';
+import type { AuditLog } from '../adapters/audit-log.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
+import { auditIntrospectionAndRevocation } from './audit-events.ts';
 import { HttpError } from './http-error.ts';
 import { jwtAccessTokenLookup } from './jwt-access-token-records.ts';
 import { hideStoredClientSecrets, registrationAccess } from './registration-access.ts';
+import { adminAgentRoutes } from './routes/admin-agents.ts';
+import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
@@ -24,6 +29,8 @@ export interface AppDependencies {
   publicJwks: JSONWebKeySet;
   users: UserStore;
   resources: ResourceStore;
+  agents: AgentStore;
+  audit: AuditLog;
   csrfKey: string;
   readiness: ReadinessChecks;
   log?: (line: string) => void;
@@ -38,17 +45,17 @@ export function composeApp(deps: AppDependencies): Provider {
   provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
   provider.use(hideStoredClientSecrets(path('registration')));
   provider.use(jwtAccessTokenLookup({ issuer: deps.issuer, jwks: deps.publicJwks, paths: [path('introspection'), path('revocation')] }));
+  provider.use(auditIntrospectionAndRevocation(deps.audit, { introspection: path('introspection'), revocation: path('revocation') }));
 
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey });
   const adminUsers = adminUserRoutes(deps.users);
   const adminResources = adminResourceRoutes(deps.resources);
+  const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
+  const adminAudit = adminAuditRoutes(deps.audit);
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
-    adminUsers.routes(),
-    adminUsers.allowedMethods(),
-    adminResources.routes(),
-    adminResources.allowedMethods(),
+    ...[adminUsers, adminResources, adminAgents, adminAudit].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
 

@@ -1,6 +1,8 @@
 // What the provider does, written to the audit table: tokens issued and refused, clients registered and
 // removed. Events are recorded without blocking the request (AuditLog buffers); no token, secret or assertion
 // is ever passed along, only identifiers and outcomes.
+import { decodeJwt } from 'jose';
+import type { Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditEvent, AuditLog } from '../adapters/audit-log.ts';
@@ -37,4 +39,55 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog): void {
   provider.on('registration_delete.success', (ctx: KoaContextWithOIDC, client: { clientId: string }) => {
     audit.record({ ...requestFacts(ctx), clientId: client.clientId, event: 'client.deleted', outcome: 'success' });
   });
+}
+
+type StoredToken = { clientId?: string; accountId?: string; kind: string };
+
+function presentedToken(ctx: KoaContextWithOIDC): StoredToken | undefined {
+  const { entities } = ctx.oidc;
+  return (entities.AccessToken ?? entities.ClientCredentials ?? entities.RefreshToken) as StoredToken | undefined;
+}
+
+/**
+ * Middleware for the introspection and revocation endpoints: an introspection that answers inactive and a
+ * revocation that removed a token are audited with the reason we know (e.g. the agent was suspended).
+ */
+export function auditIntrospectionAndRevocation(audit: AuditLog, paths: { introspection: string; revocation: string }) {
+  function afterIntrospection(ctx: KoaContextWithOIDC): void {
+    if (ctx.status !== 200 || !ctx.oidc) return;
+    // RFC 9701 responses are signed JWTs wrapping the RFC 7662 response.
+    const body = (typeof ctx.body === 'string' ? decodeJwt(ctx.body).token_introspection : ctx.body) as { active?: boolean } | undefined;
+    if (body?.active !== false) return;
+    const token = presentedToken(ctx);
+    audit.record({
+      ...requestFacts(ctx),
+      clientId: token?.clientId,
+      subject: token?.accountId ?? token?.clientId,
+      event: 'token.introspected_inactive',
+      outcome: 'failure',
+      reason: (ctx.state.inactiveReason as string | undefined) ?? 'the token is unknown, expired or revoked',
+      details: { introspecting_client: ctx.oidc.client?.clientId ?? null },
+    });
+  }
+
+  function afterRevocation(ctx: KoaContextWithOIDC): void {
+    if (ctx.status !== 200 || !ctx.oidc) return;
+    const token = presentedToken(ctx);
+    if (!token) return;
+    audit.record({
+      ...requestFacts(ctx),
+      clientId: token.clientId,
+      subject: token.accountId ?? token.clientId,
+      event: 'token.revoked',
+      outcome: 'success',
+      details: { kind: token.kind, revoking_client: ctx.oidc.client?.clientId ?? null },
+    });
+  }
+
+  return function auditTokenChecks(ctx: KoaContextWithOIDC, next: Next): Promise<void> {
+    if (ctx.method !== 'POST') return next();
+    if (ctx.path === paths.introspection) return next().then(() => afterIntrospection(ctx));
+    if (ctx.path === paths.revocation) return next().then(() => afterRevocation(ctx));
+    return next();
+  };
 }

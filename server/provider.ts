@@ -6,11 +6,15 @@ import Provider, {
   errors, type Adapter, type AsymmetricSigningAlgorithm, type ClientAuthMethod, type Configuration, type KoaContextWithOIDC,
 } from 'oidc-provider';
 import type { JWK } from 'jose';
+import { agentSecretHashes } from '../adapters/client-adapter.ts';
+import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { clockTolerance, jwtAccessTokenAlg, lifetimes } from '../config/defaults.ts';
+import * as clientCredentials from '../grants/client-credentials.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin } from './client-policy.ts';
 import { recordJwtAccessToken } from './jwt-access-token-records.ts';
+import type { TokenLiveness } from './token-liveness.ts';
 import { errorPage, loggedOutPage, logoutPage, PAGE_CSP } from './pages.ts';
 
 export interface ProviderDependencies {
@@ -19,6 +23,9 @@ export interface ProviderDependencies {
   adapter: (modelName: string) => Adapter;
   users: UserStore;
   resources: ResourceStore;
+  agents: AgentStore;
+  /** Our rules on top of expiry and revocation (the agent kill switch); consulted by introspection. */
+  liveness: TokenLiveness;
   /** Private signing JWKs, active keys first (see keys/signing-keys.ts). */
   signingKeys: JWK[];
   cookieKeys: string[];
@@ -160,8 +167,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
       introspection: {
         enabled: true,
         // RFC 7662 §2.1 requires the caller to be authorized; a public client has no credential, so it learns
-        // nothing (every answer is `{"active": false}`), which also stops token scanning.
-        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+        // nothing (every answer is `{"active": false}`), which also stops token scanning. A token our own rules
+        // have killed (its agent suspended, say) is inactive even though it has not expired.
+        async allowedPolicy(ctx, client, token) {
+          if (client.clientAuthMethod === 'none') return false;
+          const reason = await deps.liveness.inactiveReason(token);
+          if (reason) ctx.state.inactiveReason = reason;
+          return reason === undefined;
+        },
       },
       revocation: {
         enabled: true,
@@ -230,10 +243,23 @@ export function createProvider(deps: ProviderDependencies): Provider {
   const provider = new Provider(deps.issuer, configuration);
 
   // Client secrets are stored hashed (adapters/client-store.ts); this is the comparison oidc-provider exposes
-  // for that purpose (its maintainers' recommended extension point).
-  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+  // for that purpose (its maintainers' recommended extension point). An agent in a rotation's grace period has
+  // more than one valid secret.
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string; clientSecret?: string }, actual: string) {
+    if (isAgentId(this.clientId)) {
+      const agent = await deps.agents.get(this.clientId);
+      const matches = await Promise.all((agent ? agentSecretHashes(agent) : []).map((hash) => deps.clientSecretMatches(hash, actual)));
+      return matches.includes(true);
+    }
     return typeof this.clientSecret === 'string' && deps.clientSecretMatches(this.clientSecret, actual);
   };
+
+  provider.registerGrantType(
+    clientCredentials.grantType,
+    clientCredentials.clientCredentialsHandler({ agents: deps.agents }),
+    clientCredentials.parameters,
+    clientCredentials.allowedDuplicateParameters,
+  );
 
   return provider;
 }

@@ -9,6 +9,8 @@ import type Provider from 'oidc-provider';
 import { AuditLog } from '../adapters/audit-log.ts';
 import { LocalChangeFeed, RedisChangeFeed, type ChangeFeed } from '../adapters/change-feed.ts';
 import { ReadThroughCache } from '../adapters/read-through-cache.ts';
+import { AgentStore } from '../adapters/agent-store.ts';
+import { ClientAdapter } from '../adapters/client-adapter.ts';
 import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
 import { openDatabase, type Database } from '../adapters/database.ts';
 import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
@@ -23,6 +25,7 @@ import { composeApp } from './app.ts';
 import { auditProviderEvents } from './audit-events.ts';
 import { createProvider } from './provider.ts';
 import { isAdminRegistration } from './registration-access.ts';
+import { TokenLiveness } from './token-liveness.ts';
 
 export interface RunningServer {
   url: string;
@@ -32,6 +35,7 @@ export interface RunningServer {
   db: Database;
   users: UserStore;
   resources: ResourceStore;
+  agents: AgentStore;
   audit: AuditLog;
   /** Stops accepting requests, lets in-flight ones finish, flushes audit events and closes storage. */
   close(): Promise<void>;
@@ -68,14 +72,18 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const clients = new PostgresClientAdapter(database.db, new ReadThroughCache('clients', changes));
     const users = new UserStore(database.db);
     const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes));
+    const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
+    const clientModel = new ClientAdapter(clients, agents);
     if (changes instanceof RedisChangeFeed) await changes.ready();
     const audit = new AuditLog(database.db, { maxBatch: 500 });
 
     const provider = createProvider({
       issuer,
-      adapter: (name) => (name === 'Client' ? clients : models(name)) as never,
+      adapter: (name) => (name === 'Client' ? clientModel : models(name)) as never,
       users,
       resources,
+      agents,
+      liveness: new TokenLiveness(agents),
       signingKeys,
       cookieKeys: secrets.cookieKeys,
       dpopNonceSecret: secrets.dpopNonceSecret,
@@ -96,6 +104,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       publicJwks: publicJwks(signingKeys),
       users,
       resources,
+      agents,
+      audit,
       csrfKey: secrets.cookieKeys[0],
       readiness: {
         database: () => database.ping(),
@@ -114,6 +124,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       db: database.db,
       users,
       resources,
+      agents,
       audit,
       close() {
         closing ??= (async () => {

@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
 import { DuplicateUsernameError, type User, type UserStore } from '../../adapters/user-store.ts';
-import { InvalidField, NotFound } from '../http-error.ts';
+import { HttpError, InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -52,7 +52,15 @@ export function adminUserRoutes(users: UserStore): Router {
   });
 
   router.delete('/:id', async (ctx) => {
-    if (!(await users.delete(ctx.params.id))) throw new NotFound('user');
+    try {
+      if (!(await users.delete(ctx.params.id))) throw new NotFound('user');
+    } catch (error) {
+      // 23503: agents still name this user as their owner (adapters/migrations/0002_agents.ts).
+      if ((error as { code?: string }).code === '23503') {
+        throw new HttpError(409, 'invalid_request', 'the user owns agents; delete them or give them another owner first');
+      }
+      throw error;
+    }
     ctx.status = 204;
   });
 

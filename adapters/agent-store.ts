@@ -1,0 +1,315 @@
+// Agents in PostgreSQL: identities that hold their own credentials, act for an accountable owner (a user) and
+// can be suspended, reactivated or revoked. An agent is an OAuth client (its id is its client_id); how the
+// provider sees it is in adapters/client-adapter.ts.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql, type Selectable, type Transaction } from 'kysely';
+import type { ReadThroughCache } from './read-through-cache.ts';
+import type {
+  AgentAuthMethod, AgentCredentialsTable, AgentStatus, AgentsTable, Database, JsonObject, Tables,
+} from './database.ts';
+import { hashClientSecret } from './client-store.ts';
+import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
+
+export type { AgentAuthMethod, AgentStatus };
+
+/** Agent ids carry a prefix so the client lookup knows where to find them without a second query. */
+export const AGENT_ID_PREFIX = 'agent_';
+
+export function isAgentId(id: string): boolean {
+  return id.startsWith(AGENT_ID_PREFIX);
+}
+
+export interface AgentCredential {
+  id: string;
+  type: 'jwk' | 'secret';
+  publicJwk: JsonObject | null;
+  secretHash: string | null;
+  createdAt: Date;
+  /** null: until rotated away. */
+  expiresAt: Date | null;
+}
+
+export interface Agent {
+  id: string;
+  name: string;
+  description: string | null;
+  ownerId: string;
+  status: AgentStatus;
+  /** Allowed scope patterns (grants/scope-patterns.ts). */
+  scopes: string[];
+  /** Granted when a token request names no scope. */
+  defaultScopes: string[];
+  /** Resource indicators the agent may get tokens for; null: any registered resource. */
+  resources: string[] | null;
+  accessTokenTtl: number | null;
+  tokenEndpointAuthMethod: AgentAuthMethod;
+  /** The kill switch: tokens issued before this instant are inactive, whatever their expiry. */
+  tokensInvalidBefore: Date | null;
+  credentials: AgentCredential[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewAgent {
+  name: string;
+  description?: string;
+  ownerId: string;
+  scopes: string[];
+  defaultScopes: string[];
+  resources: string[] | null;
+  accessTokenTtl: number | null;
+  tokenEndpointAuthMethod: AgentAuthMethod;
+  /** Public JWKs for private_key_jwt; absent for the secret methods, where the store generates the secret. */
+  publicJwks?: JsonObject[];
+}
+
+export interface AgentPatch {
+  name?: string;
+  description?: string | null;
+  ownerId?: string;
+  scopes?: string[];
+  defaultScopes?: string[];
+  resources?: string[] | null;
+  accessTokenTtl?: number | null;
+}
+
+export interface AgentQuery extends PageRequest {
+  ownerId?: string;
+  status?: AgentStatus;
+}
+
+/** The agent, and the secret it was just given (shown once, never stored in plaintext). */
+export interface AgentWithSecret {
+  agent: Agent;
+  clientSecret?: string;
+}
+
+export class UnknownOwnerError extends Error {
+  readonly code = 'ERR_UNKNOWN_OWNER';
+
+  constructor(ownerId: string) {
+    super(`owner "${ownerId}" is not a user of this server`);
+    this.name = 'UnknownOwnerError';
+  }
+}
+
+export class AgentRevokedError extends Error {
+  readonly code = 'ERR_AGENT_REVOKED';
+
+  constructor(id: string) {
+    super(`agent "${id}" is revoked, which is permanent`);
+    this.name = 'AgentRevokedError';
+  }
+}
+
+const newId = (prefix: string) => `${prefix}${randomBytes(16).toString('base64url')}`;
+const newSecret = () => randomBytes(32).toString('base64url');
+
+export class AgentStore {
+  readonly #db: Database;
+  readonly #cache: ReadThroughCache<string> | undefined;
+
+  /** With a cache, `get` (on every token request of an agent) is served from memory on every instance. */
+  constructor(db: Database, cache?: ReadThroughCache<string>) {
+    this.#db = db;
+    this.#cache = cache;
+  }
+
+  async create(input: NewAgent): Promise<AgentWithSecret> {
+    const id = newId(AGENT_ID_PREFIX);
+    const clientSecret = input.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : newSecret();
+    try {
+      await this.#db.transaction().execute(async (trx) => {
+        await trx.insertInto('agents').values({
+          id,
+          name: input.name,
+          description: input.description ?? null,
+          owner_id: input.ownerId,
+          status: 'active',
+          scopes: JSON.stringify(input.scopes),
+          default_scopes: JSON.stringify(input.defaultScopes),
+          resources: input.resources === null ? null : JSON.stringify(input.resources),
+          access_token_ttl: input.accessTokenTtl,
+          token_endpoint_auth_method: input.tokenEndpointAuthMethod,
+        }).execute();
+        await insertCredentials(trx, id, input.publicJwks ?? [], clientSecret);
+      });
+    } catch (error) {
+      // 23503: the owner does not exist (foreign key on users).
+      if ((error as { code?: string }).code === '23503') throw new UnknownOwnerError(input.ownerId);
+      throw error;
+    }
+    await this.#cache?.invalidate(id);
+    return { agent: (await this.#load(id))!, clientSecret };
+  }
+
+  async get(id: string): Promise<Agent | undefined> {
+    if (!this.#cache) return this.#load(id);
+    // Cached as JSON text: every caller gets its own copy (dates are revived by fromJson).
+    const found = await this.#cache.get(id, async () => {
+      const agent = await this.#load(id);
+      return agent && JSON.stringify(agent);
+    });
+    return found === undefined ? undefined : fromJson(found);
+  }
+
+  async #load(id: string): Promise<Agent | undefined> {
+    const row = await this.#db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
+    const credentials = await this.#db.selectFrom('agent_credentials').selectAll().where('agent_id', '=', id).orderBy('created_at').orderBy('id').execute();
+    return toAgent(row, credentials.map(toCredential));
+  }
+
+  /** Agents ordered by id, optionally only one owner's or only those in one status. */
+  async list({ ownerId, status, limit, cursor }: AgentQuery): Promise<Page<Agent>> {
+    let query = this.#db.selectFrom('agents').selectAll().orderBy('id').limit(limit + 1);
+    if (ownerId !== undefined) query = query.where('owner_id', '=', ownerId);
+    if (status !== undefined) query = query.where('status', '=', status);
+    if (cursor !== undefined) query = query.where('id', '>', decodeTextCursor(cursor));
+    const page = toPage(await query.execute(), limit, (row) => row, (row) => row.id);
+    const ids = page.items.map((row) => row.id);
+    const credentials = ids.length
+      ? await this.#db.selectFrom('agent_credentials').selectAll().where('agent_id', 'in', ids).orderBy('created_at').orderBy('id').execute()
+      : [];
+    return {
+      items: page.items.map((row) => toAgent(row, credentials.filter((credential) => credential.agent_id === row.id).map(toCredential))),
+      nextCursor: page.nextCursor,
+    };
+  }
+
+  async update(id: string, patch: AgentPatch): Promise<Agent | undefined> {
+    const result = await this.#db
+      .updateTable('agents')
+      .set({
+        ...(patch.ownerId !== undefined ? { owner_id: patch.ownerId } : {}),
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.description !== undefined ? { description: patch.description } : {}),
+        ...(patch.scopes !== undefined ? { scopes: JSON.stringify(patch.scopes) } : {}),
+        ...(patch.defaultScopes !== undefined ? { default_scopes: JSON.stringify(patch.defaultScopes) } : {}),
+        ...(patch.resources !== undefined ? { resources: patch.resources === null ? null : JSON.stringify(patch.resources) } : {}),
+        ...(patch.accessTokenTtl !== undefined ? { access_token_ttl: patch.accessTokenTtl } : {}),
+        updated_at: sql<Date>`now()`,
+      })
+      .where('id', '=', id)
+      .executeTakeFirst()
+      .catch((error: { code?: string }) => {
+        if (error.code === '23503') throw new UnknownOwnerError(patch.ownerId!);
+        throw error;
+      });
+    await this.#cache?.invalidate(id);
+    return result.numUpdatedRows > 0n ? this.#load(id) : undefined;
+  }
+
+  /**
+   * Moves the agent to `status`. Suspending or revoking kills every token issued so far; reactivating does not
+   * bring them back. Revoked is final: AgentRevokedError for any other change.
+   */
+  async setStatus(id: string, status: AgentStatus): Promise<Agent | undefined> {
+    const current = await this.#load(id);
+    if (!current) return undefined;
+    if (current.status === 'revoked' && status !== 'revoked') throw new AgentRevokedError(id);
+    if (status === 'active' && current.tokensInvalidBefore) {
+      // Token `iat` has one-second resolution and the cut-off is rounded up to a whole second, so a token issued
+      // in the same second as the suspension is dead. Reactivating only after that second has passed keeps every
+      // token issued after reactivation alive.
+      const wait = current.tokensInvalidBefore.getTime() - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+    const cutOff = status === 'active' ? {} : { tokens_invalid_before: new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) };
+    await this.#db
+      .updateTable('agents')
+      .set({ status, ...cutOff, updated_at: sql<Date>`now()` })
+      .where('id', '=', id)
+      .execute();
+    await this.#cache?.invalidate(id);
+    return this.#load(id);
+  }
+
+  /**
+   * Adds a credential (the given public keys, or a new secret for secret agents). The credentials in use keep
+   * working for `graceSeconds`, then stop; ones already expired are removed.
+   */
+  async rotateCredentials(id: string, publicJwks: JsonObject[] | undefined, graceSeconds: number): Promise<AgentWithSecret | undefined> {
+    const current = await this.#load(id);
+    if (!current) return undefined;
+    if (current.status === 'revoked') throw new AgentRevokedError(id);
+    const clientSecret = current.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : newSecret();
+    const graceEnds = new Date(Date.now() + graceSeconds * 1000);
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('agent_credentials').where('agent_id', '=', id).where('expires_at', '<=', new Date()).execute();
+      await trx
+        .updateTable('agent_credentials')
+        .set({ expires_at: graceEnds })
+        .where('agent_id', '=', id)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', graceEnds)]))
+        .execute();
+      await insertCredentials(trx, id, publicJwks ?? [], clientSecret);
+      await trx.updateTable('agents').set({ updated_at: sql<Date>`now()` }).where('id', '=', id).execute();
+    });
+    await this.#cache?.invalidate(id);
+    return { agent: (await this.#load(id))!, clientSecret };
+  }
+
+  /** False when there was no such agent. */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('agents').where('id', '=', id).executeTakeFirst();
+    await this.#cache?.invalidate(id);
+    return result.numDeletedRows > 0n;
+  }
+}
+
+/** The credentials an agent can authenticate with at `now`. */
+export function validCredentials(agent: Agent, now = Date.now()): AgentCredential[] {
+  return agent.credentials.filter((credential) => credential.expiresAt === null || credential.expiresAt.getTime() > now);
+}
+
+async function insertCredentials(trx: Transaction<Tables>, agentId: string, publicJwks: JsonObject[], secret: string | undefined): Promise<void> {
+  const rows = [
+    ...publicJwks.map((jwk) => ({ id: newId('cred_'), agent_id: agentId, type: 'jwk' as const, public_jwk: JSON.stringify(jwk), secret_hash: null })),
+    ...(secret ? [{ id: newId('cred_'), agent_id: agentId, type: 'secret' as const, public_jwk: null, secret_hash: hashClientSecret(secret) }] : []),
+  ];
+  if (rows.length) await trx.insertInto('agent_credentials').values(rows).execute();
+}
+
+function toAgent(row: Selectable<AgentsTable>, credentials: AgentCredential[]): Agent {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    ownerId: row.owner_id,
+    status: row.status,
+    scopes: row.scopes,
+    defaultScopes: row.default_scopes,
+    resources: row.resources,
+    accessTokenTtl: row.access_token_ttl,
+    tokenEndpointAuthMethod: row.token_endpoint_auth_method,
+    tokensInvalidBefore: row.tokens_invalid_before,
+    credentials,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toCredential(row: Selectable<AgentCredentialsTable>): AgentCredential {
+  return {
+    id: row.id,
+    type: row.type,
+    publicJwk: row.public_jwk,
+    secretHash: row.secret_hash,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+function fromJson(text: string): Agent {
+  const agent = JSON.parse(text) as Agent;
+  const date = (value: Date | string | null) => (value === null ? null : new Date(value));
+  return {
+    ...agent,
+    tokensInvalidBefore: date(agent.tokensInvalidBefore),
+    createdAt: date(agent.createdAt)!,
+    updatedAt: date(agent.updatedAt)!,
+    credentials: agent.credentials.map((credential) => ({ ...credential, createdAt: date(credential.createdAt)!, expiresAt: date(credential.expiresAt) })),
+  };
+}

@@ -1,0 +1,80 @@
+// oidc-provider's `Client` model: registered clients (adapters/client-store.ts) and agents
+// (adapters/agent-store.ts) behind one adapter, so every OAuth endpoint works for an agent unchanged.
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { isAgentId, validCredentials, type Agent, type AgentStore } from './agent-store.ts';
+import type { PostgresClientAdapter } from './client-store.ts';
+
+/** Grants an agent may use; token exchange joins when registered (see grants/). */
+export const AGENT_GRANT_TYPES = ['client_credentials'];
+
+export class ClientAdapter implements Adapter {
+  readonly #clients: PostgresClientAdapter;
+  readonly #agents: AgentStore;
+
+  constructor(clients: PostgresClientAdapter, agents: AgentStore) {
+    this.#clients = clients;
+    this.#agents = agents;
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    if (!isAgentId(id)) return this.#clients.find(id);
+    const agent = await this.#agents.get(id);
+    return agent && agentClientMetadata(agent, AGENT_GRANT_TYPES);
+  }
+
+  // Agents are written through the admin API only; oidc-provider writes (RFC 7591/7592) reach registered clients.
+  upsert(id: string, payload: AdapterPayload): Promise<void> {
+    return this.#clients.upsert(id, payload);
+  }
+
+  destroy(id: string): Promise<void> {
+    return this.#clients.destroy(id);
+  }
+
+  findByUid(): Promise<never> {
+    return this.#clients.findByUid();
+  }
+
+  findByUserCode(): Promise<never> {
+    return this.#clients.findByUserCode();
+  }
+
+  consume(): Promise<never> {
+    return this.#clients.consume();
+  }
+
+  revokeByGrantId(): Promise<never> {
+    return this.#clients.revokeByGrantId();
+  }
+}
+
+/**
+ * The agent as oidc-provider client metadata, or undefined when it may not authenticate: a suspended or revoked
+ * agent is an unknown client (`invalid_client` everywhere), and so is one whose every credential has expired.
+ * Keys that expired after a rotation drop out here, at lookup time, so no cache keeps them usable.
+ */
+export function agentClientMetadata(agent: Agent, grantTypes: string[], now = Date.now()): AdapterPayload | undefined {
+  if (agent.status !== 'active') return undefined;
+  const credentials = validCredentials(agent, now);
+  const base = {
+    client_id: agent.id,
+    client_name: agent.name,
+    grant_types: grantTypes,
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
+  };
+  if (agent.tokenEndpointAuthMethod === 'private_key_jwt') {
+    const keys = credentials.flatMap((credential) => (credential.publicJwk ? [credential.publicJwk] : []));
+    return keys.length ? { ...base, jwks: { keys } } : undefined;
+  }
+  // Older secrets still inside their grace period are checked by compareClientSecret (server/provider.ts).
+  const newest = credentials.findLast((credential) => credential.secretHash);
+  return newest ? { ...base, client_secret: newest.secretHash! } : undefined;
+}
+
+/** Hashes of every secret the agent may authenticate with right now. */
+export function agentSecretHashes(agent: Agent, now = Date.now()): string[] {
+  if (agent.status !== 'active') return [];
+  return validCredentials(agent, now).flatMap((credential) => (credential.secretHash ? [credential.secretHash] : []));
+}

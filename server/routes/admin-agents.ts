@@ -1,0 +1,201 @@
+// /admin/agents: the agent registry. Create (with the agent's public keys, or a server-generated secret shown
+// once), list, read, update, suspend, activate, revoke, rotate credentials, delete. Every change is audited.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import {
+  AgentRevokedError, UnknownOwnerError, validCredentials, type Agent, type AgentStatus, type AgentStore,
+} from '../../adapters/agent-store.ts';
+import type { AuditLog } from '../../adapters/audit-log.ts';
+import type { JsonObject } from '../../adapters/database.ts';
+import { InvalidCursorError } from '../../adapters/pagination.ts';
+import type { ResourceStore } from '../../adapters/resource-store.ts';
+import {
+  checkDefaultScopes, createAgentInput, normalizePublicJwks, rotateCredentialsInput, updateAgentInput,
+} from '../agent-input.ts';
+import { InvalidField, NotFound } from '../http-error.ts';
+import { readJson } from '../read-body.ts';
+import { parseInput } from '../validation.ts';
+
+const listQuery = z.object({
+  owner: z.string().max(200).optional(),
+  status: z.enum(['active', 'suspended', 'revoked']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(512).optional(),
+});
+
+export interface AdminAgentDependencies {
+  agents: AgentStore;
+  resources: ResourceStore;
+  audit: AuditLog;
+}
+
+export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDependencies): Router {
+  const router = new Router({ prefix: '/admin/agents' });
+
+  function record(ctx: Context, event: string, agent: Agent, details?: JsonObject): void {
+    audit.record({
+      event,
+      outcome: 'success',
+      clientId: agent.id,
+      subject: agent.ownerId,
+      actor: { admin: true },
+      requestId: ctx.state.requestId,
+      sourceIp: ctx.ip,
+      details,
+    });
+  }
+
+  async function checkResources(list: string[] | null | undefined): Promise<void> {
+    for (const [index, identifier] of (list ?? []).entries()) {
+      if (!(await resources.get(identifier))) throw new InvalidField(`resources.${index}`, `"${identifier}" is not a registered resource`);
+    }
+  }
+
+  async function existing(ctx: Context): Promise<Agent> {
+    const agent = await agents.get(ctx.params.id);
+    if (!agent) throw new NotFound('agent');
+    return agent;
+  }
+
+  router.post('/', async (ctx) => {
+    const input = parseInput(createAgentInput, await readJson(ctx));
+    const method = input.token_endpoint_auth_method ?? (input.jwks ? 'private_key_jwt' : 'client_secret_basic');
+    if (method === 'private_key_jwt' && !input.jwks) throw new InvalidField('jwks', 'is required for private_key_jwt');
+    if (method !== 'private_key_jwt' && input.jwks) throw new InvalidField('jwks', `must be absent for ${method}: the server generates the secret`);
+    checkDefaultScopes(input.default_scopes, input.scopes);
+    await checkResources(input.resources);
+    const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks) : undefined;
+    try {
+      const { agent, clientSecret } = await agents.create({
+        name: input.name,
+        description: input.description,
+        ownerId: input.owner,
+        scopes: input.scopes,
+        defaultScopes: input.default_scopes,
+        resources: input.resources,
+        accessTokenTtl: input.access_token_ttl,
+        tokenEndpointAuthMethod: method,
+        publicJwks: publicJwks as JsonObject[] | undefined,
+      });
+      record(ctx, 'agent.created', agent, { name: agent.name, scopes: agent.scopes, token_endpoint_auth_method: method });
+      ctx.status = 201;
+      ctx.body = { ...agentJson(agent), ...(clientSecret ? { client_secret: clientSecret } : {}) };
+    } catch (error) {
+      if (error instanceof UnknownOwnerError) throw new InvalidField('owner', 'is not a user of this server');
+      throw error;
+    }
+  });
+
+  router.get('/', async (ctx) => {
+    const query = parseInput(listQuery, ctx.query);
+    try {
+      const page = await agents.list({ ownerId: query.owner, status: query.status, limit: query.limit, cursor: query.cursor });
+      ctx.body = { items: page.items.map((agent) => agentJson(agent)), next_cursor: page.nextCursor };
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
+      throw error;
+    }
+  });
+
+  router.get('/:id', async (ctx) => {
+    ctx.body = agentJson(await existing(ctx));
+  });
+
+  router.patch('/:id', async (ctx) => {
+    const input = parseInput(updateAgentInput, await readJson(ctx));
+    const current = await existing(ctx);
+    checkDefaultScopes(input.default_scopes ?? current.defaultScopes, input.scopes ?? current.scopes);
+    await checkResources(input.resources);
+    const updated = await agents.update(current.id, {
+      name: input.name,
+      description: input.description,
+      ownerId: input.owner,
+      scopes: input.scopes,
+      defaultScopes: input.default_scopes,
+      resources: input.resources,
+      accessTokenTtl: input.access_token_ttl,
+    }).catch((error: unknown) => {
+      if (error instanceof UnknownOwnerError) throw new InvalidField('owner', 'is not a user of this server');
+      throw error;
+    });
+    if (!updated) throw new NotFound('agent');
+    record(ctx, 'agent.updated', updated, { changed: Object.keys(input) });
+    ctx.body = agentJson(updated);
+  });
+
+  const transitions: [path: string, status: AgentStatus, event: string][] = [
+    ['suspend', 'suspended', 'agent.suspended'],
+    ['activate', 'active', 'agent.activated'],
+    ['revoke', 'revoked', 'agent.revoked'],
+  ];
+  for (const [path, status, event] of transitions) {
+    router.post(`/:id/${path}`, async (ctx) => {
+      try {
+        const agent = await agents.setStatus(ctx.params.id, status);
+        if (!agent) throw new NotFound('agent');
+        record(ctx, event, agent);
+        ctx.body = agentJson(agent);
+      } catch (error) {
+        if (error instanceof AgentRevokedError) throw new InvalidField('status', 'the agent is revoked, which is permanent');
+        throw error;
+      }
+    });
+  }
+
+  router.post('/:id/rotate-credentials', async (ctx) => {
+    const input = parseInput(rotateCredentialsInput, await readJson(ctx));
+    const current = await existing(ctx);
+    const usesKeys = current.tokenEndpointAuthMethod === 'private_key_jwt';
+    if (usesKeys && !input.jwks) throw new InvalidField('jwks', 'is required: this agent authenticates with private_key_jwt');
+    if (!usesKeys && input.jwks) throw new InvalidField('jwks', 'must be absent: this agent authenticates with a secret, which the server generates');
+    const kidsInUse = validCredentials(current).flatMap((credential) => (credential.publicJwk?.kid ? [String(credential.publicJwk.kid)] : []));
+    const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks, kidsInUse) : undefined;
+    try {
+      const rotated = await agents.rotateCredentials(current.id, publicJwks as JsonObject[] | undefined, input.grace_period_seconds);
+      if (!rotated) throw new NotFound('agent');
+      record(ctx, 'agent.credentials_rotated', rotated.agent, { grace_period_seconds: input.grace_period_seconds });
+      ctx.body = { ...agentJson(rotated.agent), ...(rotated.clientSecret ? { client_secret: rotated.clientSecret } : {}) };
+    } catch (error) {
+      if (error instanceof AgentRevokedError) throw new InvalidField('status', 'the agent is revoked, which is permanent');
+      throw error;
+    }
+  });
+
+  router.delete('/:id', async (ctx) => {
+    const agent = await existing(ctx);
+    if (!(await agents.delete(agent.id))) throw new NotFound('agent');
+    record(ctx, 'agent.deleted', agent);
+    ctx.status = 204;
+  });
+
+  return router;
+}
+
+/** The admin API's view of an agent: never a secret or its hash. */
+function agentJson(agent: Agent) {
+  return {
+    id: agent.id,
+    client_id: agent.id,
+    name: agent.name,
+    description: agent.description,
+    owner: agent.ownerId,
+    status: agent.status,
+    scopes: agent.scopes,
+    default_scopes: agent.defaultScopes,
+    resources: agent.resources,
+    access_token_ttl: agent.accessTokenTtl,
+    token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
+    credentials: agent.credentials.map((credential) => ({
+      id: credential.id,
+      type: credential.type,
+      ...(credential.publicJwk
+        ? { kid: credential.publicJwk.kid, alg: credential.publicJwk.kty === 'OKP' ? 'EdDSA' : 'ES256', public_jwk: credential.publicJwk }
+        : {}),
+      created_at: credential.createdAt,
+      expires_at: credential.expiresAt,
+    })),
+    created_at: agent.createdAt,
+    updated_at: agent.updatedAt,
+  };
+}

@@ -1,0 +1,52 @@
+// /admin/audit: the audit trail, newest first, filtered by client (agent), event type and time range.
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { AuditLog, AuditRecord } from '../../adapters/audit-log.ts';
+import { InvalidCursorError } from '../../adapters/pagination.ts';
+import { InvalidField } from '../http-error.ts';
+import { parseInput } from '../validation.ts';
+
+const instant = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).transform((value) => new Date(value));
+const auditQuery = z.object({
+  client_id: z.string().max(2048).optional(),
+  event: z.string().max(128).optional(),
+  from: instant.optional(),
+  to: instant.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(512).optional(),
+});
+
+export function adminAuditRoutes(audit: AuditLog): Router {
+  const router = new Router({ prefix: '/admin/audit' });
+
+  router.get('/', async (ctx) => {
+    const query = parseInput(auditQuery, ctx.query);
+    // Events are buffered for a moment before they are written; an operator reading the trail sees them all.
+    await audit.flush();
+    try {
+      const page = await audit.query({ clientId: query.client_id, event: query.event, from: query.from, to: query.to, limit: query.limit, cursor: query.cursor });
+      ctx.body = { items: page.items.map(auditJson), next_cursor: page.nextCursor };
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
+      throw error;
+    }
+  });
+
+  return router;
+}
+
+function auditJson(record: AuditRecord) {
+  return {
+    id: record.id,
+    at: record.at,
+    event: record.event,
+    client_id: record.clientId,
+    subject: record.subject,
+    actor: record.actor,
+    outcome: record.outcome,
+    reason: record.reason,
+    request_id: record.requestId,
+    source_ip: record.sourceIp,
+    details: record.details,
+  };
+}
