@@ -26,26 +26,29 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     const dPoP = await validateDpop(provider, ctx);
     const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
 
+    // Read before resolving resources: oidc-provider drops scopes it does not know from a request without a
+    // resource, and an agent's `resource:action` scopes are not in its static list.
+    const scopes = agent ? agentScopes(ctx, agent) : undefined;
     const resourceServers = await resolveRequestedResources(provider, ctx);
     if (resourceServers.length > 1) {
       throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
     }
     const [resourceServer] = resourceServers;
-    const scopes = agent ? agentScopes(ctx, agent) : [...validateClientScope(provider, ctx)];
+    const granted = scopes ?? [...validateClientScope(provider, ctx)].filter(Boolean);
     if (agent && resourceServer && agent.resources && !agent.resources.includes(resourceServer.identifier())) {
       throw new errors.InvalidTarget(`this agent may not request tokens for resource "${resourceServer.identifier()}"`);
     }
 
     const token = new provider.ClientCredentials({
       client,
-      scope: scopes.join(' ') || undefined,
+      scope: granted.join(' ') || undefined,
       ...(agent ? { expiresIn: agentTokenLifetime(agent, resourceServer?.accessTokenTTL) } : {}),
     });
     if (resourceServer) {
       token.resourceServer = resourceServer;
       // As oidc-provider does: a resource's token carries only the scopes that resource accepts.
       const accepted = new Set(resourceServer.scope?.split(' '));
-      token.scope = scopes.filter((scope) => accepted.has(scope)).join(' ') || undefined;
+      token.scope = granted.filter((scope) => accepted.has(scope)).join(' ') || undefined;
     }
     if (agent) {
       // RFC 9068 §2.2: `sub` of a token a client gets for itself is its client_id; `owner` names the
@@ -75,7 +78,7 @@ function agentTokenLifetime(agent: Agent, resourceTtl: number | undefined): numb
 
 /** The request's scopes, or the agent's defaults when it named none, each allowed by the agent's patterns. */
 function agentScopes(ctx: TokenEndpointGrantContext, agent: Agent): string[] {
-  const requested = [...(ctx.oidc.requestParamScopes as Set<string>)];
+  const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
   const scopes = requested.length ? requested : agent.defaultScopes;
   const refused = scopesNotAllowed(scopes, agent.scopes);
   if (refused.length) {

@@ -55,8 +55,8 @@ export function adminUserRoutes(users: UserStore): Router {
     try {
       if (!(await users.delete(ctx.params.id))) throw new NotFound('user');
     } catch (error) {
-      // 23503: agents still name this user as their owner (adapters/migrations/0002_agents.ts).
-      if ((error as { code?: string }).code === '23503') {
+      // 23001/23503: agents still name this user as their owner (adapters/migrations/0002_agents.ts).
+      if (['23001', '23503'].includes((error as { code?: string }).code ?? '')) {
         throw new HttpError(409, 'invalid_request', 'the user owns agents; delete them or give them another owner first');
       }
       throw error;

@@ -1,0 +1,129 @@
+// The admin API (/admin/agents) as typed calls. Where the server is and which admin token to send come from the
+// flags or the environment, resolved once here.
+import type { JWK } from 'jose';
+import { UsageError } from './cli-error.ts';
+import { fetchJson } from './fetch-json.ts';
+
+export const DEFAULT_SERVER = 'http://localhost:3000';
+
+export type AgentStatus = 'active' | 'suspended' | 'revoked';
+
+export interface AgentCredential {
+  id: string;
+  type: 'jwk' | 'secret';
+  kid?: string;
+  alg?: string;
+  created_at: string;
+  expires_at: string | null;
+}
+
+export interface Agent {
+  id: string;
+  client_id: string;
+  name: string;
+  description: string | null;
+  owner: string;
+  status: AgentStatus;
+  scopes: string[];
+  default_scopes: string[];
+  resources: string[] | null;
+  access_token_ttl: number | null;
+  token_endpoint_auth_method: 'private_key_jwt' | 'client_secret_basic' | 'client_secret_post';
+  credentials: AgentCredential[];
+  created_at: string;
+  updated_at: string;
+  /** Only in the answers to create and rotate-credentials, for agents authenticating with a secret. */
+  client_secret?: string;
+}
+
+export interface NewAgent {
+  name: string;
+  owner: string;
+  scopes: string[];
+  description?: string;
+  default_scopes?: string[];
+  resources?: string[];
+  access_token_ttl?: number;
+  /** Public keys; without them the server generates a client secret. */
+  jwks?: { keys: JWK[] };
+}
+
+export interface AgentQuery {
+  owner?: string;
+  status?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface AgentPage {
+  items: Agent[];
+  next_cursor: string | null;
+}
+
+export type StatusChange = 'suspend' | 'activate' | 'revoke';
+
+/** `--server`, else AGENTAUTH_URL, else the default; normalised without a trailing slash. */
+export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  const value = flag ?? env.AGENTAUTH_URL ?? DEFAULT_SERVER;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`server URL ${JSON.stringify(value)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`server URL ${value} must be http or https`);
+  return url.href.replace(/\/+$/, '');
+}
+
+export class AdminClient {
+  readonly server: string;
+  readonly #adminToken: string;
+
+  constructor(server: string, adminToken: string) {
+    this.server = server;
+    this.#adminToken = adminToken;
+  }
+
+  /** `--admin-token` works, but ADMIN_TOKEN keeps the token out of shell history and the process list. */
+  static fromOptions(flags: { server?: string; 'admin-token'?: string }, env: NodeJS.ProcessEnv): AdminClient {
+    const adminToken = flags['admin-token'] ?? env.ADMIN_TOKEN;
+    if (!adminToken) throw new UsageError('no admin token: set ADMIN_TOKEN or pass --admin-token');
+    return new AdminClient(resolveServer(flags.server, env), adminToken);
+  }
+
+  createAgent(agent: NewAgent): Promise<Agent> {
+    return this.#call('POST', '/admin/agents', agent) as Promise<Agent>;
+  }
+
+  listAgents(query: AgentQuery): Promise<AgentPage> {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
+    const suffix = search.size ? `?${search}` : '';
+    return this.#call('GET', `/admin/agents${suffix}`) as Promise<AgentPage>;
+  }
+
+  getAgent(id: string): Promise<Agent> {
+    return this.#call('GET', agentPath(id)) as Promise<Agent>;
+  }
+
+  changeAgentStatus(id: string, change: StatusChange): Promise<Agent> {
+    return this.#call('POST', `${agentPath(id)}/${change}`) as Promise<Agent>;
+  }
+
+  rotateAgentCredentials(id: string, rotation: { jwks?: { keys: JWK[] }; grace_period_seconds?: number }): Promise<Agent> {
+    return this.#call('POST', `${agentPath(id)}/rotate-credentials`, rotation) as Promise<Agent>;
+  }
+
+  async deleteAgent(id: string): Promise<void> {
+    await this.#call('DELETE', agentPath(id));
+  }
+
+  #call(method: string, path: string, body?: unknown): Promise<unknown> {
+    return fetchJson(`${this.server}${path}`, { method, body, headers: { authorization: `Bearer ${this.#adminToken}` } });
+  }
+}
+
+// An id typed by hand must not be able to reach another route ("x/../../users").
+function agentPath(id: string): string {
+  return `/admin/agents/${encodeURIComponent(id)}`;
+}

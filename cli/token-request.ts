@@ -1,0 +1,60 @@
+// An agent gets its own access token: client_credentials at the server's token endpoint, authenticated with
+// private_key_jwt (RFC 7523 §2.2 client assertion, RFC 7521 §4.2 parameters) signed by the key in its key file.
+import { randomUUID } from 'node:crypto';
+import { importJWK, SignJWT, type JWK } from 'jose';
+import { CliError } from './cli-error.ts';
+import { fetchJson } from './fetch-json.ts';
+
+export interface AgentTokenRequest {
+  server: string;
+  agentId: string;
+  privateJwk: JWK;
+  scope?: string;
+  resources?: string[];
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in?: number;
+  scope?: string;
+  [member: string]: unknown;
+}
+
+/** Short on purpose: the assertion is good for exactly this one request (RFC 7523 §3 wants an exp). */
+const ASSERTION_LIFETIME_SECONDS = 60;
+
+export async function requestAgentToken(request: AgentTokenRequest): Promise<TokenResponse> {
+  const { issuer, token_endpoint } = await discoverTokenEndpoint(request.server);
+  const key = await importJWK(request.privateJwk, 'EdDSA');
+  const assertion = await new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', kid: request.privateJwk.kid })
+    .setIssuer(request.agentId)
+    .setSubject(request.agentId)
+    .setAudience(issuer)
+    .setJti(randomUUID()) // the server refuses a replayed jti
+    .setIssuedAt()
+    .setExpirationTime(`${ASSERTION_LIFETIME_SECONDS}s`)
+    .sign(key);
+
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
+  });
+  if (request.scope) form.set('scope', request.scope);
+  for (const resource of request.resources ?? []) form.append('resource', resource); // RFC 8707 allows several
+  const response = await fetchJson(token_endpoint, { method: 'POST', body: form }) as Partial<TokenResponse>;
+  if (typeof response?.access_token !== 'string') throw new CliError(`${token_endpoint} answered without an access_token`);
+  return response as TokenResponse;
+}
+
+/** RFC 8414 metadata: where to send the request and which issuer the assertion's audience must name. */
+async function discoverTokenEndpoint(server: string): Promise<{ issuer: string; token_endpoint: string }> {
+  const url = `${server}/.well-known/oauth-authorization-server`;
+  const metadata = await fetchJson(url) as { issuer?: unknown; token_endpoint?: unknown } | null;
+  if (typeof metadata?.issuer !== 'string' || typeof metadata.token_endpoint !== 'string') {
+    throw new CliError(`${url} does not name an issuer and a token_endpoint`);
+  }
+  return { issuer: metadata.issuer, token_endpoint: metadata.token_endpoint };
+}
