@@ -46,6 +46,10 @@ export interface Agent {
   tokenEndpointAuthMethod: AgentAuthMethod;
   /** The kill switch: tokens issued before this instant are inactive, whatever their expiry. */
   tokensInvalidBefore: Date | null;
+  /** Delegation policy overrides (grants/delegation-policy.ts), as stored (snake_case). */
+  delegationPolicy: JsonObject | null;
+  /** RFC 8693 §4.4 `may_act` put into the agent's tokens. */
+  mayAct: JsonObject | null;
   credentials: AgentCredential[];
   createdAt: Date;
   updatedAt: Date;
@@ -60,6 +64,8 @@ export interface NewAgent {
   resources: string[] | null;
   accessTokenTtl: number | null;
   tokenEndpointAuthMethod: AgentAuthMethod;
+  delegationPolicy?: JsonObject | null;
+  mayAct?: JsonObject | null;
   /** Public JWKs for private_key_jwt; absent for the secret methods, where the store generates the secret. */
   publicJwks?: JsonObject[];
 }
@@ -72,6 +78,8 @@ export interface AgentPatch {
   defaultScopes?: string[];
   resources?: string[] | null;
   accessTokenTtl?: number | null;
+  delegationPolicy?: JsonObject | null;
+  mayAct?: JsonObject | null;
 }
 
 export interface AgentQuery extends PageRequest {
@@ -132,6 +140,8 @@ export class AgentStore {
           resources: input.resources === null ? null : JSON.stringify(input.resources),
           access_token_ttl: input.accessTokenTtl,
           token_endpoint_auth_method: input.tokenEndpointAuthMethod,
+          delegation_policy: jsonOrNull(input.delegationPolicy),
+          may_act: jsonOrNull(input.mayAct),
         }).execute();
         await insertCredentials(trx, id, input.publicJwks ?? [], clientSecret);
       });
@@ -189,6 +199,8 @@ export class AgentStore {
         ...(patch.defaultScopes !== undefined ? { default_scopes: JSON.stringify(patch.defaultScopes) } : {}),
         ...(patch.resources !== undefined ? { resources: patch.resources === null ? null : JSON.stringify(patch.resources) } : {}),
         ...(patch.accessTokenTtl !== undefined ? { access_token_ttl: patch.accessTokenTtl } : {}),
+        ...(patch.delegationPolicy !== undefined ? { delegation_policy: jsonOrNull(patch.delegationPolicy) } : {}),
+        ...(patch.mayAct !== undefined ? { may_act: jsonOrNull(patch.mayAct) } : {}),
         updated_at: sql<Date>`now()`,
       })
       .where('id', '=', id)
@@ -272,6 +284,10 @@ async function insertCredentials(trx: Transaction<Tables>, agentId: string, publ
   if (rows.length) await trx.insertInto('agent_credentials').values(rows).execute();
 }
 
+function jsonOrNull(value: JsonObject | null | undefined): string | null {
+  return value ? JSON.stringify(value) : null;
+}
+
 function toAgent(row: Selectable<AgentsTable>, credentials: AgentCredential[]): Agent {
   return {
     id: row.id,
@@ -285,6 +301,8 @@ function toAgent(row: Selectable<AgentsTable>, credentials: AgentCredential[]): 
     accessTokenTtl: row.access_token_ttl,
     tokenEndpointAuthMethod: row.token_endpoint_auth_method,
     tokensInvalidBefore: row.tokens_invalid_before,
+    delegationPolicy: row.delegation_policy,
+    mayAct: row.may_act,
     credentials,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

@@ -228,8 +228,12 @@ function isRejectedData(error: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
+// A cursor only ever holds a real timestamp and a bigint id; anything else was forged and would fail in SQL.
+const LATEST_DATE_MS = 8.64e15;
 function isPosition(value: unknown): value is Position {
-  return Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string' && /^\d+$/.test(value[1]);
+  return Array.isArray(value) && value.length === 2
+    && Number.isSafeInteger(value[0]) && value[0] >= 0 && value[0] <= LATEST_DATE_MS
+    && typeof value[1] === 'string' && /^\d{1,18}$/.test(value[1]);
 }
 
 function toRecord(row: Selectable<AuditEventsTable>): AuditRecord {

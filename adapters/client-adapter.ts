@@ -4,8 +4,8 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { isAgentId, validCredentials, type Agent, type AgentStore } from './agent-store.ts';
 import type { PostgresClientAdapter } from './client-store.ts';
 
-/** Grants an agent may use; token exchange joins when registered (see grants/). */
-export const AGENT_GRANT_TYPES = ['client_credentials'];
+/** Grants an agent may use: its own tokens, and RFC 8693 token exchange to act for others. */
+export const AGENT_GRANT_TYPES = ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'];
 
 export class ClientAdapter implements Adapter {
   readonly #clients: PostgresClientAdapter;
@@ -63,6 +63,8 @@ export function agentClientMetadata(agent: Agent, grantTypes: string[], now = Da
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
+    ...(agent.delegationPolicy ? { delegation_policy: agent.delegationPolicy } : {}),
+    ...(agent.mayAct ? { may_act: agent.mayAct } : {}),
   };
   if (agent.tokenEndpointAuthMethod === 'private_key_jwt') {
     const keys = credentials.flatMap((credential) => (credential.publicJwk ? [credential.publicJwk] : []));

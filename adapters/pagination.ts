@@ -40,7 +40,8 @@ export function decodeCursor<T>(cursor: string, accept: (position: unknown) => p
 
 /** For pages ordered by a unique text column: the cursor is that column's value in the last row. */
 export function decodeTextCursor(cursor: string): string {
-  return decodeCursor(cursor, (position): position is string => typeof position === 'string');
+  // PostgreSQL text cannot hold U+0000: such a cursor was forged.
+  return decodeCursor(cursor, (position): position is string => typeof position === 'string' && !position.includes('\u0000'));
 }
 
 /**

@@ -25,3 +25,16 @@ export const maxBodyBytes = 56 * 1024;
 
 /** Redis key prefix for every key this server writes. */
 export const redisKeyPrefix = 'agentauth:';
+
+/**
+ * Every JWS algorithm we sign or verify with. Asymmetric only: client secrets are stored hashed, so they cannot
+ * be HMAC keys, and an HS* token "signed" with a public key must never verify. Ed25519 keys go by both names
+ * (RFC 9864: `Ed25519`, and the older `EdDSA`).
+ */
+export const signingAlgorithms = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'] as const;
+
+/** Delegation (RFC 8693) defaults; operators change them with DELEGATION_* settings and per-client policies. */
+export const delegationDefaults = { maxDepth: 5, humanRootRequired: false, impersonation: false } as const;
+
+/** The largest subject or actor token we read (bytes); anything longer is refused before parsing. */
+export const maxPresentedTokenBytes = 16 * 1024;

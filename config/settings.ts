@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { redisKeyPrefix } from './defaults.ts';
+import { delegationDefaults, redisKeyPrefix } from './defaults.ts';
+import { parseTrustedIssuers, type TrustedIssuerConfig } from './trusted-issuers.ts';
 
 export interface Settings {
   nodeEnv: 'development' | 'production' | 'test';
@@ -24,6 +25,10 @@ export interface Settings {
   trustProxy: boolean;
   /** RFC 9449 §8: require a server-provided DPoP nonce on every proof. */
   dpopRequireNonce: boolean;
+  /** Token exchange (RFC 8693) defaults; clients and agents may carry overrides. */
+  delegation: { maxDepth: number; humanRootRequired: boolean; impersonation: boolean };
+  /** Issuers whose JWTs token exchange accepts as subject (and actor) tokens. */
+  trustedIssuers: TrustedIssuerConfig[];
 }
 
 export class ConfigurationError extends Error {
@@ -68,6 +73,17 @@ const schema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   TRUST_PROXY: booleanFlag.default(false),
   DPOP_REQUIRE_NONCE: booleanFlag.default(false),
+  DELEGATION_MAX_DEPTH: z.coerce.number().int().min(1).max(20).default(delegationDefaults.maxDepth),
+  DELEGATION_HUMAN_ROOT_REQUIRED: booleanFlag.default(delegationDefaults.humanRootRequired),
+  DELEGATION_IMPERSONATION: booleanFlag.default(delegationDefaults.impersonation),
+  TRUSTED_ISSUERS: z.string().transform((value, ctx) => {
+    try {
+      return parseTrustedIssuers(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  }).optional(),
 });
 
 /** Parses settings from an environment; throws ConfigurationError naming the first bad variable. */
@@ -101,5 +117,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     dataDir: resolve(v.DATA_DIR),
     trustProxy: v.TRUST_PROXY,
     dpopRequireNonce: v.DPOP_REQUIRE_NONCE,
+    delegation: { maxDepth: v.DELEGATION_MAX_DEPTH, humanRootRequired: v.DELEGATION_HUMAN_ROOT_REQUIRED, impersonation: v.DELEGATION_IMPERSONATION },
+    trustedIssuers: v.TRUSTED_ISSUERS ?? [],
   };
 }

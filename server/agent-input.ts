@@ -3,6 +3,7 @@
 import { createPublicKey } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';
+import { clientDelegationPolicy, mayActStatement } from '../grants/delegation-policy.ts';
 import { isConcreteScope, isScopePattern, scopesNotAllowed } from '../grants/scope-patterns.ts';
 import { InvalidField } from './http-error.ts';
 
@@ -48,6 +49,8 @@ export const createAgentInput = z.strictObject({
   access_token_ttl: ttl.default(null),
   token_endpoint_auth_method: z.enum(['private_key_jwt', 'client_secret_basic', 'client_secret_post']).optional(),
   jwks: jwksInput.optional(),
+  delegation_policy: clientDelegationPolicy.nullable().default(null),
+  may_act: mayActStatement.nullable().default(null),
 });
 
 export const updateAgentInput = z.strictObject({
@@ -58,6 +61,8 @@ export const updateAgentInput = z.strictObject({
   default_scopes: concreteScopes.optional(),
   resources: resources.optional(),
   access_token_ttl: ttl.optional(),
+  delegation_policy: clientDelegationPolicy.nullable().optional(),
+  may_act: mayActStatement.nullable().optional(),
 });
 
 export const rotateCredentialsInput = z.strictObject({
@@ -87,6 +92,10 @@ export async function normalizePublicJwks(jwks: z.infer<typeof jwksInput>, exist
     } catch {
       throw new InvalidField(`jwks.keys.${index}`, 'is not a valid public key');
     }
+    // Node checks an EC key's point but only an Ed25519 key's length; a key off the curve verifies nothing.
+    if (jwk.kty === 'OKP' && !isEd25519Point(Buffer.from(jwk.x!, 'base64url'))) {
+      throw new InvalidField(`jwks.keys.${index}`, 'is not a valid public key (not a point on Ed25519)');
+    }
     jwk.kid = key.kid ?? (await calculateJwkThumbprint(jwk, 'sha256'));
     if (kids.has(jwk.kid)) throw new InvalidField(`jwks.keys.${index}.kid`, `"${jwk.kid}" is already used by another key of this agent`);
     kids.add(jwk.kid);
@@ -95,4 +104,28 @@ export async function normalizePublicJwks(jwks: z.infer<typeof jwksInput>, exist
     normalized.push(jwk);
   }
   return normalized;
+}
+
+// RFC 8032 §5.1.3 point decoding, reduced to "does it decode": y < p, and (y² − 1)/(d·y² + 1) has a square root
+// (and is not zero when the sign bit asks for a negative x).
+const P = 2n ** 255n - 19n;
+const modPow = (base: bigint, exponent: bigint): bigint => {
+  let result = 1n;
+  let b = ((base % P) + P) % P;
+  for (let e = exponent; e > 0n; e >>= 1n, b = (b * b) % P) if (e & 1n) result = (result * b) % P;
+  return result;
+};
+const D = (((-121665n * modPow(121666n, P - 2n)) % P) + P) % P;
+
+function isEd25519Point(encoded: Buffer): boolean {
+  if (encoded.length !== 32) return false;
+  const bytes = Buffer.from(encoded);
+  const xSign = bytes[31] >> 7;
+  bytes[31] &= 0x7f;
+  const y = BigInt(`0x${Buffer.from(bytes).reverse().toString('hex')}`);
+  if (y >= P) return false;
+  const y2 = (y * y) % P;
+  const x2 = ((y2 - 1n + P) % P) * modPow((D * y2 + 1n) % P, P - 2n) % P;
+  if (x2 === 0n) return xSign === 0;
+  return modPow(x2, (P - 1n) / 2n) === 1n;
 }

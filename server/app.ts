@@ -5,14 +5,14 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
-import type { JSONWebKeySet } from 'jose';
+import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import type { AgentStore } from '../adapters/agent-store.ts';
 import type { AuditLog } from '../adapters/audit-log.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
 import { auditIntrospectionAndRevocation } from './audit-events.ts';
-import { HttpError } from './http-error.ts';
+import { HttpError, NotFound } from './http-error.ts';
 import { jwtAccessTokenLookup } from './jwt-access-token-records.ts';
 import { hideStoredClientSecrets, registrationAccess } from './registration-access.ts';
 import { adminAgentRoutes } from './routes/admin-agents.ts';
@@ -24,9 +24,8 @@ import { interactionRoutes } from './routes/interactions.ts';
 
 export interface AppDependencies {
   provider: Provider;
-  issuer: string;
   adminToken: string;
-  publicJwks: JSONWebKeySet;
+  ownTokens: OwnTokenVerifier;
   users: UserStore;
   resources: ResourceStore;
   agents: AgentStore;
@@ -44,7 +43,7 @@ export function composeApp(deps: AppDependencies): Provider {
   provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
   provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
   provider.use(hideStoredClientSecrets(path('registration')));
-  provider.use(jwtAccessTokenLookup({ issuer: deps.issuer, jwks: deps.publicJwks, paths: [path('introspection'), path('revocation')] }));
+  provider.use(jwtAccessTokenLookup({ verifier: deps.ownTokens, paths: [path('introspection'), path('revocation')] }));
   provider.use(auditIntrospectionAndRevocation(deps.audit, { introspection: path('introspection'), revocation: path('revocation') }));
 
   const health = healthRoutes(deps.readiness);
@@ -55,6 +54,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminAudit = adminAuditRoutes(deps.audit);
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
+    noIdsWithNul,
     ...[adminUsers, adminResources, adminAgents, adminAudit].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
@@ -67,6 +67,12 @@ export function composeApp(deps: AppDependencies): Provider {
   });
 
   return provider;
+}
+
+// PostgreSQL text cannot hold U+0000, so an id carrying one names nothing (rather than failing in a query).
+function noIdsWithNul(ctx: Context, next: Next): Promise<void> {
+  if (/%00/i.test(ctx.path)) throw new NotFound('record');
+  return next();
 }
 
 // Pass-through middleware here and in front of the provider is deliberately not `async`: an extra promise and

@@ -4,8 +4,9 @@
 // have: introspection (RFC 7662), revocation (RFC 7009), and removal with their grant.
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, type JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
+import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import { readRawBody } from './read-body.ts';
 
 interface StorableToken {
@@ -36,14 +37,11 @@ export async function recordJwtAccessToken(token: StorableToken, payload: JWTPay
 // require for invalid tokens.
 const NO_SUCH_TOKEN = 'unrecognised-jwt';
 
-const JWT_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
-
 /**
  * Koa middleware in front of the introspection and revocation endpoints: when the presented token is a JWT,
  * verify it against our own keys and present its `jti` to oidc-provider instead, which then finds the record.
  */
-export function jwtAccessTokenLookup(options: { issuer: string; jwks: JSONWebKeySet; paths: string[] }) {
-  const keys = createLocalJWKSet(options.jwks);
+export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; paths: string[] }) {
   const paths = new Set(options.paths);
 
   return function lookUpJwtAccessTokens(ctx: Context, next: Next): Promise<void> {
@@ -68,7 +66,7 @@ export function jwtAccessTokenLookup(options: { issuer: string; jwks: JSONWebKey
 
   async function jtiOf(jwt: string): Promise<string> {
     try {
-      const { payload } = await jwtVerify(jwt, keys, { issuer: options.issuer, typ: 'at+jwt', algorithms: JWT_ALGORITHMS });
+      const payload = await options.verifier.verify(jwt, { typ: 'at+jwt' });
       return typeof payload.jti === 'string' && payload.jti ? payload.jti : NO_SUCH_TOKEN;
     } catch {
       return NO_SUCH_TOKEN;

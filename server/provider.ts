@@ -5,16 +5,22 @@
 import Provider, {
   errors, type Adapter, type AsymmetricSigningAlgorithm, type ClientAuthMethod, type Configuration, type KoaContextWithOIDC,
 } from 'oidc-provider';
+import { isDeepStrictEqual } from 'node:util';
 import type { JWK } from 'jose';
+import type { z } from 'zod';
 import { agentSecretHashes } from '../adapters/client-adapter.ts';
 import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
-import { clockTolerance, jwtAccessTokenAlg, lifetimes } from '../config/defaults.ts';
+import { clockTolerance, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
 import * as clientCredentials from '../grants/client-credentials.ts';
+import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../grants/delegation-policy.ts';
+import type { PresentedTokens } from '../grants/presented-tokens.ts';
+import * as tokenExchange from '../grants/token-exchange.ts';
+import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin } from './client-policy.ts';
 import { recordJwtAccessToken } from './jwt-access-token-records.ts';
-import type { TokenLiveness } from './token-liveness.ts';
+import type { TokenLiveness } from '../grants/token-liveness.ts';
 import { errorPage, loggedOutPage, logoutPage, PAGE_CSP } from './pages.ts';
 
 export interface ProviderDependencies {
@@ -24,8 +30,12 @@ export interface ProviderDependencies {
   users: UserStore;
   resources: ResourceStore;
   agents: AgentStore;
-  /** Our rules on top of expiry and revocation (the agent kill switch); consulted by introspection. */
+  /** Our rules on top of expiry and revocation (kill switch, exchange lineage); consulted by introspection. */
   liveness: TokenLiveness;
+  lineage: TokenLineage;
+  /** Subject and actor tokens for token exchange. */
+  presented: PresentedTokens;
+  delegationDefaults: PolicyDefaults;
   /** Private signing JWKs, active keys first (see keys/signing-keys.ts). */
   signingKeys: JWK[];
   cookieKeys: string[];
@@ -40,8 +50,8 @@ export interface ProviderDependencies {
 /** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
 const CONFIDENTIAL_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
-// No HS* anywhere: client secrets are stored hashed, so they cannot serve as HMAC keys (client_secret_jwt).
-const ASYMMETRIC_ALGS: AsymmetricSigningAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
+// No HS* anywhere (see signingAlgorithms): client secrets are stored hashed, so no client_secret_jwt either.
+const ASYMMETRIC_ALGS = [...signingAlgorithms] as AsymmetricSigningAlgorithm[];
 
 export function createProvider(deps: ProviderDependencies): Provider {
   const configuration: Configuration = {
@@ -69,13 +79,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     extraClientMetadata: {
-      properties: ['allowed_cors_origins'],
+      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act'],
       validator(ctx, key, value, metadata) {
         if (key === 'allowed_cors_origins' && value !== undefined) {
           if (!Array.isArray(value) || !value.every(isOrigin)) {
             throw new errors.InvalidClientMetadata('allowed_cors_origins must be an array of origins (scheme://host[:port])');
           }
         }
+        if (key === 'delegation_policy' && value !== undefined) checkMetadata(key, clientDelegationPolicy, value);
+        if (key === 'may_act' && value !== undefined) checkMetadata(key, mayActStatement, value);
         // The validator runs once per extra property for every client the provider loads; the registration
         // rule needs to run once per registration, so it hangs off the single property we define.
         if (key === 'allowed_cors_origins') enforceRegistrationPolicy(ctx as KoaContextWithOIDC, metadata);
@@ -123,9 +135,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
       return client.grantTypeAllowed('refresh_token');
     },
 
-    // Pass through claims our grants put on tokens (`act`, `may_act`, ...): without this oidc-provider drops
-    // `token.extra` on save.
-    extraTokenClaims: async (_ctx, token) => (token as unknown as { extra?: Record<string, unknown> }).extra,
+    // Pass through claims our grants put on tokens (`act`, `owner`, ...): without this oidc-provider drops
+    // `token.extra` on save. A client (or agent) that states who may act for it (RFC 8693 §4.4) has that
+    // `may_act` in every access token it gets.
+    async extraTokenClaims(ctx, token) {
+      const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
+      const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
+      return mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
+    },
     formats: {
       customizers: {
         async jwt(_ctx, token, jwt) {
@@ -233,11 +250,27 @@ export function createProvider(deps: ProviderDependencies): Provider {
   function enforceRegistrationPolicy(ctx: KoaContextWithOIDC | undefined, metadata: unknown): void {
     const route = ctx?.oidc?.route;
     if (route !== 'registration' && route !== 'client_update') return;
-    if (route === 'registration' && deps.isAdminRegistration(ctx!)) return;
+    const admin = route === 'registration' && deps.isAdminRegistration(ctx!);
+    // Delegation policy is the operator's to set (it can allow impersonation); a client may not give itself
+    // one through anonymous registration or change its own through RFC 7592.
+    const policy = (metadata as { delegation_policy?: unknown }).delegation_policy;
+    const current = route === 'client_update' ? (ctx!.oidc.entities.Client as { delegation_policy?: unknown } | undefined)?.delegation_policy : undefined;
+    if (!admin && !isDeepStrictEqual(policy, current)) {
+      throw new errors.InvalidClientMetadata('delegation_policy can only be set by the operator, at registration with the initial access token');
+    }
+    if (admin) return;
     // An update through a registration access token (RFC 7592) may not turn a public client into more.
     if (route === 'client_update' && ctx!.oidc.entities.Client?.clientAuthMethod !== 'none') return;
     const problem = anonymousRegistrationProblem(metadata as Parameters<typeof anonymousRegistrationProblem>[0]);
     if (problem) throw new errors.InvalidClientMetadata(problem);
+  }
+
+  function checkMetadata(key: string, schema: z.ZodType, value: unknown): void {
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new errors.InvalidClientMetadata(`${[key, ...issue.path].join('.')}: ${issue.message}`);
+    }
   }
 
   const provider = new Provider(deps.issuer, configuration);
@@ -259,6 +292,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
     clientCredentials.clientCredentialsHandler({ agents: deps.agents }),
     clientCredentials.parameters,
     clientCredentials.allowedDuplicateParameters,
+  );
+  provider.registerGrantType(
+    tokenExchange.grantType,
+    tokenExchange.tokenExchangeHandler({
+      issuer: deps.issuer,
+      agents: deps.agents,
+      presented: deps.presented,
+      lineage: deps.lineage,
+      delegationDefaults: deps.delegationDefaults,
+    }),
+    tokenExchange.parameters,
+    tokenExchange.allowedDuplicateParameters,
   );
 
   return provider;

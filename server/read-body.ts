@@ -2,7 +2,7 @@
 // a memory problem. oidc-provider reads its own endpoints' bodies itself.
 import type { Context } from 'koa';
 import { maxBodyBytes } from '../config/defaults.ts';
-import { HttpError } from './http-error.ts';
+import { HttpError, InvalidField } from './http-error.ts';
 
 export async function readRawBody(ctx: Context, limit = maxBodyBytes): Promise<Buffer> {
   const declared = ctx.request.length;
@@ -32,7 +32,7 @@ export async function readJson(ctx: Context): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch {
-    throw new HttpError(400, 'invalid_request', 'the body is not valid JSON');
+    throw new InvalidField('body', 'is not valid JSON');
   }
 }
 

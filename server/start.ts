@@ -21,11 +21,15 @@ import { clockTolerance } from '../config/defaults.ts';
 import type { Settings } from '../config/settings.ts';
 import { ensureServerSecrets } from '../keys/server-secrets.ts';
 import { ensureSigningKeys, loadSigningKeys } from '../keys/signing-keys.ts';
+import { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
+import { TokenLineage, type TokenRef } from '../adapters/token-lineage.ts';
+import { PresentedTokens } from '../grants/presented-tokens.ts';
+import { TrustedIssuers } from '../grants/trusted-issuers.ts';
 import { composeApp } from './app.ts';
 import { auditProviderEvents } from './audit-events.ts';
 import { createProvider } from './provider.ts';
 import { isAdminRegistration } from './registration-access.ts';
-import { TokenLiveness } from './token-liveness.ts';
+import { TokenLiveness } from '../grants/token-liveness.ts';
 
 export interface RunningServer {
   url: string;
@@ -77,13 +81,22 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (changes instanceof RedisChangeFeed) await changes.ready();
     const audit = new AuditLog(database.db, { maxBatch: 500 });
 
-    const provider = createProvider({
+    const ownTokens = new OwnTokenVerifier(issuer, publicJwks(signingKeys));
+    const lineage = new TokenLineage(models('TokenLineage'));
+    // The liveness rules look up ancestor tokens through the provider, which is built just below.
+    let provider!: Provider;
+    const liveness = new TokenLiveness(agents, lineage, (ref: TokenRef) =>
+      ref.kind === 'AccessToken' ? provider.AccessToken.find(ref.id) : provider.ClientCredentials.find(ref.id));
+    provider = createProvider({
       issuer,
       adapter: (name) => (name === 'Client' ? clientModel : models(name)) as never,
       users,
       resources,
       agents,
-      liveness: new TokenLiveness(agents),
+      liveness,
+      lineage,
+      presented: new PresentedTokens({ ownTokens, trusted: new TrustedIssuers(settings.trustedIssuers), liveness, lineage }),
+      delegationDefaults: settings.delegation,
       signingKeys,
       cookieKeys: secrets.cookieKeys,
       dpopNonceSecret: secrets.dpopNonceSecret,
@@ -99,9 +112,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
 
     composeApp({
       provider,
-      issuer,
       adminToken: settings.adminToken,
-      publicJwks: publicJwks(signingKeys),
+      ownTokens,
       users,
       resources,
       agents,

@@ -76,6 +76,8 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
         resources: input.resources,
         accessTokenTtl: input.access_token_ttl,
         tokenEndpointAuthMethod: method,
+        delegationPolicy: input.delegation_policy,
+        mayAct: input.may_act,
         publicJwks: publicJwks as JsonObject[] | undefined,
       });
       record(ctx, 'agent.created', agent, { name: agent.name, scopes: agent.scopes, token_endpoint_auth_method: method });
@@ -115,6 +117,8 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
       defaultScopes: input.default_scopes,
       resources: input.resources,
       accessTokenTtl: input.access_token_ttl,
+      delegationPolicy: input.delegation_policy,
+      mayAct: input.may_act,
     }).catch((error: unknown) => {
       if (error instanceof UnknownOwnerError) throw new InvalidField('owner', 'is not a user of this server');
       throw error;
@@ -186,6 +190,8 @@ function agentJson(agent: Agent) {
     resources: agent.resources,
     access_token_ttl: agent.accessTokenTtl,
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
+    delegation_policy: agent.delegationPolicy,
+    may_act: agent.mayAct,
     credentials: agent.credentials.map((credential) => ({
       id: credential.id,
       type: credential.type,

@@ -1,0 +1,198 @@
+// RFC 8693 token exchange: a client (typically an agent) presents a token for a subject and gets a token to act
+// for that subject, with the delegation written into `act` (newest actor outermost, §4.1). Scope, audience and
+// lifetime only ever narrow; the operator's delegation policy decides who may act, how deep chains go and
+// whether a client may impersonate. Every issued token remembers the tokens it came from, so revoking any of
+// them ends it (grants/token-liveness.ts). No refresh token is ever issued from an exchange.
+import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
+import { isAgentId, type Agent, type AgentStore } from '../adapters/agent-store.ts';
+import type { TokenLineage } from '../adapters/token-lineage.ts';
+import { lifetimes } from '../config/defaults.ts';
+import { nestActor, type ActClaim } from './act-chain.ts';
+import {
+  checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, narrowScopes, policyFor,
+  type ClientDelegationPolicy, type PolicyDefaults, type PolicyRefusal,
+} from './delegation-policy.ts';
+import { bindDpopProof } from './dpop-binding.ts';
+import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
+import { UnacceptableTokenError, type PresentedToken, type PresentedTokens } from './presented-tokens.ts';
+import { scopeAllowed } from './scope-patterns.ts';
+import { EXCHANGED_TOKEN_GTY } from './token-liveness.ts';
+import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './token-types.ts';
+
+export const grantType = TOKEN_EXCHANGE_GRANT;
+export const parameters = [
+  'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'audience', 'resource', 'scope',
+];
+export const allowedDuplicateParameters = ['audience', 'resource'];
+
+export interface TokenExchangeDependencies {
+  issuer: string;
+  agents: AgentStore;
+  presented: PresentedTokens;
+  lineage: TokenLineage;
+  delegationDefaults: PolicyDefaults;
+}
+
+type Client = NonNullable<TokenEndpointGrantContext['oidc']['client']>;
+type Params = Record<string, string | string[] | undefined>;
+
+export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
+  return async function tokenExchange(ctx: TokenEndpointGrantContext): Promise<void> {
+    const { provider, client } = ctx.oidc;
+    const params = ctx.oidc.params as Params;
+    const dPoP = await validateDpop(provider, ctx);
+    // Read before resources are resolved: oidc-provider drops scopes it does not know from a request that names
+    // no resource.
+    const requestedScopes = scopeList(params.scope);
+    const request = checkRequest(params);
+    const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
+
+    const subject = await acceptToken(ctx, deps.presented, request.subjectToken, request.subjectTokenType, 'subject_token');
+    const actorToken = request.actorToken
+      ? await acceptToken(ctx, deps.presented, request.actorToken, request.actorTokenType!, 'actor_token')
+      : undefined;
+    if (actorToken && actorToken.clientId !== client.clientId) {
+      throw new errors.InvalidRequest('actor_token was not issued to this client');
+    }
+    // RFC 9449: a DPoP-bound token is used only with a proof of its key; the new token is bound to the same key.
+    if (subject.jkt && dPoP?.thumbprint !== subject.jkt) {
+      throw new errors.InvalidRequest('subject_token is DPoP-bound: the request must carry a DPoP proof made with the key it is bound to');
+    }
+
+    const policy = policyFor(deps.delegationDefaults, delegationPolicyOf(client));
+    const subjectClient = subject.clientId && subject.clientId !== client.clientId ? await provider.Client.find(subject.clientId) : client;
+    const subjectPolicy = policyFor(deps.delegationDefaults, subjectClient ? delegationPolicyOf(subjectClient) : undefined);
+
+    // §1.1: without an actor_token the client acts itself; it impersonates (no `act`) only where policy allows.
+    const actor = actorToken
+      ? { sub: actorToken.subject, ...(actorToken.issuer !== deps.issuer ? { iss: actorToken.issuer } : {}) }
+      : { sub: client.clientId };
+    const impersonating = !actorToken && policy.impersonation;
+    const act: ActClaim | undefined = impersonating ? subject.act : nestActor(actor, subject.act);
+
+    refuseIf(checkMayAct(subject.mayAct, actor, deps.issuer));
+    refuseIf(checkAllowedActor(actor.sub, subjectPolicy.allowedActors));
+    refuseIf(checkChainDepth(act, policy.maxDepth));
+    refuseIf(checkHumanRoot(policy.humanRootRequired, subject.rootIsPerson));
+
+    const target = singleTarget(params);
+    refuseIf(checkAudience(target, policy.allowedAudiences));
+    if (target && agent?.resources && !agent.resources.includes(target)) {
+      throw new errors.InvalidTarget(`this agent may not request tokens for "${target}"`);
+    }
+    params.resource = target;
+    params.audience = undefined;
+    const [resourceServer] = await resolveRequestedResources(provider, ctx);
+
+    const narrowed = narrowScopes(requestedScopes, scopeCeiling(subject, client, agent));
+    if ('rule' in narrowed) refuseIf(narrowed);
+    let scopes = (narrowed as { scopes: string[] }).scopes;
+    if (resourceServer) {
+      // A resource's token carries only the scopes that resource accepts.
+      const accepted = new Set(resourceServer.scope?.split(' '));
+      scopes = scopes.filter((scope) => accepted.has(scope));
+    }
+
+    const remaining = subject.expiresAt - Math.floor(Date.now() / 1000);
+    if (remaining <= 0) throw new errors.InvalidRequest('subject_token has expired');
+    const lifetime = Math.min(remaining, resourceServer?.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity);
+
+    const token = new provider.AccessToken({
+      client,
+      accountId: subject.subject,
+      gty: EXCHANGED_TOKEN_GTY,
+      scope: scopes.join(' ') || undefined,
+      expiresIn: lifetime,
+    } as never);
+    if (resourceServer) token.resourceServer = resourceServer;
+    if (act) token.extra = { act };
+    await bindDpopProof(ctx, dPoP, token);
+    checkDpopRequired(provider, ctx, dPoP);
+
+    ctx.oidc.entity('AccessToken', token);
+    const value = await token.save();
+    // Recorded before the token is handed out; a token whose lineage is missing counts as inactive.
+    await deps.lineage.record(token.jti, { ancestors: subject.lineage, rootIsPerson: subject.rootIsPerson }, lifetime);
+
+    const issuedScope = token.scope || undefined;
+    ctx.body = buildTokenResponse(provider, {
+      accessToken: value,
+      tokenType: token.tokenType,
+      expiresIn: token.expiration,
+      // RFC 8693 §2.2.1: scope is required in the response when it differs from the requested scope.
+      scope: issuedScope !== requestedScopes.join(' ') || !requestedScopes.length ? issuedScope : undefined,
+      issuedTokenType: TOKEN_TYPE.accessToken,
+    });
+  };
+}
+
+interface ExchangeRequest {
+  subjectToken: string;
+  subjectTokenType: string;
+  actorToken: string | undefined;
+  actorTokenType: string | undefined;
+}
+
+/** RFC 8693 §2.1: the parameters' presence rules, before any token is looked at. */
+function checkRequest(params: Params): ExchangeRequest {
+  const single = (name: string): string | undefined => {
+    const value = params[name];
+    if (Array.isArray(value)) throw new errors.InvalidRequest(`${name} must not be repeated`);
+    return value;
+  };
+  const subjectToken = single('subject_token');
+  const subjectTokenType = single('subject_token_type');
+  const actorToken = single('actor_token');
+  const actorTokenType = single('actor_token_type');
+  if (!subjectToken) throw new errors.InvalidRequest("missing required parameter 'subject_token'");
+  if (!subjectTokenType) throw new errors.InvalidRequest("missing required parameter 'subject_token_type'");
+  if (actorToken && !actorTokenType) throw new errors.InvalidRequest('actor_token_type is required when actor_token is present');
+  if (!actorToken && actorTokenType) throw new errors.InvalidRequest('actor_token_type must not be sent without actor_token');
+  const requested = single('requested_token_type');
+  if (requested !== undefined && requested !== TOKEN_TYPE.accessToken) {
+    throw new errors.InvalidRequest(`requested_token_type "${requested}" is not supported; this server issues access tokens (${TOKEN_TYPE.accessToken})`);
+  }
+  return { subjectToken, subjectTokenType, actorToken, actorTokenType };
+}
+
+async function acceptToken(ctx: TokenEndpointGrantContext, presented: PresentedTokens, value: string, type: string, role: 'subject_token' | 'actor_token'): Promise<PresentedToken> {
+  try {
+    return await presented.accept(ctx, value, type, role);
+  } catch (error) {
+    // §2.2.2: an invalid or unacceptable subject or actor token is `invalid_request`.
+    if (error instanceof UnacceptableTokenError) throw new errors.InvalidRequest(error.message);
+    throw error;
+  }
+}
+
+/** §2.1 allows several audiences and resources; we issue a token for one target at a time (RFC 8707 §2.2). */
+function singleTarget(params: Params): string | undefined {
+  const values = [params.resource, params.audience].flat().filter((value): value is string => !!value);
+  const targets = [...new Set(values)];
+  if (targets.length > 1) throw new errors.InvalidTarget('only one audience or resource may be requested per exchange');
+  return targets[0];
+}
+
+/** What the new token may carry at most: the subject token's scopes, within what the client may have. */
+function scopeCeiling(subject: PresentedToken, client: Client, agent: Agent | undefined): string[] {
+  const subjectScopes = subject.scopes ?? [];
+  if (agent) return subjectScopes.filter((scope) => scopeAllowed(scope, agent.scopes));
+  const allowed = client.scope?.split(' ');
+  return allowed ? subjectScopes.filter((scope) => allowed.includes(scope)) : subjectScopes;
+}
+
+function delegationPolicyOf(client: Client): ClientDelegationPolicy | undefined {
+  return (client as unknown as { delegation_policy?: ClientDelegationPolicy }).delegation_policy;
+}
+
+function scopeList(value: string | string[] | undefined): string[] {
+  return typeof value === 'string' ? value.split(' ').filter(Boolean) : [];
+}
+
+function refuseIf(refusal: PolicyRefusal | undefined): void {
+  if (!refusal) return;
+  const description = refusal.rule === 'scope' ? refusal.description : `delegation policy "${refusal.rule}" refused: ${refusal.description}`;
+  if (refusal.error === 'invalid_target') throw new errors.InvalidTarget(description);
+  if (refusal.error === 'invalid_scope') throw new errors.InvalidScope(description, '');
+  throw new errors.InvalidRequest(description);
+}

@@ -1,0 +1,58 @@
+// Whether a token that has not expired and was not revoked is still alive under our own rules. oidc-provider
+// knows expiry and revocation; it does not know that
+// - an agent was suspended (the kill switch), which ends every token the agent holds at once, JWT records
+//   included, and keeps them dead if the agent is reactivated;
+// - a token was exchanged from another (RFC 8693), which dies with every token it descends from.
+import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
+import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
+
+/** The parts of a stored token (any oidc-provider token model) these rules read. */
+export interface TokenFacts {
+  jti?: string;
+  clientId?: string;
+  /** Seconds since the epoch. */
+  iat?: number;
+  /** Grant type that issued it; exchanged tokens are `token_exchange` (grants/token-exchange.ts). */
+  gty?: string;
+}
+
+export const EXCHANGED_TOKEN_GTY = 'token_exchange';
+
+export class TokenLiveness {
+  readonly #agents: AgentStore;
+  readonly #lineage: TokenLineage;
+  readonly #findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>;
+
+  /** `findToken` loads a stored token of ours (undefined once it expired or was revoked). */
+  constructor(agents: AgentStore, lineage: TokenLineage, findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>) {
+    this.#agents = agents;
+    this.#lineage = lineage;
+    this.#findToken = findToken;
+  }
+
+  /** Why the token is dead, or undefined when it is alive. */
+  async inactiveReason(token: TokenFacts): Promise<string | undefined> {
+    const killed = await this.#killedWithAgent(token);
+    if (killed || token.gty !== EXCHANGED_TOKEN_GTY || !token.jti) return killed;
+    const lineage = await this.#lineage.find(token.jti);
+    if (!lineage) return 'the record of the tokens it was exchanged from is gone';
+    const ancestors = await Promise.all(lineage.ancestors.map((ref) => this.#findToken(ref)));
+    for (const ancestor of ancestors) {
+      if (!ancestor) return 'a token it was exchanged from has been revoked or has expired';
+      const reason = await this.#killedWithAgent(ancestor);
+      if (reason) return `a token it was exchanged from is inactive: ${reason}`;
+    }
+    return undefined;
+  }
+
+  async #killedWithAgent(token: TokenFacts): Promise<string | undefined> {
+    const holder = token.clientId;
+    if (!holder || !isAgentId(holder)) return undefined;
+    const agent = await this.#agents.get(holder);
+    if (!agent) return `agent ${holder} no longer exists`;
+    if (agent.status !== 'active') return `agent ${holder} is ${agent.status}`;
+    const cutOff = agent.tokensInvalidBefore?.getTime();
+    if (cutOff !== undefined && (token.iat ?? 0) * 1000 < cutOff) return `agent ${holder} was suspended after this token was issued`;
+    return undefined;
+  }
+}

@@ -1,0 +1,16 @@
+// Token type identifiers (RFC 8693 §3, and those other specifications registered). Note the mix: `id_token` and
+// `txn_token` with underscores.
+export const TOKEN_TYPE = {
+  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
+  refreshToken: 'urn:ietf:params:oauth:token-type:refresh_token',
+  idToken: 'urn:ietf:params:oauth:token-type:id_token',
+  jwt: 'urn:ietf:params:oauth:token-type:jwt',
+  saml1: 'urn:ietf:params:oauth:token-type:saml1',
+  saml2: 'urn:ietf:params:oauth:token-type:saml2',
+  /** draft-ietf-oauth-transaction-tokens */
+  txnToken: 'urn:ietf:params:oauth:token-type:txn_token',
+  selfSigned: 'urn:ietf:params:oauth:token-type:self_signed',
+  unsignedJson: 'urn:ietf:params:oauth:token-type:unsigned_json',
+} as const;
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
