@@ -199,7 +199,9 @@ export class PresentedTokens {
       };
     } catch (error) {
       if (error instanceof SubjectTokenError) throw refuse(`is refused: ${error.message}`);
-      throw error;
+      if (error instanceof UnacceptableTokenError) throw error;
+      // Whatever else a foreign token makes the verifier throw (a weak issuer key, say) is still a bad token.
+      throw refuse('could not be verified');
     }
   }
 

@@ -1,0 +1,138 @@
+// External issuers whose JWTs token exchange (RFC 8693) accepts as subject or actor tokens, from the operator's
+// TRUSTED_ISSUERS variable (a JSON array). Parsed once at start; a bad element stops the process with one line
+// naming it, as for every other setting.
+import { z } from 'zod';
+
+/**
+ * The JWS algorithms an external issuer may sign with. Only asymmetric ones: we verify against the issuer's
+ * public JWKS, and an HMAC "verified" with public key bytes would accept tokens anyone can forge.
+ */
+export const asymmetricJwsAlgorithms = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+] as const;
+
+export type AsymmetricJwsAlgorithm = (typeof asymmetricJwsAlgorithms)[number];
+
+export const defaultTrustedIssuerAlgorithms: readonly AsymmetricJwsAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519'];
+
+export interface TrustedIssuerConfig {
+  /** Compared exactly with the token's `iss`. */
+  issuer: string;
+  jwksUri: string;
+  /** The token's `aud` must contain at least one of these. */
+  audiences: string[];
+  /** The claim naming the principal. */
+  subjectClaim: string;
+  /** Prepended to the principal, so an external subject cannot pass for a local user id. */
+  subjectPrefix: string;
+  algorithms: AsymmetricJwsAlgorithm[];
+  /** Refuse tokens whose `iat` is older than this, even when `exp` is still ahead. */
+  maxTokenAgeSeconds?: number;
+  /** A space-delimited string claim; an array `scp` claim is read when this one is absent. */
+  scopeClaim: string;
+}
+
+export class TrustedIssuerConfigError extends Error {
+  /** Where the problem is, as `[1].jwks_uri`; empty for the whole value. */
+  readonly path: string;
+
+  constructor(path: string, problem: string) {
+    super(path ? `${path}: ${problem}` : problem);
+    this.name = 'TrustedIssuerConfigError';
+    this.path = path;
+  }
+}
+
+const requiredString = (what: string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? 'is required' : `must be ${what}`) }).min(1, `must be ${what}`);
+
+function isLoopback(hostname: string): boolean {
+  // WHATWG URL parsing has already normalised `127.1`, `0x7f.0.0.1` and friends to dotted decimal.
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+const jwksUri = z
+  .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      // Plain http would let anyone on the path substitute the keys; loopback is for local development and tests.
+      return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname));
+    } catch {
+      return false;
+    }
+  }, 'must be an https URL (or http on loopback)')
+  // fetch() refuses URLs with credentials, so such a URL would fail on every token instead of at start.
+  .refine((value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password), 'must not contain a username or password');
+
+function algorithmProblem(value: unknown): string {
+  if (value === 'none') return '"none" is not allowed: tokens must be signed';
+  if (typeof value === 'string' && /^HS\d+$/.test(value)) return `"${value}" is symmetric; only algorithms verifiable with the issuer's public keys are allowed`;
+  return `must be one of ${asymmetricJwsAlgorithms.join(', ')}`;
+}
+
+const algorithm = z.enum(asymmetricJwsAlgorithms, { error: (issue) => algorithmProblem(issue.input) });
+
+export const trustedIssuerSchema = z
+  .strictObject({
+    issuer: requiredString('a non-empty string'),
+    jwks_uri: jwksUri,
+    audiences: z
+      .array(requiredString('a non-empty string'), { error: (issue) => (issue.input === undefined ? 'is required' : 'must be an array of strings') })
+      .min(1, 'must name at least one audience'),
+    subject_claim: requiredString('a non-empty string').default('sub'),
+    subject_prefix: z.string({ error: 'must be a string' }).default(''),
+    algorithms: z
+      .array(algorithm, { error: 'must be an array of algorithm names' })
+      .min(1, 'must name at least one algorithm')
+      .default([...defaultTrustedIssuerAlgorithms]),
+    max_token_age_seconds: z.number({ error: 'must be a positive integer (seconds)' }).int('must be a positive integer (seconds)').positive('must be a positive integer (seconds)').optional(),
+    scope_claim: requiredString('a non-empty string').default('scope'),
+  }, { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object' : undefined) })
+  .transform((v): TrustedIssuerConfig => ({
+    issuer: v.issuer,
+    jwksUri: v.jwks_uri,
+    audiences: v.audiences,
+    subjectClaim: v.subject_claim,
+    subjectPrefix: v.subject_prefix,
+    algorithms: [...new Set(v.algorithms)],
+    maxTokenAgeSeconds: v.max_token_age_seconds,
+    scopeClaim: v.scope_claim,
+  }));
+
+export const trustedIssuersSchema = z
+  .array(trustedIssuerSchema, { error: 'must be a JSON array of trusted issuers' })
+  .superRefine((configs, ctx) => {
+    // Two entries for one issuer would make it ambiguous which keys and audiences apply.
+    const seen = new Map<string, number>();
+    configs.forEach((config, index) => {
+      const first = seen.get(config.issuer);
+      if (first === undefined) seen.set(config.issuer, index);
+      else ctx.addIssue({ code: 'custom', path: [index, 'issuer'], message: `duplicates [${first}].issuer` });
+    });
+  });
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((segment) => (typeof segment === 'number' ? `[${segment}]` : `.${String(segment)}`)).join('').replace(/^\./, '');
+}
+
+/**
+ * Parses the TRUSTED_ISSUERS value. Blank means none, as an empty variable means unset everywhere else.
+ * Throws TrustedIssuerConfigError naming the first bad element or member.
+ */
+export function parseTrustedIssuers(json: string): TrustedIssuerConfig[] {
+  if (!json.trim()) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (error) {
+    throw new TrustedIssuerConfigError('', `is not valid JSON (${(error as Error).message.split('\n')[0]})`);
+  }
+  const parsed = trustedIssuersSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  if (issue.code === 'unrecognized_keys') {
+    throw new TrustedIssuerConfigError(formatPath([...issue.path, issue.keys[0]]), 'is not a known member');
+  }
+  throw new TrustedIssuerConfigError(formatPath(issue.path), issue.message);
+}
