@@ -16,11 +16,14 @@ function requestFacts(ctx: KoaContextWithOIDC): Pick<AuditEvent, 'requestId' | '
 export function auditProviderEvents(provider: Provider, audit: AuditLog): void {
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     const token = ctx.oidc.entities.AccessToken ?? ctx.oidc.entities.ClientCredentials;
+    const act = (token as { extra?: { act?: AuditEvent['actor'] } } | undefined)?.extra?.act;
     audit.record({
       ...requestFacts(ctx),
       event: 'token.issued',
       outcome: 'success',
       subject: (token as { accountId?: string } | undefined)?.accountId ?? ctx.oidc.client?.clientId,
+      // The delegation chain of an exchanged token (RFC 8693 act): who acts for the subject, newest first.
+      ...(act ? { actor: act } : {}),
       details: { grant_type: ctx.oidc.params?.grant_type as string, scope: token?.scope, audience: token?.aud },
     });
   });

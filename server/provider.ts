@@ -47,6 +47,9 @@ export interface ProviderDependencies {
   clientSecretMatches: (storedHash: string, presented: string) => Promise<boolean>;
 }
 
+/** Client metadata only the operator may set (registration with ADMIN_TOKEN as initial access token). */
+const OPERATOR_ONLY_METADATA = ['delegation_policy'];
+
 /** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
 const CONFIDENTIAL_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
@@ -251,12 +254,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
     const route = ctx?.oidc?.route;
     if (route !== 'registration' && route !== 'client_update') return;
     const admin = route === 'registration' && deps.isAdminRegistration(ctx!);
-    // Delegation policy is the operator's to set (it can allow impersonation); a client may not give itself
-    // one through anonymous registration or change its own through RFC 7592.
-    const policy = (metadata as { delegation_policy?: unknown }).delegation_policy;
-    const current = route === 'client_update' ? (ctx!.oidc.entities.Client as { delegation_policy?: unknown } | undefined)?.delegation_policy : undefined;
-    if (!admin && !isDeepStrictEqual(policy, current)) {
-      throw new errors.InvalidClientMetadata('delegation_policy can only be set by the operator, at registration with the initial access token');
+    // Policies are the operator's to set (a delegation policy can allow impersonation); a client may not give
+    // itself one through anonymous registration or change its own through RFC 7592.
+    if (!admin) {
+      const current = route === 'client_update' ? (ctx!.oidc.entities.Client as Record<string, unknown> | undefined) : undefined;
+      for (const key of OPERATOR_ONLY_METADATA) {
+        if (!isDeepStrictEqual((metadata as Record<string, unknown>)[key], current?.[key])) {
+          throw new errors.InvalidClientMetadata(`${key} can only be set by the operator, at registration with the initial access token`);
+        }
+      }
     }
     if (admin) return;
     // An update through a registration access token (RFC 7592) may not turn a public client into more.

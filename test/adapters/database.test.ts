@@ -7,7 +7,8 @@ import { migrateToLatest } from '../../adapters/migrate.ts';
 import { BACKENDS, openTestDatabase, temporaryDirectory, type Backend, type TestDatabase } from '../support/databases.ts';
 import { createTestSchema } from '../support/services.ts';
 
-const TABLES = ['audit_events', 'clients', 'resources', 'server_secrets', 'signing_keys', 'users'];
+const TABLES = ['agent_credentials', 'agents', 'audit_events', 'clients', 'resources', 'server_secrets', 'signing_keys', 'users'];
+const MIGRATIONS = ['0001_initial', '0002_agents', '0003_agent_delegation'];
 
 const databases = {} as Record<Backend, TestDatabase>;
 beforeAll(async () => {
@@ -23,7 +24,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
     const tables = (await db.introspection.getTables()).map((table) => table.name);
     expect(tables).toEqual(expect.arrayContaining(TABLES));
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
-    expect(applied.rows.map((row) => row.name)).toEqual(['0001_initial']);
+    expect(applied.rows.map((row) => row.name)).toEqual(MIGRATIONS);
   });
 
   it('treats running the migrations again as a no-op', async () => {
@@ -32,7 +33,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
     await migrateToLatest(db);
     await migrateToLatest(db);
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
-    expect(applied.rows).toHaveLength(1);
+    expect(applied.rows).toHaveLength(MIGRATIONS.length);
     expect(await db.selectFrom('server_secrets').select('value').where('name', '=', `kept-${backend}`).executeTakeFirst()).toEqual({ value: 'v' });
   });
 
@@ -137,7 +138,7 @@ describe('embedded database', () => {
         const row = await second.db.selectFrom('server_secrets').select('value').where('name', '=', 'survivor').executeTakeFirst();
         expect(row).toEqual({ value: 'still here' });
         const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db);
-        expect(applied.rows).toHaveLength(1);
+        expect(applied.rows).toHaveLength(MIGRATIONS.length);
       } finally {
         await second.close();
       }

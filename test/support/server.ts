@@ -16,6 +16,8 @@ export interface TestServer extends RunningServer {
   mode: StorageMode;
   /** Tokens and codes the provider has stored or issued so far (for "nothing was issued" assertions). */
   issuedCount(): number;
+  /** Another instance on the same Redis and PostgreSQL with the same issuer (redis+postgres mode only). */
+  startSibling(): Promise<RunningServer>;
   stop(): Promise<void>;
 }
 
@@ -49,12 +51,20 @@ export async function startTestServer(mode: StorageMode, label: string, env: Rec
   const server = await startServer(settings);
   let issued = 0;
   for (const event of ISSUED_EVENTS) server.provider.on(event as never, () => { issued += 1; });
+  const siblings: RunningServer[] = [];
   return {
     ...server,
     adminToken,
     mode,
     issuedCount: () => issued,
+    async startSibling() {
+      if (mode !== 'redis+postgres') throw new Error('only the redis+postgres mode can run several instances');
+      const sibling = await startServer(loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, ...storageEnv, ...env, ISSUER: server.issuer }));
+      siblings.push(sibling);
+      return sibling;
+    },
     async stop() {
+      for (const sibling of siblings) await sibling.close();
       await server.close();
       for (const cleanup of cleanups.reverse()) await cleanup();
     },
