@@ -41,6 +41,10 @@ export interface UsersTable {
 
 export interface ResourcesTable {
   identifier: string;
+  /** Stable id for the resource's metadata URL (/resources/<id>/.well-known/oauth-protected-resource). */
+  id: ColumnType<string, string | undefined, never>;
+  dpop_required: ColumnType<boolean, boolean | undefined, boolean>;
+  documentation_url: string | null;
   name: string | null;
   scopes: Json<string[]>;
   token_format: 'jwt' | 'opaque';

@@ -6,12 +6,15 @@ import type { Database } from './database.ts';
 import * as initial from './migrations/0001_initial.ts';
 import * as agents from './migrations/0002_agents.ts';
 import * as agentDelegation from './migrations/0003_agent_delegation.ts';
+import * as resourceMetadata from './migrations/0004_resource_metadata.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
 // and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
 const migrations: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_initial': initial, '0002_agents': agents, '0003_agent_delegation': agentDelegation };
+    return { '0001_initial': initial, '0002_agents': agents, '0003_agent_delegation': agentDelegation,
+      '0004_resource_metadata': resourceMetadata,
+    };
   },
 };
 

@@ -10,6 +10,11 @@ export type TokenFormat = 'jwt' | 'opaque';
 export interface Resource {
   /** Absolute URI, the `resource` parameter and the token's `aud`. */
   identifier: string;
+  /** Stable id in the resource's metadata URL. */
+  id: string;
+  /** Tokens for it must be DPoP-bound (RFC 9449); advertised as dpop_bound_access_tokens_required. */
+  dpopRequired: boolean;
+  documentationUrl: string | null;
   name: string | null;
   scopes: string[];
   tokenFormat: TokenFormat;
@@ -25,6 +30,8 @@ export interface NewResource {
   scopes: string[];
   tokenFormat: TokenFormat;
   accessTokenTtl: number;
+  dpopRequired?: boolean;
+  documentationUrl?: string;
 }
 
 /** Fields left undefined stay as they are; `name: null` clears the name. */
@@ -33,6 +40,8 @@ export interface ResourcePatch {
   scopes?: string[];
   tokenFormat?: TokenFormat;
   accessTokenTtl?: number;
+  dpopRequired?: boolean;
+  documentationUrl?: string | null;
 }
 
 export class DuplicateResourceError extends Error {
@@ -65,6 +74,8 @@ export class ResourceStore {
         scopes: JSON.stringify(input.scopes),
         token_format: input.tokenFormat,
         access_token_ttl: input.accessTokenTtl,
+        dpop_required: input.dpopRequired ?? false,
+        documentation_url: input.documentationUrl ?? null,
       })
       .onConflict((oc) => oc.column('identifier').doNothing())
       .returningAll()
@@ -85,6 +96,12 @@ export class ResourceStore {
     return row && toResource(row);
   }
 
+  /** By the stable id of its metadata URL. */
+  async findById(id: string): Promise<Resource | undefined> {
+    const row = await this.#db.selectFrom('resources').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toResource(row);
+  }
+
   /** Resources ordered by identifier. */
   async list({ limit, cursor }: PageRequest): Promise<Page<Resource>> {
     let query = this.#db.selectFrom('resources').selectAll().orderBy('identifier').limit(limit + 1);
@@ -101,6 +118,8 @@ export class ResourceStore {
         ...(patch.scopes !== undefined ? { scopes: JSON.stringify(patch.scopes) } : {}),
         ...(patch.tokenFormat !== undefined ? { token_format: patch.tokenFormat } : {}),
         ...(patch.accessTokenTtl !== undefined ? { access_token_ttl: patch.accessTokenTtl } : {}),
+        ...(patch.dpopRequired !== undefined ? { dpop_required: patch.dpopRequired } : {}),
+        ...(patch.documentationUrl !== undefined ? { documentation_url: patch.documentationUrl } : {}),
         updated_at: sql<Date>`now()`,
       })
       .where('identifier', '=', identifier)
@@ -125,6 +144,9 @@ function toResource(row: Selectable<ResourcesTable>): Resource {
     scopes: row.scopes,
     tokenFormat: row.token_format,
     accessTokenTtl: row.access_token_ttl,
+    id: row.id,
+    dpopRequired: row.dpop_required,
+    documentationUrl: row.documentation_url,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -38,3 +38,6 @@ export const delegationDefaults = { maxDepth: 5, humanRootRequired: false, imper
 
 /** The largest subject or actor token we read (bytes); anything longer is refused before parsing. */
 export const maxPresentedTokenBytes = 16 * 1024;
+
+/** JWS algorithms we accept in DPoP proofs (RFC 9449), advertised in both kinds of metadata. */
+export const dpopSigningAlgorithms = ['ES256', 'EdDSA', 'Ed25519', 'PS256', 'RS256'] as const;

@@ -29,6 +29,8 @@ export interface Settings {
   delegation: { maxDepth: number; humanRootRequired: boolean; impersonation: boolean };
   /** Issuers whose JWTs token exchange accepts as subject (and actor) tokens. */
   trustedIssuers: TrustedIssuerConfig[];
+  /** Client ID Metadata Documents (MCP's preferred client identification). */
+  cimd: { enabled: boolean; allowPrivateAddresses: boolean };
 }
 
 export class ConfigurationError extends Error {
@@ -73,6 +75,8 @@ const schema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   TRUST_PROXY: booleanFlag.default(false),
   DPOP_REQUIRE_NONCE: booleanFlag.default(false),
+  CIMD_ENABLED: booleanFlag.default(true),
+  CIMD_ALLOW_PRIVATE_ADDRESSES: booleanFlag.default(false),
   DELEGATION_MAX_DEPTH: z.coerce.number().int().min(1).max(20).default(delegationDefaults.maxDepth),
   DELEGATION_HUMAN_ROOT_REQUIRED: booleanFlag.default(delegationDefaults.humanRootRequired),
   DELEGATION_IMPERSONATION: booleanFlag.default(delegationDefaults.impersonation),
@@ -119,5 +123,6 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     dpopRequireNonce: v.DPOP_REQUIRE_NONCE,
     delegation: { maxDepth: v.DELEGATION_MAX_DEPTH, humanRootRequired: v.DELEGATION_HUMAN_ROOT_REQUIRED, impersonation: v.DELEGATION_IMPERSONATION },
     trustedIssuers: v.TRUSTED_ISSUERS ?? [],
+    cimd: { enabled: v.CIMD_ENABLED, allowPrivateAddresses: v.CIMD_ALLOW_PRIVATE_ADDRESSES },
   };
 }

@@ -18,12 +18,14 @@ import { hideStoredClientSecrets, registrationAccess } from './registration-acce
 import { adminAgentRoutes } from './routes/admin-agents.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
+import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interactions.ts';
 
 export interface AppDependencies {
   provider: Provider;
+  issuer: string;
   adminToken: string;
   ownTokens: OwnTokenVerifier;
   users: UserStore;
@@ -49,7 +51,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey });
   const adminUsers = adminUserRoutes(deps.users);
-  const adminResources = adminResourceRoutes(deps.resources);
+  const adminResources = adminResourceRoutes(deps.resources, deps.issuer);
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
   const admin = compose<Context>([
@@ -58,11 +60,13 @@ export function composeApp(deps: AppDependencies): Provider {
     ...[adminUsers, adminResources, adminAgents, adminAudit].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
+  const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: ['openid', 'profile', 'email'] }).routes() as Middleware;
 
   // Token-endpoint traffic skips our routers entirely: they only ever answer under these prefixes.
   provider.use((ctx, next) => {
     if (ctx.path === '/admin' || ctx.path.startsWith('/admin/')) return admin(ctx, next);
     if (ctx.path === '/healthz' || ctx.path === '/readyz' || ctx.path.startsWith('/interaction/')) return ours(ctx, next);
+    if (ctx.path.startsWith('/.well-known/oauth-protected-resource') || ctx.path.startsWith('/resources/')) return resourceMetadata(ctx, next);
     return next();
   });
 

@@ -45,6 +45,16 @@ export function anonymousRegistrationProblem(metadata: RegistrationMetadata): st
   return undefined;
 }
 
+/**
+ * A client identified by a metadata document registered itself, like an anonymous registration: it gets the
+ * same grants (authorization code and refresh token) and redirect URI rules. It may authenticate with keys
+ * (private_key_jwt), never with a shared secret (oidc-provider refuses those already).
+ */
+export function metadataDocumentClientProblem(metadata: RegistrationMetadata): string | undefined {
+  const problem = anonymousRegistrationProblem({ ...metadata, token_endpoint_auth_method: 'none' });
+  return problem?.replace('anonymous registration', 'a client metadata document');
+}
+
 /** An origin is scheme://host[:port] with nothing after it (the form browsers send in the Origin header). */
 export function isOrigin(value: unknown): value is string {
   if (typeof value !== 'string') return false;

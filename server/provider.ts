@@ -12,15 +12,16 @@ import { agentSecretHashes } from '../adapters/client-adapter.ts';
 import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
-import { clockTolerance, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
+import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
 import * as clientCredentials from '../grants/client-credentials.ts';
 import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../grants/delegation-policy.ts';
 import type { PresentedTokens } from '../grants/presented-tokens.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
-import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin } from './client-policy.ts';
+import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem } from './client-policy.ts';
 import { recordJwtAccessToken } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
+import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { errorPage, loggedOutPage, logoutPage, PAGE_CSP } from './pages.ts';
 
 export interface ProviderDependencies {
@@ -36,6 +37,8 @@ export interface ProviderDependencies {
   /** Subject and actor tokens for token exchange. */
   presented: PresentedTokens;
   delegationDefaults: PolicyDefaults;
+  /** Client ID Metadata Documents: on by default; private addresses only where the operator allows them. */
+  cimd: { enabled: boolean; allowPrivateAddresses: boolean };
   /** Private signing JWKs, active keys first (see keys/signing-keys.ts). */
   signingKeys: JWK[];
   cookieKeys: string[];
@@ -73,7 +76,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       userinfoSigningAlgValues: ASYMMETRIC_ALGS,
       introspectionSigningAlgValues: ASYMMETRIC_ALGS,
       authorizationSigningAlgValues: ASYMMETRIC_ALGS,
-      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'Ed25519', 'PS256', 'RS256'],
+      dPoPSigningAlgValues: [...dpopSigningAlgorithms],
     },
     clientDefaults: {
       grant_types: ['authorization_code'],
@@ -132,6 +135,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
         return lifetimes.refreshToken;
       },
     },
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+      if (!grantId) return undefined;
+      const grant = await ctx.oidc.provider.Grant.find(grantId);
+      if (grant) includePreviouslyGrantedScopes(ctx.oidc.params as { scope?: string; resource?: string | string[] }, grant);
+      return grant;
+    },
+
     // OAuth 2.1 §4.3.1: refresh tokens rotate on every use; reuse of a rotated one revokes the grant.
     rotateRefreshToken: true,
     async issueRefreshToken(_ctx, client) {
@@ -142,6 +153,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // `token.extra` on save. A client (or agent) that states who may act for it (RFC 8693 §4.4) has that
     // `may_act` in every access token it gets.
     async extraTokenClaims(ctx, token) {
+      await refuseUnboundTokenForDpopResource(token as unknown as { aud?: unknown; jkt?: string });
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
       const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
       return mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
@@ -162,6 +174,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
       ctx.set('Content-Security-Policy', PAGE_CSP);
       ctx.body = errorPage({ error: String(out.error), description: out.error_description ? String(out.error_description) : undefined });
     },
+
+    // Outbound fetches (client metadata documents, jwks_uri) go through oidc-provider's SSRF-protected dispatcher;
+    // an operator who serves documents on private addresses (development, tests) lets them through.
+    fetch(url, options) {
+      if (deps.cimd.allowPrivateAddresses) delete (options as { dispatcher?: unknown }).dispatcher;
+      return globalThis.fetch(url, options);
+    },
+    fetchResponseBodyLimits: { 'client_id metadata document': 5 * 1024, jwks_uri: 64 * 1024, sector_identifier_uri: 64 * 1024 },
 
     clientBasedCORS(_ctx, origin, client) {
       const metadata = client as unknown as { allowed_cors_origins?: string[]; redirectUris?: string[]; clientAuthMethod: string };
@@ -236,6 +256,20 @@ export function createProvider(deps: ProviderDependencies): Provider {
         requireNonce: () => deps.dpopRequireNonce,
         allowReplay: false,
       },
+      // draft-ietf-oauth-client-id-metadata-document, which MCP prefers to dynamic registration. oidc-provider
+      // already counts only a 200 (redirects are not followed), requires client_id to equal the URL, refuses
+      // shared-secret methods, caps the document at 5 KiB, caches only successes and refuses special-use
+      // addresses at connect time; we add the same limits anonymous registration has.
+      clientIdMetadataDocument: {
+        enabled: deps.cimd.enabled,
+        ack: 'draft-02',
+        async allowClient(_ctx, client) {
+          const problem = metadataDocumentClientProblem(client.metadata() as Parameters<typeof metadataDocumentClientProblem>[0]);
+          if (problem) throw new errors.InvalidClientMetadata(problem);
+          return true;
+        },
+        cacheDuration: { min: 30, max: 3600 },
+      },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -269,6 +303,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
     if (route === 'client_update' && ctx!.oidc.entities.Client?.clientAuthMethod !== 'none') return;
     const problem = anonymousRegistrationProblem(metadata as Parameters<typeof anonymousRegistrationProblem>[0]);
     if (problem) throw new errors.InvalidClientMetadata(problem);
+  }
+
+  /** A resource registered as DPoP-only (RFC 9449) never gets a Bearer token, whatever the grant. */
+  async function refuseUnboundTokenForDpopResource(token: { aud?: unknown; jkt?: string }): Promise<void> {
+    if (token.jkt || typeof token.aud !== 'string') return;
+    const resource = await deps.resources.get(token.aud);
+    if (resource?.dpopRequired) {
+      throw new errors.InvalidRequest(`resource "${resource.identifier}" accepts only DPoP-bound access tokens: send a DPoP proof (RFC 9449)`);
+    }
   }
 
   function checkMetadata(key: string, schema: z.ZodType, value: unknown): void {

@@ -97,6 +97,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       lineage,
       presented: new PresentedTokens({ ownTokens, trusted: new TrustedIssuers(settings.trustedIssuers), liveness, lineage }),
       delegationDefaults: settings.delegation,
+      cimd: settings.cimd,
       signingKeys,
       cookieKeys: secrets.cookieKeys,
       dpopNonceSecret: secrets.dpopNonceSecret,
@@ -112,6 +113,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
 
     composeApp({
       provider,
+      issuer,
       adminToken: settings.adminToken,
       ownTokens,
       users,

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
 import { DuplicateResourceError, type Resource, type ResourceStore } from '../../adapters/resource-store.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
+import { resourceMetadataUrl } from './protected-resource-metadata.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -24,26 +25,39 @@ const scopes = z.array(scope).max(500);
 const tokenFormat = z.enum(['jwt', 'opaque']);
 const ttl = z.number().int().min(1).max(86_400);
 
+const documentationUrl = z.string().max(2048).refine((value) => {
+  try {
+    return ['https:', 'http:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) URL');
+
 const createResource = z.strictObject({
   identifier,
   name: z.string().min(1).max(256).optional(),
   scopes: scopes.default([]),
   token_format: tokenFormat.default('jwt'),
   access_token_ttl: ttl.default(600),
+  dpop_required: z.boolean().default(false),
+  documentation_url: documentationUrl.optional(),
 });
 const updateResource = z.strictObject({
   name: z.string().min(1).max(256).nullable().optional(),
   scopes: scopes.optional(),
   token_format: tokenFormat.optional(),
   access_token_ttl: ttl.optional(),
+  dpop_required: z.boolean().optional(),
+  documentation_url: documentationUrl.nullable().optional(),
 });
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(2048).optional(),
 });
 
-export function adminResourceRoutes(resources: ResourceStore): Router {
+export function adminResourceRoutes(resources: ResourceStore, issuer: string): Router {
   const router = new Router({ prefix: '/admin/resources' });
+  const resourceJson = (resource: Resource) => resourceView(resource, issuer);
 
   router.post('/', async (ctx) => {
     const input = parseInput(createResource, await readJson(ctx));
@@ -54,6 +68,8 @@ export function adminResourceRoutes(resources: ResourceStore): Router {
         scopes: input.scopes,
         tokenFormat: input.token_format,
         accessTokenTtl: input.access_token_ttl,
+        dpopRequired: input.dpop_required,
+        documentationUrl: input.documentation_url,
       }));
       ctx.status = 201;
     } catch (error) {
@@ -85,6 +101,8 @@ export function adminResourceRoutes(resources: ResourceStore): Router {
       scopes: input.scopes,
       tokenFormat: input.token_format,
       accessTokenTtl: input.access_token_ttl,
+      dpopRequired: input.dpop_required,
+      documentationUrl: input.documentation_url,
     });
     if (!updated) throw new NotFound('resource');
     ctx.body = resourceJson(updated);
@@ -98,13 +116,18 @@ export function adminResourceRoutes(resources: ResourceStore): Router {
   return router;
 }
 
-function resourceJson(resource: Resource) {
+function resourceView(resource: Resource, issuer: string) {
   return {
     identifier: resource.identifier,
+    id: resource.id,
+    // RFC 9728 metadata for this resource; an MCP server on another host points its resource_metadata here.
+    resource_metadata_url: resourceMetadataUrl(issuer, resource.id),
     name: resource.name,
     scopes: resource.scopes,
     token_format: resource.tokenFormat,
     access_token_ttl: resource.accessTokenTtl,
+    dpop_required: resource.dpopRequired,
+    documentation_url: resource.documentationUrl,
     created_at: resource.createdAt,
     updated_at: resource.updatedAt,
   };

@@ -24,7 +24,10 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
 
   it('creates a resource and reads it back with its types intact', async () => {
     const created = await resources.create(calendar);
-    expect(created).toEqual({ ...calendar, createdAt: expect.any(Date), updatedAt: expect.any(Date) });
+    expect(created).toEqual({
+      ...calendar, id: expect.stringMatching(/^res_[0-9a-f]{32}$/), dpopRequired: false, documentationUrl: null, createdAt: expect.any(Date), updatedAt: expect.any(Date),
+    });
+    expect(await resources.findById(created.id)).toEqual(created);
     expect(await resources.get(calendar.identifier)).toEqual(created);
     expect(await resources.get('https://unknown.example/')).toBeUndefined();
   });
