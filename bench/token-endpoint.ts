@@ -5,62 +5,10 @@
 // Storage modes: `memory` (ours: process memory + embedded PGlite for clients; vanilla: its memory adapter)
 // and `redis` (ours: Redis + PostgreSQL; vanilla: the same Redis adapter). Choose with BENCH_MODES=memory,redis.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execFileSync, spawn } from 'node:child_process';
-import autocannon from 'autocannon';
-import pg from 'pg';
-import { Redis } from 'ioredis';
+import { CONNECTIONS, DURATION, MODES, basicAuth, fmt, measure, pinned, startProcess, withStorage, type Measurement, type Target } from './harness.ts';
 
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const DURATION = Number(process.env.BENCH_DURATION ?? 8);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const MODES = (process.env.BENCH_MODES ?? 'memory,redis').split(',');
 const RESOURCE = 'https://api.bench.test/';
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
-
-// On a small machine the load generator would steal the server's CPU and make every ratio noise: when
-// `taskset` exists, this process keeps core 0 and each server under test gets core 1 to itself.
-const pinned = (() => {
-  try {
-    execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-interface Target { name: string; url: string; basic: string; stop(): Promise<void> }
-interface Measurement { rps: number; p50: number; p99: number; errors: number }
-
-async function startProcess(script: string, env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
-  const command = [process.execPath, fileURLToPath(new URL(script, import.meta.url))];
-  const child = spawn(pinned ? 'taskset' : command[0], pinned ? ['-c', '1', ...command] : command.slice(1), {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c) => { output += c; });
-  child.stderr.on('data', (c) => { output += c; });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${output}`)), 30_000);
-    child.stdout.on('data', () => {
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) { clearTimeout(timer); resolve(match[1]); }
-    });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited ${code}:\n${output}`)); });
-  });
-  return {
-    url,
-    stop: () => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
-  };
-}
 
 async function startOurs(mode: string, storageEnv: Record<string, string>): Promise<Target> {
   const server = await startProcess('../server/main.ts', { PORT: '0', ADMIN_TOKEN, ...storageEnv });
@@ -81,17 +29,6 @@ async function startVanilla(mode: string, storageEnv: Record<string, string>): P
   return { name: `vanilla (${mode})`, url: server.url, basic: basicAuth(clientId, clientSecret), stop: server.stop };
 }
 
-function basicAuth(id: string, secret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-}
-
-async function measure(url: string, headers: Record<string, string>, body: string): Promise<Measurement> {
-  const options = { url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body, connections: CONNECTIONS };
-  await autocannon({ ...options, duration: 2 }); // warm-up: JIT, connection pools, caches
-  const result = await autocannon({ ...options, duration: DURATION });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
-}
-
 async function scenarios(target: Target): Promise<Record<string, Measurement>> {
   const auth = { authorization: target.basic };
   const token = await fetch(`${target.url}/token`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
@@ -102,40 +39,6 @@ async function scenarios(target: Target): Promise<Record<string, Measurement>> {
     'introspection, opaque': await measure(`${target.url}/token/introspection`, auth, `token=${opaque}`),
   };
 }
-
-async function withStorage<T>(mode: string, run: (env: Record<string, string>) => Promise<T>): Promise<T> {
-  if (mode === 'memory') {
-    const dir = await mkdtemp(join(tmpdir(), 'agentauth-bench-'));
-    try {
-      return await run({ DATA_DIR: dir });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-  const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const prefix = `bench:${randomBytes(4).toString('hex')}:`;
-  const admin = new pg.Client({ connectionString: DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const url = new URL(DATABASE_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  try {
-    return await run({ REDIS_URL, DATABASE_URL: url.toString(), REDIS_KEY_PREFIX: prefix });
-  } finally {
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
-    const redis = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await Promise.all(keys.map((key) => redis.del(key)));
-    } while (cursor !== '0');
-    await redis.quit();
-  }
-}
-
-const fmt = (m: Measurement) => `${m.rps.toFixed(0).padStart(6)} req/s  p50 ${String(m.p50).padStart(3)} ms  p99 ${String(m.p99).padStart(3)} ms${m.errors ? `  (${m.errors} errors)` : ''}`;
 
 console.log(`token endpoint benchmark: ${CONNECTIONS} connections, ${DURATION} s per scenario, node ${process.version}${pinned ? ', load on core 0, server on core 1' : ''}`);
 for (const mode of MODES) {

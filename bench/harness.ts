@@ -1,0 +1,104 @@
+// What every benchmark here shares: servers under test as separate processes pinned to their own core, the load
+// generator on another, fresh storage per run (a Redis key prefix and a PostgreSQL schema, or a temporary
+// directory for the embedded mode), and one way to measure and print.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync, spawn } from 'node:child_process';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+export const MODES = (process.env.BENCH_MODES ?? 'memory,redis').split(',');
+
+// On a small machine the load generator would steal the server's CPU and make every ratio noise: when
+// `taskset` exists, this process keeps core 0 and each server under test gets core 1 to itself.
+export const pinned = (() => {
+  try {
+    execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+export interface Target { name: string; url: string; basic: string; stop(): Promise<void> }
+export interface Measurement { rps: number; p50: number; p99: number; errors: number }
+
+export async function startProcess(script: string, env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
+  const command = [process.execPath, fileURLToPath(new URL(script, import.meta.url))];
+  const child = spawn(pinned ? 'taskset' : command[0], pinned ? ['-c', '1', ...command] : command.slice(1), {
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c) => { output += c; });
+  child.stderr.on('data', (c) => { output += c; });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${output}`)), 30_000);
+    child.stdout.on('data', () => {
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) { clearTimeout(timer); resolve(match[1]); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited ${code}:\n${output}`)); });
+  });
+  return {
+    url,
+    stop: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+export function basicAuth(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+export async function measure(url: string, headers: Record<string, string>, body: string): Promise<Measurement> {
+  const options = { url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body, connections: CONNECTIONS };
+  await autocannon({ ...options, duration: 2 }); // warm-up: JIT, connection pools, caches
+  const result = await autocannon({ ...options, duration: DURATION });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
+}
+
+export async function withStorage<T>(mode: string, run: (env: Record<string, string>) => Promise<T>): Promise<T> {
+  if (mode === 'memory') {
+    const dir = await mkdtemp(join(tmpdir(), 'agentauth-bench-'));
+    try {
+      return await run({ DATA_DIR: dir });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const prefix = `bench:${randomBytes(4).toString('hex')}:`;
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const url = new URL(DATABASE_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  try {
+    return await run({ REDIS_URL, DATABASE_URL: url.toString(), REDIS_KEY_PREFIX: prefix });
+  } finally {
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+    const redis = new Redis(REDIS_URL);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await Promise.all(keys.map((key) => redis.del(key)));
+    } while (cursor !== '0');
+    await redis.quit();
+  }
+}
+
+export const fmt = (m: Measurement) => `${m.rps.toFixed(0).padStart(6)} req/s  p50 ${String(m.p50).padStart(3)} ms  p99 ${String(m.p99).padStart(3)} ms${m.errors ? `  (${m.errors} errors)` : ''}`;
+
