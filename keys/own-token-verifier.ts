@@ -1,6 +1,6 @@
 // Verifies JWTs this server signed (access tokens, ID tokens, transaction tokens) against our own public keys,
 // which every instance shares (keys/signing-keys.ts). No network, no key fetching.
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { clockTolerance, signingAlgorithms } from '../config/defaults.ts';
 
 export class OwnTokenVerifier {
@@ -28,5 +28,20 @@ export class OwnTokenVerifier {
       clockTolerance,
     });
     return payload;
+  }
+}
+
+/**
+ * Whether a presented token is shaped like a compact JWS (three dot-separated parts with a decodable header).
+ * Opaque tokens have no dots, which is checked first: decoding, and the exception it throws, would otherwise be
+ * paid on every introspection of an opaque token.
+ */
+export function looksLikeCompactJws(value: string): boolean {
+  if (value.indexOf('.') === -1 || value.split('.').length !== 3) return false;
+  try {
+    decodeProtectedHeader(value);
+    return true;
+  } catch {
+    return false;
   }
 }

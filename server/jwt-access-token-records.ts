@@ -4,9 +4,9 @@
 // have: introspection (RFC 7662), revocation (RFC 7009), and removal with their grant.
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { decodeProtectedHeader, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
-import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
+import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import { readRawBody } from './read-body.ts';
 
 interface StorableToken {
@@ -55,7 +55,7 @@ export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; path
     const body = await readRawBody(ctx);
     const params = new URLSearchParams(body.toString('utf8'));
     const tokens = params.getAll('token');
-    if (tokens.length === 1 && looksLikeJws(tokens[0])) {
+    if (tokens.length === 1 && looksLikeCompactJws(tokens[0])) {
       params.set('token', await jtiOf(tokens[0]));
       replaceRequestBody(ctx, Buffer.from(params.toString()));
     } else {
@@ -71,14 +71,6 @@ export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; path
     } catch {
       return NO_SUCH_TOKEN;
     }
-  }
-}
-
-function looksLikeJws(value: string): boolean {
-  try {
-    return !!decodeProtectedHeader(value);
-  } catch {
-    return false;
   }
 }
 
