@@ -12,6 +12,7 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
 import { auditIntrospectionAndRevocation } from './audit-events.ts';
+import { serveDiscoveryAliases } from './discovery-aliases.ts';
 import { HttpError, NotFound } from './http-error.ts';
 import { jwtAccessTokenLookup } from './jwt-access-token-records.ts';
 import { hideStoredClientSecrets, registrationAccess } from './registration-access.ts';
@@ -42,6 +43,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const path = (route: string) => new URL(provider.urlFor(route)).pathname;
 
   provider.use(requestId);
+  provider.use(serveDiscoveryAliases(deps.issuer));
   provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
   provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
   provider.use(hideStoredClientSecrets(path('registration')));

@@ -234,3 +234,23 @@ describe('Client ID Metadata Documents', () => {
     expect(page.html).toMatch(/invalid_client/);
   });
 });
+
+describe('an issuer with a path', () => {
+  let server: TestServer;
+  const ISSUER = 'https://auth.example.test/tenant';
+  beforeAll(async () => {
+    server = await startTestServer('embedded', 'e2e-issuer-path', { ISSUER });
+  });
+  afterAll(() => server?.stop());
+
+  it.each([
+    '/.well-known/oauth-authorization-server/tenant',
+    '/.well-known/openid-configuration/tenant',
+    '/tenant/.well-known/openid-configuration',
+    '/tenant/.well-known/oauth-authorization-server',
+  ])('serves its metadata at %s', async (path) => {
+    const response = await fetch(`${server.url}${path}`);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { issuer: string }).issuer).toBe(ISSUER);
+  });
+});
