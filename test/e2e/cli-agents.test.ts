@@ -1,10 +1,12 @@
 // The operator CLI against a real server, run as operators run it: its own process, configured by environment.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { createResource, createUser } from '../support/admin.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -149,5 +151,48 @@ describe('agentauth CLI', () => {
     expectOneLineFailure(await cli(['agents', 'create', '--owner', owner, '--scope', 'files:read']), /--name is required/);
     expectOneLineFailure(await cli(['token', '--key-file', join(dir, 'missing.json')]), /cannot read key file/);
     expectOneLineFailure(await cli(['decode', 'opaque-token-value']), /opaque token/);
+  });
+
+  it('runs the whole lifecycle: CLI for the operator, openid-client for the agent', async () => {
+    const issuer = new URL(server.issuer);
+    const insecure = { execute: [oidc.allowInsecureRequests] };
+    const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, {
+      ...insecure, initialAccessToken: server.adminToken,
+    });
+    const introspector = await oidc.discovery(issuer, rs.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(rs.clientMetadata().client_secret as string), insecure);
+    const introspect = (token: string) => oidc.tokenIntrospection(introspector, token);
+    const agentConfig = async (keyFile: string) => {
+      const { agent_id: id, private_jwk: jwk } = JSON.parse(await readFile(keyFile, 'utf8')) as { agent_id: string; private_jwk: JWK };
+      return oidc.discovery(issuer, id, undefined, oidc.PrivateKeyJwt((await importJWK(jwk, 'EdDSA')) as CryptoKey), insecure);
+    };
+    const tokenError = (promise: Promise<unknown>) => promise.then(() => 'issued', (error: { error?: string; cause?: { parameters?: { error?: string } }[] }) => error.error ?? error.cause?.[0]?.parameters?.error);
+
+    const keyFile = join(dir, 'lifecycle.key.json');
+    const agent = await cliJson(['agents', 'create', '--name', 'lifecycle', '--owner', owner, '--scope', 'files:*', '--default-scope', 'files:read', '--key-file', keyFile]);
+    const config = await agentConfig(keyFile);
+    const first = (await oidc.clientCredentialsGrant(config)).access_token;
+    expect(await introspect(first)).toMatchObject({ active: true, sub: agent.id, client_id: agent.id, owner, scope: 'files:read' });
+
+    await cliJson(['agents', 'suspend', agent.id]);
+    expect(await tokenError(oidc.clientCredentialsGrant(config))).toBe('invalid_client');
+    expect((await introspect(first)).active).toBe(false);
+
+    await cliJson(['agents', 'activate', agent.id]);
+    const second = (await oidc.clientCredentialsGrant(config)).access_token;
+    expect((await introspect(second)).active).toBe(true);
+    expect((await introspect(first)).active).toBe(false);
+
+    const newKeyFile = join(dir, 'lifecycle-2.key.json');
+    await cliJson(['agents', 'rotate', agent.id, '--key-file', newKeyFile, '--grace', '2']);
+    const rotated = await agentConfig(newKeyFile);
+    expect(await tokenError(oidc.clientCredentialsGrant(config))).toBe('issued');
+    expect(await tokenError(oidc.clientCredentialsGrant(rotated))).toBe('issued');
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    expect(await tokenError(oidc.clientCredentialsGrant(config))).toBe('invalid_client');
+    expect(await tokenError(oidc.clientCredentialsGrant(rotated))).toBe('issued');
+
+    await cliJson(['agents', 'revoke', agent.id]);
+    expect(await tokenError(oidc.clientCredentialsGrant(rotated))).toBe('invalid_client');
+    expect((await introspect(second)).active).toBe(false);
   });
 });
