@@ -41,3 +41,13 @@ export const maxPresentedTokenBytes = 16 * 1024;
 
 /** JWS algorithms we accept in DPoP proofs (RFC 9449), advertised in both kinds of metadata. */
 export const dpopSigningAlgorithms = ['ES256', 'EdDSA', 'Ed25519', 'PS256', 'RS256'] as const;
+
+/**
+ * Transaction tokens (draft-ietf-oauth-transaction-tokens): lifetime in seconds ("on the order of minutes or
+ * less"), the largest `request_context` / `request_details` parameter and `rctx` / `tctx` claim in bytes, and
+ * how old a workload's self_signed subject token may be.
+ */
+export const transactionTokenDefaults = { lifetime: 300, maxContextBytes: 4096, selfSignedMaxAge: 300 } as const;
+
+/** JWS algorithm of the Txn-Tokens we sign: compact and fast to verify for every workload on the call chain. */
+export const transactionTokenAlg = 'ES256';

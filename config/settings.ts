@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { delegationDefaults, redisKeyPrefix } from './defaults.ts';
+import { delegationDefaults, redisKeyPrefix, transactionTokenDefaults } from './defaults.ts';
 import { parseTrustedIssuers, type TrustedIssuerConfig } from './trusted-issuers.ts';
 
 export interface Settings {
@@ -31,6 +31,8 @@ export interface Settings {
   trustedIssuers: TrustedIssuerConfig[];
   /** Client ID Metadata Documents (MCP's preferred client identification). */
   cimd: { enabled: boolean; allowPrivateAddresses: boolean };
+  /** Transaction tokens: lifetime in seconds; largest request_context / request_details (and rctx / tctx) in bytes. */
+  transactionTokens: { lifetime: number; maxContextBytes: number };
 }
 
 export class ConfigurationError extends Error {
@@ -80,6 +82,9 @@ const schema = z.object({
   DELEGATION_MAX_DEPTH: z.coerce.number().int().min(1).max(20).default(delegationDefaults.maxDepth),
   DELEGATION_HUMAN_ROOT_REQUIRED: booleanFlag.default(delegationDefaults.humanRootRequired),
   DELEGATION_IMPERSONATION: booleanFlag.default(delegationDefaults.impersonation),
+  // The draft wants Txn-Tokens short-lived, "on the order of minutes or less": an hour is the most we allow.
+  TXN_TOKEN_LIFETIME: z.coerce.number().int().min(1).max(3600).default(transactionTokenDefaults.lifetime),
+  TXN_TOKEN_MAX_CONTEXT_BYTES: z.coerce.number().int().min(64).max(32_768).default(transactionTokenDefaults.maxContextBytes),
   TRUSTED_ISSUERS: z.string().transform((value, ctx) => {
     try {
       return parseTrustedIssuers(value);
@@ -124,5 +129,6 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     delegation: { maxDepth: v.DELEGATION_MAX_DEPTH, humanRootRequired: v.DELEGATION_HUMAN_ROOT_REQUIRED, impersonation: v.DELEGATION_IMPERSONATION },
     trustedIssuers: v.TRUSTED_ISSUERS ?? [],
     cimd: { enabled: v.CIMD_ENABLED, allowPrivateAddresses: v.CIMD_ALLOW_PRIVATE_ADDRESSES },
+    transactionTokens: { lifetime: v.TXN_TOKEN_LIFETIME, maxContextBytes: v.TXN_TOKEN_MAX_CONTEXT_BYTES },
   };
 }

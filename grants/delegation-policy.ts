@@ -55,6 +55,8 @@ export interface PolicyRefusal {
   /** The OAuth error code RFC 8693 §2.2.2 prescribes for this kind of refusal. */
   error: 'invalid_request' | 'invalid_target' | 'invalid_scope';
   description: string;
+  /** For a scope refusal: the scope that was refused. */
+  scope?: string;
 }
 
 export function checkChainDepth(chain: ActClaim | undefined, maxDepth: number): PolicyRefusal | undefined {
@@ -99,5 +101,5 @@ export function narrowScopes(requested: string[], ceiling: string[]): { scopes: 
   const allowed = new Set(ceiling);
   const outside = requested.find((scope) => !allowed.has(scope));
   if (outside === undefined) return { scopes: requested };
-  return { rule: 'scope', error: 'invalid_scope', description: `scope "${outside}" is not within the subject token's scope and what this client may have` };
+  return { rule: 'scope', error: 'invalid_scope', scope: outside, description: `scope "${outside}" is not within the subject token's scope and what this client may have` };
 }

@@ -1,20 +1,34 @@
 // Turns a token presented to the token endpoint as `subject_token` or `actor_token` (RFC 8693 §2.1) into what the
 // exchange needs to know about it, or refuses it with a reason a client may read. Accepted: our own access
 // tokens (opaque or JWT, active under every rule of ours), ID tokens we issued to the requesting client, and JWTs
-// from the operator's trusted issuers. Everything else is refused: RFC 8693 §2.2.2 makes any invalid or
-// unacceptable subject or actor token an `invalid_request`.
-import { decodeProtectedHeader, errors as joseErrors } from 'jose';
+// from the operator's trusted issuers; for a transaction token request also our own Txn-Tokens and, where the
+// caller allows them, a workload's self_signed JWT or unsigned_json object (draft-ietf-oauth-transaction-tokens,
+// "Subject Token Types"). Everything else is refused: RFC 8693 §2.2.2 makes any invalid or unacceptable subject
+// or actor token an `invalid_request`.
+import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { isAgentId } from '../adapters/agent-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
-import { maxPresentedTokenBytes } from '../config/defaults.ts';
+import { clockTolerance, maxPresentedTokenBytes, signingAlgorithms, transactionTokenDefaults } from '../config/defaults.ts';
 import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import { EXCHANGED_TOKEN_GTY, type TokenLiveness } from './token-liveness.ts';
 import { MalformedActClaimError, parseActClaim, type ActClaim } from './act-chain.ts';
-import { TOKEN_TYPE } from './token-types.ts';
+import { TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
 import { SubjectTokenError, peekIssuer, type TrustedIssuers } from './trusted-issuers.ts';
 
 export type PresentedRole = 'subject_token' | 'actor_token';
+
+/** What RFC 8693 token exchange accepts when the caller names no other list. */
+export const EXCHANGE_TOKEN_TYPES: readonly string[] = [TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt, TOKEN_TYPE.idToken];
+
+/** A Txn-Token we issued, presented to be replaced: the transaction it belongs to. */
+export interface PresentedTransaction {
+  txn: string;
+  /** Its `req_wl`: the workload that requested it. */
+  requestingWorkload: string;
+  rctx: Record<string, unknown> | undefined;
+  tctx: Record<string, unknown> | undefined;
+}
 
 /** A presented token we accepted. */
 export interface PresentedToken {
@@ -24,9 +38,9 @@ export interface PresentedToken {
   issuer: string;
   /** Whether the principal at the root of its chain is a person rather than a client or agent. */
   rootIsPerson: boolean;
-  /** Its scopes; undefined when it states none (an ID token, an external token without scope). */
+  /** Its scopes; undefined when they cannot be determined (an external or self-asserted token without scope). */
   scopes: string[] | undefined;
-  /** Seconds since the epoch. */
+  /** Seconds since the epoch; Infinity for an unsigned_json subject that states no `exp`. */
   expiresAt: number;
   act: ActClaim | undefined;
   mayAct: Record<string, unknown> | undefined;
@@ -38,6 +52,8 @@ export interface PresentedToken {
   lineage: TokenRef[];
   /** The token was one of our own ID tokens. */
   isIdToken: boolean;
+  /** Set when the token was one of our Txn-Tokens. */
+  transaction?: PresentedTransaction;
 }
 
 /** A presented token we refuse; the message is safe to show the client. */
@@ -71,6 +87,8 @@ export interface PresentedTokenDependencies {
   trusted: TrustedIssuers;
   liveness: TokenLiveness;
   lineage: TokenLineage;
+  /** The trust domain our Txn-Tokens are valid in (their `aud`). */
+  trustDomain: string;
 }
 
 export class PresentedTokens {
@@ -80,21 +98,33 @@ export class PresentedTokens {
     this.#deps = deps;
   }
 
-  /** Accepts `value` of `type` in `role` for the authenticated client of `ctx`, or throws UnacceptableTokenError. */
-  async accept(ctx: KoaContextWithOIDC, value: string, type: string, role: PresentedRole): Promise<PresentedToken> {
+  /**
+   * Accepts `value` of `type` in `role` for the authenticated client of `ctx`, or throws UnacceptableTokenError.
+   * `acceptedTypes` are the token types the request may present.
+   */
+  async accept(ctx: KoaContextWithOIDC, value: string, type: string, role: PresentedRole, acceptedTypes = EXCHANGE_TOKEN_TYPES): Promise<PresentedToken> {
     const refuse = (problem: string) => new UnacceptableTokenError(role, problem);
     if (Buffer.byteLength(value) > maxPresentedTokenBytes) throw refuse(`is larger than ${maxPresentedTokenBytes} bytes`);
+    // Never exchanged, whatever the request (and the Txn-Token draft forbids them outright).
+    if (type === TOKEN_TYPE.refreshToken) throw refuse('may not be a refresh token: refresh tokens are never exchanged');
+    if (!acceptedTypes.includes(type)) {
+      throw refuse(`type "${type}" is not one this request accepts (${acceptedTypes.map((accepted) => accepted.split(':').pop()).join(', ')})`);
+    }
     const clientId = ctx.oidc.client!.clientId;
     switch (type) {
-      case TOKEN_TYPE.refreshToken:
-        throw refuse('may not be a refresh token: refresh tokens are never exchanged');
       case TOKEN_TYPE.accessToken:
       case TOKEN_TYPE.jwt:
         return this.#accessTokenOrJwt(ctx, value, type, refuse);
       case TOKEN_TYPE.idToken:
         return this.#idToken(value, clientId, refuse);
+      case TOKEN_TYPE.txnToken:
+        return this.#transactionToken(value, refuse);
+      case TOKEN_TYPE.selfSigned:
+        return this.#selfSigned(ctx, value, refuse);
+      case TOKEN_TYPE.unsignedJson:
+        return this.#unsignedJson(value, clientId, refuse);
       default:
-        throw refuse(`type "${type}" is not one this server accepts (access_token, jwt or id_token)`);
+        throw refuse(`type "${type}" is not one this server accepts`);
     }
   }
 
@@ -188,7 +218,7 @@ export class PresentedTokens {
         subject: external.subject,
         issuer: external.issuer,
         rootIsPerson: true,
-        scopes: external.scopes ?? [],
+        scopes: external.scopes,
         expiresAt: external.expiresAt,
         act: this.#act(external.act, refuse),
         mayAct: external.mayAct,
@@ -203,6 +233,87 @@ export class PresentedTokens {
       // Whatever else a foreign token makes the verifier throw (a weak issuer key, say) is still a bad token.
       throw refuse('could not be verified');
     }
+  }
+
+  /** One of our Txn-Tokens, to be replaced: signed by us for our trust domain, and not expired. */
+  async #transactionToken(value: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
+    if (!looksLikeJws(value)) throw refuse('is not a JWT');
+    let payload: JWTPayload;
+    try {
+      payload = await this.#deps.ownTokens.verify(value, { typ: TXN_TOKEN_TYP, audience: this.#deps.trustDomain });
+    } catch (error) {
+      throw refuse(describeJoseError(error));
+    }
+    const { txn, sub, scope, req_wl: requestingWorkload, exp } = payload;
+    if (typeof txn !== 'string' || typeof sub !== 'string' || typeof scope !== 'string' || typeof requestingWorkload !== 'string' || typeof exp !== 'number') {
+      throw refuse('is not a well-formed Txn-Token (txn, sub, scope, req_wl and exp are required)');
+    }
+    const rctx = payload.rctx === undefined ? undefined : asObject(payload.rctx);
+    const tctx = payload.tctx === undefined ? undefined : asObject(payload.tctx);
+    if ((payload.rctx !== undefined && !rctx) || (payload.tctx !== undefined && !tctx)) throw refuse('is not a well-formed Txn-Token (rctx and tctx are JSON objects)');
+    return {
+      subject: sub,
+      issuer: this.#deps.ownTokens.issuer,
+      rootIsPerson: false,
+      scopes: scope.split(' ').filter(Boolean),
+      expiresAt: exp,
+      act: this.#act(payload.act, refuse),
+      mayAct: undefined,
+      clientId: requestingWorkload,
+      jkt: undefined,
+      lineage: [],
+      isIdToken: false,
+      transaction: { txn, requestingWorkload, rctx, tctx },
+    };
+  }
+
+  /**
+   * A JWT the requesting workload signed with one of its registered keys: `iss` is the workload, `aud` names us
+   * (our issuer or our trust domain), and `sub`, `iat` and `exp` are required ("Self-Signed Subject Token Type").
+   */
+  async #selfSigned(ctx: KoaContextWithOIDC, value: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
+    if (!looksLikeJws(value)) throw refuse('is not a signed JWT');
+    const client = ctx.oidc.client!;
+    let keys: JWK[];
+    try {
+      keys = await clientPublicKeys(client);
+    } catch {
+      throw refuse('could not be verified: the workload\'s keys could not be loaded');
+    }
+    if (!keys.length) throw refuse('cannot be verified: the workload has no registered public keys (jwks or jwks_uri)');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(value, createLocalJWKSet({ keys } as JSONWebKeySet), {
+        issuer: client.clientId,
+        audience: [this.#deps.ownTokens.issuer, this.#deps.trustDomain],
+        algorithms: [...signingAlgorithms],
+        clockTolerance,
+        // The draft lets the TTS refuse a self-signed token whose `iat` is unreasonably far in the past.
+        maxTokenAge: transactionTokenDefaults.selfSignedMaxAge,
+        requiredClaims: ['sub', 'iat', 'exp'],
+      }));
+    } catch (error) {
+      throw refuse(describeJoseError(error, 'the workload\'s registered keys'));
+    }
+    if (typeof payload.sub !== 'string' || !payload.sub) throw refuse('has a "sub" claim that is not a non-empty string');
+    return selfAsserted(payload.sub, scopesOf(payload.scope, refuse), payload.exp!, client.clientId);
+  }
+
+  /** A JSON object the workload asserts without signing it; it must name a `sub` ("Unsigned JSON Object Subject Token Type"). */
+  #unsignedJson(value: string, clientId: string, refuse: (problem: string) => UnacceptableTokenError): PresentedToken {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw refuse('is not valid JSON');
+    }
+    const object = asObject(parsed);
+    if (!object) throw refuse('is not a JSON object');
+    if (typeof object.sub !== 'string' || !object.sub) throw refuse('has no "sub" member (a non-empty string)');
+    const { exp } = object;
+    if (exp !== undefined && typeof exp !== 'number') throw refuse('has an "exp" member that is not a number');
+    if (exp !== undefined && exp + clockTolerance <= Math.floor(Date.now() / 1000)) throw refuse('has expired');
+    return selfAsserted(object.sub, scopesOf(object.scope, refuse), exp ?? Infinity, clientId);
   }
 
   #act(value: unknown, refuse: (problem: string) => UnacceptableTokenError): ActClaim | undefined {
@@ -225,15 +336,50 @@ function looksLikeJws(value: string): boolean {
   }
 }
 
+/** A subject the requesting workload asserts itself (self_signed, unsigned_json). */
+function selfAsserted(subject: string, scopes: string[] | undefined, expiresAt: number, clientId: string): PresentedToken {
+  return {
+    subject,
+    issuer: clientId,
+    rootIsPerson: false,
+    scopes,
+    expiresAt,
+    act: undefined,
+    mayAct: undefined,
+    clientId,
+    jkt: undefined,
+    lineage: [],
+    isIdToken: false,
+  };
+}
+
+/** A self-asserted `scope` (RFC 8693 §4.2, space-delimited); undefined when absent, which leaves the scope unknown. */
+function scopesOf(value: unknown, refuse: (problem: string) => UnacceptableTokenError): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw refuse('has a "scope" that is not a space-delimited string');
+  return value.split(' ').filter(Boolean);
+}
+
+/** The requesting client's public keys, from its `jwks` or (refreshed when stale) its `jwks_uri`. */
+async function clientPublicKeys(client: object): Promise<JWK[]> {
+  const store = (client as { asymmetricKeyStore: { refresh(): Promise<void> } & Iterable<JWK> }).asymmetricKeyStore;
+  await store.refresh();
+  return [...store];
+}
+
 function asObject(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
-/** A client-safe description of why one of our JWTs did not verify. */
-function describeJoseError(error: unknown): string {
-  if (error instanceof joseErrors.JWTExpired) return 'has expired';
+/** A client-safe description of why a JWT (one of ours, unless `keys` says whose) did not verify. */
+function describeJoseError(error: unknown, keys = 'our keys'): string {
+  if (error instanceof joseErrors.JWTExpired) {
+    // jose reports a token older than maxTokenAge as expired, on `iat`.
+    return error.claim === 'iat' ? `was issued more than ${transactionTokenDefaults.selfSignedMaxAge} seconds ago` : 'has expired';
+  }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'is signed with an algorithm this server does not accept (never none or HS*)';
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed || error instanceof joseErrors.JWKSNoMatchingKey) return 'has a signature that does not verify with our keys';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed || error instanceof joseErrors.JWKSNoMatchingKey) return `has a signature that does not verify with ${keys}`;
+  if (error instanceof joseErrors.JWKSMultipleMatchingKeys) return `names no key id (kid) and several of ${keys} could have signed it`;
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `has an unacceptable "${error.claim}" claim (${error.reason})`;
   if (error instanceof joseErrors.JOSEError) return 'is not a well-formed signed JWT';
   throw error;

@@ -3,10 +3,15 @@
 // lifetime only ever narrow; the operator's delegation policy decides who may act, how deep chains go and
 // whether a client may impersonate. Every issued token remembers the tokens it came from, so revoking any of
 // them ends it (grants/token-liveness.ts). No refresh token is ever issued from an exchange.
+//
+// The same grant is the Transaction Token Service (draft-ietf-oauth-transaction-tokens): with
+// `requested_token_type=urn:ietf:params:oauth:token-type:txn_token` an operator-approved workload gets a
+// Txn-Token for the trust domain instead (issueTransactionToken below, rules in grants/transaction-tokens.ts).
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import { isAgentId, type Agent, type AgentStore } from '../adapters/agent-store.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
-import { lifetimes } from '../config/defaults.ts';
+import { lifetimes, transactionTokenAlg } from '../config/defaults.ts';
+import type { TokenSigner } from '../keys/token-signer.ts';
 import { nestActor, type ActClaim } from './act-chain.ts';
 import {
   checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, narrowScopes, policyFor,
@@ -14,14 +19,20 @@ import {
 } from './delegation-policy.ts';
 import { bindDpopProof } from './dpop-binding.ts';
 import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
-import { UnacceptableTokenError, type PresentedToken, type PresentedTokens } from './presented-tokens.ts';
+import { UnacceptableTokenError, type PresentedRole, type PresentedToken, type PresentedTokens } from './presented-tokens.ts';
 import { scopeAllowed } from './scope-patterns.ts';
 import { EXCHANGED_TOKEN_GTY } from './token-liveness.ts';
-import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from './token-types.ts';
+import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
+import {
+  acceptedSubjectTypes, disabledSelfAssertedType, filterTransactionDetails, transactionTokenPolicyOf, withinPolicyScopes,
+} from './transaction-token-policy.ts';
+import { parseTransactionTokenRequest, transactionTokenClaims, type TransactionTokenClaims } from './transaction-tokens.ts';
 
 export const grantType = TOKEN_EXCHANGE_GRANT;
 export const parameters = [
   'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'audience', 'resource', 'scope',
+  // Txn-Token requests only.
+  'request_context', 'request_details',
 ];
 export const allowedDuplicateParameters = ['audience', 'resource'];
 
@@ -31,6 +42,27 @@ export interface TokenExchangeDependencies {
   presented: PresentedTokens;
   lineage: TokenLineage;
   delegationDefaults: PolicyDefaults;
+  transactionTokens: TransactionTokenService;
+}
+
+/** What this grant needs to act as the trust domain's Transaction Token Service. */
+export interface TransactionTokenService {
+  /** The trust domain Txn-Tokens are valid in, their `aud` (TRUST_DOMAIN, default the issuer). */
+  trustDomain: string;
+  /** Signs Txn-Tokens with our active key. */
+  signer: TokenSigner;
+  /** Seconds; never beyond the subject token's expiry. */
+  lifetime: number;
+  /** The largest request_context / request_details, and rctx / tctx, in bytes. */
+  maxContextBytes: number;
+}
+
+/** What the audit trail records of an issued Txn-Token (server/audit-events.ts); never the token itself. */
+export interface IssuedTransactionToken {
+  claims: TransactionTokenClaims;
+  subjectTokenType: string;
+  /** It replaces a Txn-Token presented as the subject token. */
+  replacement: boolean;
 }
 
 type Client = NonNullable<TokenEndpointGrantContext['oidc']['client']>;
@@ -45,6 +77,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     // no resource.
     const requestedScopes = scopeList(params.scope);
     const request = checkRequest(params);
+    if (request.requestedTokenType === TOKEN_TYPE.txnToken) return issueTransactionToken(ctx, deps, request, requestedScopes);
     const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
 
     const subject = await acceptToken(ctx, deps.presented, request.subjectToken, request.subjectTokenType, 'subject_token');
@@ -93,9 +126,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
       scopes = scopes.filter((scope) => accepted.has(scope));
     }
 
-    const remaining = subject.expiresAt - Math.floor(Date.now() / 1000);
-    if (remaining <= 0) throw new errors.InvalidRequest('subject_token has expired');
-    const lifetime = Math.min(remaining, resourceServer?.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity);
+    const lifetime = Math.min(remainingLifetime(subject), resourceServer?.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity);
 
     const token = new provider.AccessToken({
       client,
@@ -126,11 +157,67 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
   };
 }
 
+/**
+ * A Txn-Token for an operator-approved workload of the trust domain. The steps every exchange takes (client
+ * authentication, subject token acceptance, scope narrowing, the expiry cap, audit) are the same; what differs is
+ * who may ask, what the request must carry, and that the result is a signed JWT that is not an access token: no
+ * refresh token, no `cnf` (a DPoP proof sent along has been checked like any proof, and binds nothing: the draft
+ * defines no proof-of-possession for Txn-Tokens, and the response says `token_type: N_A`).
+ */
+async function issueTransactionToken(ctx: TokenEndpointGrantContext, deps: TokenExchangeDependencies, request: ExchangeRequest, requestedScopes: string[]): Promise<void> {
+  const { provider, client } = ctx.oidc;
+  const service = deps.transactionTokens;
+  const policy = transactionTokenPolicyOf(client);
+  // RFC 6749 §5.2: the client authenticated, but is not authorized to use this grant for this kind of token.
+  if (!policy) throw new errors.UnauthorizedClient('this client is not a workload the operator allows to request Txn-Tokens (txn_token_policy)');
+  const txnRequest = parseTransactionTokenRequest(ctx.oidc.params as Params, { trustDomain: service.trustDomain, maxContextBytes: service.maxContextBytes });
+  const disabled = disabledSelfAssertedType(policy, request.subjectTokenType);
+  if (disabled) throw new errors.InvalidRequest(`subject_token_type ${request.subjectTokenType} is not enabled for this workload (txn_token_policy.subject_token_types)`);
+
+  // The subject token's own DPoP binding is not re-proven here: the workload in front of the trust domain checked
+  // it when the token reached it (RFC 9449 §7), and it holds no proof key of the client's.
+  const subject = await acceptToken(ctx, deps.presented, request.subjectToken, request.subjectTokenType, 'subject_token', acceptedSubjectTypes(policy));
+  // The draft ("Unknown subject_token scope"): a scope that cannot be determined is refused, never unconstrained.
+  if (!subject.scopes) throw new errors.InvalidRequest('the subject_token states no scope, so the Txn-Token\'s scope cannot be kept within it');
+  const narrowed = narrowScopes(txnRequest.scopes, withinPolicyScopes(policy, scopeCeiling(subject, client, undefined)));
+  if ('rule' in narrowed) refuseIf(narrowed);
+  const { scopes } = narrowed as { scopes: string[] };
+
+  const issuedAt = Math.floor(Date.now() / 1000);
+  const lifetime = Math.min(service.lifetime, remainingLifetime(subject));
+  const claims = transactionTokenClaims({
+    issuer: deps.issuer,
+    trustDomain: service.trustDomain,
+    workload: client.clientId,
+    subject,
+    scopes,
+    requestContext: txnRequest.requestContext,
+    transactionDetails: txnRequest.requestDetails && filterTransactionDetails(policy, txnRequest.requestDetails),
+    issuedAt,
+    expiresAt: issuedAt + lifetime,
+    maxContextBytes: service.maxContextBytes,
+  });
+  const txnToken = await service.signer.sign(claims, { alg: transactionTokenAlg, typ: TXN_TOKEN_TYP });
+  const issued: IssuedTransactionToken = { claims, subjectTokenType: request.subjectTokenType, replacement: !!subject.transaction };
+  ctx.oidc.entity('TransactionToken', issued);
+
+  ctx.body = buildTokenResponse(provider, {
+    accessToken: txnToken,
+    // RFC 8693 §2.2.1 and the draft ("Txn-Token Response"): the issued token is not an access token.
+    tokenType: 'N_A',
+    expiresIn: lifetime,
+    scope: claims.scope !== requestedScopes.join(' ') ? claims.scope : undefined,
+    issuedTokenType: TOKEN_TYPE.txnToken,
+  });
+}
+
 interface ExchangeRequest {
   subjectToken: string;
   subjectTokenType: string;
   actorToken: string | undefined;
   actorTokenType: string | undefined;
+  /** An access token when not requested. */
+  requestedTokenType: string;
 }
 
 /** RFC 8693 §2.1: the parameters' presence rules, before any token is looked at. */
@@ -148,16 +235,16 @@ function checkRequest(params: Params): ExchangeRequest {
   if (!subjectTokenType) throw new errors.InvalidRequest("missing required parameter 'subject_token_type'");
   if (actorToken && !actorTokenType) throw new errors.InvalidRequest('actor_token_type is required when actor_token is present');
   if (!actorToken && actorTokenType) throw new errors.InvalidRequest('actor_token_type must not be sent without actor_token');
-  const requested = single('requested_token_type');
-  if (requested !== undefined && requested !== TOKEN_TYPE.accessToken) {
-    throw new errors.InvalidRequest(`requested_token_type "${requested}" is not supported; this server issues access tokens (${TOKEN_TYPE.accessToken})`);
+  const requestedTokenType = single('requested_token_type') ?? TOKEN_TYPE.accessToken;
+  if (requestedTokenType !== TOKEN_TYPE.accessToken && requestedTokenType !== TOKEN_TYPE.txnToken) {
+    throw new errors.InvalidRequest(`requested_token_type "${requestedTokenType}" is not supported; this server issues access tokens (${TOKEN_TYPE.accessToken}) and Txn-Tokens (${TOKEN_TYPE.txnToken})`);
   }
-  return { subjectToken, subjectTokenType, actorToken, actorTokenType };
+  return { subjectToken, subjectTokenType, actorToken, actorTokenType, requestedTokenType };
 }
 
-async function acceptToken(ctx: TokenEndpointGrantContext, presented: PresentedTokens, value: string, type: string, role: 'subject_token' | 'actor_token'): Promise<PresentedToken> {
+async function acceptToken(ctx: TokenEndpointGrantContext, presented: PresentedTokens, value: string, type: string, role: PresentedRole, acceptedTypes?: readonly string[]): Promise<PresentedToken> {
   try {
-    return await presented.accept(ctx, value, type, role);
+    return await presented.accept(ctx, value, type, role, acceptedTypes);
   } catch (error) {
     // §2.2.2: an invalid or unacceptable subject or actor token is `invalid_request`.
     if (error instanceof UnacceptableTokenError) throw new errors.InvalidRequest(error.message);
@@ -181,6 +268,13 @@ function scopeCeiling(subject: PresentedToken, client: Client, agent: Agent | un
   return allowed ? subjectScopes.filter((scope) => allowed.includes(scope)) : subjectScopes;
 }
 
+/** Seconds the subject token has left, which nothing issued from it may outlive; refused once it has expired. */
+function remainingLifetime(subject: PresentedToken): number {
+  const remaining = subject.expiresAt - Math.floor(Date.now() / 1000);
+  if (remaining <= 0) throw new errors.InvalidRequest('subject_token has expired');
+  return remaining;
+}
+
 function delegationPolicyOf(client: Client): ClientDelegationPolicy | undefined {
   return (client as unknown as { delegation_policy?: ClientDelegationPolicy }).delegation_policy;
 }
@@ -193,6 +287,6 @@ function refuseIf(refusal: PolicyRefusal | undefined): void {
   if (!refusal) return;
   const description = refusal.rule === 'scope' ? refusal.description : `delegation policy "${refusal.rule}" refused: ${refusal.description}`;
   if (refusal.error === 'invalid_target') throw new errors.InvalidTarget(description);
-  if (refusal.error === 'invalid_scope') throw new errors.InvalidScope(description, '');
+  if (refusal.error === 'invalid_scope') throw new errors.InvalidScope(description, refusal.scope ?? '');
   throw new errors.InvalidRequest(description);
 }

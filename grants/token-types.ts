@@ -13,4 +13,7 @@ export const TOKEN_TYPE = {
   unsignedJson: 'urn:ietf:params:oauth:token-type:unsigned_json',
 } as const;
 
+/** The JWT `typ` header of a Txn-Token (draft-ietf-oauth-transaction-tokens; media type application/txntoken+jwt). */
+export const TXN_TOKEN_TYP = 'txntoken+jwt';
+
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';

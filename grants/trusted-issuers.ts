@@ -323,7 +323,7 @@ function malformed(cause?: unknown): SubjectTokenError {
  * A value taken from the token, fit to quote in an error_description: RFC 6749 §5.2 allows only printable
  * ASCII other than `"` and `\` there, and the client does not need a megabyte of it echoed back.
  */
-function quotable(value: string): string {
+export function quotable(value: string): string {
   const printable = value.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '?');
   return printable.length > 100 ? `${printable.slice(0, 100)}...` : printable;
 }

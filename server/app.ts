@@ -15,7 +15,8 @@ import { auditIntrospectionAndRevocation } from './audit-events.ts';
 import { serveDiscoveryAliases } from './discovery-aliases.ts';
 import { HttpError, NotFound } from './http-error.ts';
 import { jwtAccessTokenLookup } from './jwt-access-token-records.ts';
-import { hideStoredClientSecrets, registrationAccess } from './registration-access.ts';
+import { OIDC_SCOPES } from './provider.ts';
+import { hideStoredClientSecrets, registrableScopes, registrationAccess } from './registration-access.ts';
 import { adminAgentRoutes } from './routes/admin-agents.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
@@ -47,6 +48,7 @@ export function composeApp(deps: AppDependencies): Provider {
   provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
   provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
   provider.use(hideStoredClientSecrets(path('registration')));
+  provider.use(registrableScopes({ registrationPath: path('registration'), supportedScopes: OIDC_SCOPES }));
   provider.use(jwtAccessTokenLookup({ verifier: deps.ownTokens, paths: [path('introspection'), path('revocation')] }));
   provider.use(auditIntrospectionAndRevocation(deps.audit, { introspection: path('introspection'), revocation: path('revocation') }));
 
@@ -62,7 +64,7 @@ export function composeApp(deps: AppDependencies): Provider {
     ...[adminUsers, adminResources, adminAgents, adminAudit].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
-  const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: ['openid', 'profile', 'email'] }).routes() as Middleware;
+  const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
   // Token-endpoint traffic skips our routers entirely: they only ever answer under these prefixes.
   provider.use((ctx, next) => {

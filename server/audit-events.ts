@@ -6,6 +6,8 @@ import type { Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditEvent, AuditLog } from '../adapters/audit-log.ts';
+import type { JsonObject } from '../adapters/database.ts';
+import type { IssuedTransactionToken } from '../grants/token-exchange.ts';
 
 type OidcError = Error & { error?: string; error_description?: string };
 
@@ -15,6 +17,11 @@ function requestFacts(ctx: KoaContextWithOIDC): Pick<AuditEvent, 'requestId' | '
 
 export function auditProviderEvents(provider: Provider, audit: AuditLog): void {
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    const transaction = (ctx.oidc.entities as { TransactionToken?: IssuedTransactionToken }).TransactionToken;
+    if (transaction) {
+      audit.record(transactionTokenIssued(ctx, transaction));
+      return;
+    }
     const token = ctx.oidc.entities.AccessToken ?? ctx.oidc.entities.ClientCredentials;
     const act = (token as { extra?: { act?: AuditEvent['actor'] } } | undefined)?.extra?.act;
     audit.record({
@@ -33,7 +40,11 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog): void {
       event: 'token.refused',
       outcome: 'failure',
       reason: `${error.error ?? 'error'}: ${error.error_description ?? error.message}`,
-      details: { grant_type: ctx.oidc?.params?.grant_type as string | undefined },
+      details: {
+        grant_type: ctx.oidc?.params?.grant_type as string | undefined,
+        // Tells a refused Txn-Token request apart from a refused token exchange.
+        ...(typeof ctx.oidc?.params?.requested_token_type === 'string' ? { requested_token_type: ctx.oidc.params.requested_token_type } : {}),
+      },
     });
   });
   provider.on('registration_create.success', (ctx: KoaContextWithOIDC, client: { clientId: string }) => {
@@ -42,6 +53,30 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog): void {
   provider.on('registration_delete.success', (ctx: KoaContextWithOIDC, client: { clientId: string }) => {
     audit.record({ ...requestFacts(ctx), clientId: client.clientId, event: 'client.deleted', outcome: 'success' });
   });
+}
+
+/**
+ * A Txn-Token, by its transaction id and what it says, never the token: the draft ("Logging") forbids logging
+ * Txn-Tokens verbatim. Rows sharing a `txn` are one transaction, replacements included, each with its `req_wl`.
+ */
+function transactionTokenIssued(ctx: KoaContextWithOIDC, issued: IssuedTransactionToken): AuditEvent {
+  const { claims } = issued;
+  return {
+    ...requestFacts(ctx),
+    event: 'txn_token.issued',
+    outcome: 'success',
+    subject: claims.sub,
+    ...(claims.act ? { actor: claims.act as unknown as JsonObject } : {}),
+    details: {
+      txn: claims.txn,
+      req_wl: claims.req_wl,
+      scope: claims.scope,
+      audience: claims.aud,
+      expires_at: claims.exp,
+      subject_token_type: issued.subjectTokenType,
+      replacement: issued.replacement,
+    },
+  };
 }
 
 type StoredToken = { clientId?: string; accountId?: string; kind: string };

@@ -2,12 +2,10 @@
 // and revocation endpoints refuse them (`unsupported_token_type`). We keep a server-side record of each one
 // under its `jti`, in the same model storage as opaque tokens, which gives JWTs everything opaque tokens
 // have: introspection (RFC 7662), revocation (RFC 7009), and removal with their grant.
-import { Readable } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
 import type { JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
 import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
-import { readRawBody } from './read-body.ts';
+import { readRawBody, replaceRequestBody } from './read-body.ts';
 
 interface StorableToken {
   jti: string;
@@ -72,29 +70,4 @@ export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; path
       return NO_SUCH_TOKEN;
     }
   }
-}
-
-// We consumed the request stream to read the token; oidc-provider reads the body from the stream itself, so
-// hand it an equivalent request carrying the (possibly rewritten) body with a matching Content-Length.
-function replaceRequestBody(ctx: Context, body: Buffer): void {
-  const original = ctx.req;
-  const headers = { ...original.headers, 'content-length': String(body.length) };
-  delete headers['transfer-encoding'];
-  const stream = new Readable({ read() {} });
-  stream.push(body);
-  stream.push(null);
-  const replacement = Object.assign(stream, {
-    headers,
-    rawHeaders: original.rawHeaders,
-    method: original.method,
-    url: original.url,
-    httpVersion: original.httpVersion,
-    httpVersionMajor: original.httpVersionMajor,
-    httpVersionMinor: original.httpVersionMinor,
-    socket: original.socket,
-    complete: true,
-  }) as unknown as IncomingMessage;
-  ctx.req = replacement;
-  ctx.request.req = replacement;
-  ctx.response.req = replacement;
 }

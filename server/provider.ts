@@ -17,6 +17,7 @@ import * as clientCredentials from '../grants/client-credentials.ts';
 import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../grants/delegation-policy.ts';
 import type { PresentedTokens } from '../grants/presented-tokens.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
+import { transactionTokenPolicy } from '../grants/transaction-token-policy.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem } from './client-policy.ts';
 import { recordJwtAccessToken } from './jwt-access-token-records.ts';
@@ -37,6 +38,8 @@ export interface ProviderDependencies {
   /** Subject and actor tokens for token exchange. */
   presented: PresentedTokens;
   delegationDefaults: PolicyDefaults;
+  /** Transaction tokens: the trust domain they are valid in, the key that signs them, and their limits. */
+  transactionTokens: tokenExchange.TransactionTokenService;
   /** Client ID Metadata Documents: on by default; private addresses only where the operator allows them. */
   cimd: { enabled: boolean; allowPrivateAddresses: boolean };
   /** Private signing JWKs, active keys first (see keys/signing-keys.ts). */
@@ -50,8 +53,11 @@ export interface ProviderDependencies {
   clientSecretMatches: (storedHash: string, presented: string) => Promise<boolean>;
 }
 
+/** The OpenID Connect scopes we serve; resource scopes come from the resource registry. */
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+
 /** Client metadata only the operator may set (registration with ADMIN_TOKEN as initial access token). */
-const OPERATOR_ONLY_METADATA = ['delegation_policy'];
+const OPERATOR_ONLY_METADATA = ['delegation_policy', 'txn_token_policy'];
 
 /** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
 const CONFIDENTIAL_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -85,7 +91,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     extraClientMetadata: {
-      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act'],
+      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy'],
       validator(ctx, key, value, metadata) {
         if (key === 'allowed_cors_origins' && value !== undefined) {
           if (!Array.isArray(value) || !value.every(isOrigin)) {
@@ -94,13 +100,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
         }
         if (key === 'delegation_policy' && value !== undefined) checkMetadata(key, clientDelegationPolicy, value);
         if (key === 'may_act' && value !== undefined) checkMetadata(key, mayActStatement, value);
+        if (key === 'txn_token_policy' && value !== undefined) checkMetadata(key, transactionTokenPolicy, value);
         // The validator runs once per extra property for every client the provider loads; the registration
         // rule needs to run once per registration, so it hangs off the single property we define.
         if (key === 'allowed_cors_origins') enforceRegistrationPolicy(ctx as KoaContextWithOIDC, metadata);
       },
     },
 
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    scopes: [...OIDC_SCOPES],
     claims: {
       openid: ['sub'],
       profile: ['name', 'preferred_username'],
@@ -350,6 +357,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       presented: deps.presented,
       lineage: deps.lineage,
       delegationDefaults: deps.delegationDefaults,
+      transactionTokens: deps.transactionTokens,
     }),
     tokenExchange.parameters,
     tokenExchange.allowedDuplicateParameters,

@@ -1,5 +1,7 @@
 // Request bodies for our own routes, read with a hard size cap so an oversized body is a clear 413 and never
 // a memory problem. oidc-provider reads its own endpoints' bodies itself.
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import type { Context } from 'koa';
 import { maxBodyBytes } from '../config/defaults.ts';
 import { HttpError, InvalidField } from './http-error.ts';
@@ -38,4 +40,32 @@ export async function readJson(ctx: Context): Promise<unknown> {
 
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, 'invalid_request', `the body is larger than ${limit} bytes`);
+}
+
+/**
+ * After a middleware of ours consumed the request stream (to look at a token or metadata in front of oidc-provider,
+ * which reads bodies from the stream itself), hands on an equivalent request carrying `body` (possibly rewritten)
+ * with a matching Content-Length.
+ */
+export function replaceRequestBody(ctx: Context, body: Buffer): void {
+  const original = ctx.req;
+  const headers = { ...original.headers, 'content-length': String(body.length) };
+  delete headers['transfer-encoding'];
+  const stream = new Readable({ read() {} });
+  stream.push(body);
+  stream.push(null);
+  const replacement = Object.assign(stream, {
+    headers,
+    rawHeaders: original.rawHeaders,
+    method: original.method,
+    url: original.url,
+    httpVersion: original.httpVersion,
+    httpVersionMajor: original.httpVersionMajor,
+    httpVersionMinor: original.httpVersionMinor,
+    socket: original.socket,
+    complete: true,
+  }) as unknown as IncomingMessage;
+  ctx.req = replacement;
+  ctx.request.req = replacement;
+  ctx.response.req = replacement;
 }

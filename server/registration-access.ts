@@ -5,6 +5,7 @@ import type { Context, Next } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { bearerToken, secretsEqual } from './bearer-token.ts';
 import { HttpError } from './http-error.ts';
+import { readRawBody, replaceRequestBody } from './read-body.ts';
 
 const ADMIN_REGISTRATION = 'agentauth.adminRegistration';
 
@@ -43,4 +44,39 @@ export function hideStoredClientSecrets(registrationPath: string) {
       }
     });
   };
+}
+
+/**
+ * MCP clients register with `scope` listing the resource's scopes (from its RFC 9728 metadata), while
+ * oidc-provider accepts only its own OpenID Connect scopes there and refuses the whole registration. A client's
+ * `scope` metadata limits only those OIDC scopes (resource scopes are governed by the resource and consent), so
+ * the rest are left out of what is registered, as RFC 7591 §3.2.1 lets a server do; the response shows what was.
+ */
+export function registrableScopes(options: { registrationPath: string; supportedScopes: readonly string[] }) {
+  const supported = new Set(options.supportedScopes);
+  return function keepRegistrableScopes(ctx: Context, next: Next): Promise<void> {
+    const registering = (ctx.method === 'POST' && ctx.path === options.registrationPath)
+      || (ctx.method === 'PUT' && ctx.path.startsWith(`${options.registrationPath}/`));
+    if (!registering || !ctx.is('application/json')) return next();
+    return narrow(ctx).then(next);
+  };
+
+  async function narrow(ctx: Context): Promise<void> {
+    const body = await readRawBody(ctx);
+    let metadata: unknown;
+    try {
+      metadata = JSON.parse(body.toString('utf8'));
+    } catch {
+      replaceRequestBody(ctx, body); // oidc-provider answers malformed JSON itself
+      return;
+    }
+    const scope = (metadata as { scope?: unknown } | null)?.scope;
+    if (typeof scope !== 'string' || scope.split(' ').every((value) => supported.has(value))) {
+      replaceRequestBody(ctx, body);
+      return;
+    }
+    const kept = scope.split(' ').filter((value) => supported.has(value)).join(' ');
+    const narrowed = { ...(metadata as Record<string, unknown>), scope: kept || undefined };
+    replaceRequestBody(ctx, Buffer.from(JSON.stringify(narrowed)));
+  }
 }

@@ -22,6 +22,7 @@ import type { Settings } from '../config/settings.ts';
 import { ensureServerSecrets } from '../keys/server-secrets.ts';
 import { ensureSigningKeys, loadSigningKeys } from '../keys/signing-keys.ts';
 import { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
+import { TokenSigner } from '../keys/token-signer.ts';
 import { TokenLineage, type TokenRef } from '../adapters/token-lineage.ts';
 import { PresentedTokens } from '../grants/presented-tokens.ts';
 import { TrustedIssuers } from '../grants/trusted-issuers.ts';
@@ -67,6 +68,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
     const issuer = settings.issuer ?? `http://localhost:${port}`;
+    const trustDomain = settings.trustDomain ?? issuer;
 
     const models = redis
       ? redisAdapterFactory(redis, { prefix: settings.redisKeyPrefix, clockTolerance })
@@ -95,8 +97,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       agents,
       liveness,
       lineage,
-      presented: new PresentedTokens({ ownTokens, trusted: new TrustedIssuers(settings.trustedIssuers), liveness, lineage }),
+      presented: new PresentedTokens({ ownTokens, trusted: new TrustedIssuers(settings.trustedIssuers), liveness, lineage, trustDomain }),
       delegationDefaults: settings.delegation,
+      transactionTokens: { trustDomain, signer: new TokenSigner(signingKeys), ...settings.transactionTokens },
       cimd: settings.cimd,
       signingKeys,
       cookieKeys: secrets.cookieKeys,

@@ -8,7 +8,7 @@ import { BACKENDS, openTestDatabase, temporaryDirectory, type Backend, type Test
 import { createTestSchema } from '../support/services.ts';
 
 const TABLES = ['agent_credentials', 'agents', 'audit_events', 'clients', 'resources', 'server_secrets', 'signing_keys', 'users'];
-const MIGRATIONS = ['0001_initial', '0002_agents', '0003_agent_delegation'];
+const MIGRATIONS = ['0001_initial', '0002_agents', '0003_agent_delegation', '0004_resource_metadata'];
 
 const databases = {} as Record<Backend, TestDatabase>;
 beforeAll(async () => {
@@ -115,8 +115,8 @@ describe('values read back', () => {
         tstz: new Date('2024-05-06T05:08:09.123Z'), jsonb: { a: [1, 2] }, nothing: null,
       });
     }
-    const { created_at: _pc, updated_at: _pu, ...postgresResource } = postgres.resource;
-    const { created_at: _ec, updated_at: _eu, ...embeddedResource } = embedded.resource;
+    const { created_at: _pc, updated_at: _pu, id: _pid, ...postgresResource } = postgres.resource;
+    const { created_at: _ec, updated_at: _eu, id: _eid, ...embeddedResource } = embedded.resource;
     expect(embeddedResource).toEqual(postgresResource);
     const { id: _pi, ...postgresAudit } = postgres.audit;
     const { id: _ei, ...embeddedAudit } = embedded.audit;

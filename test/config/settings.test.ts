@@ -18,6 +18,11 @@ describe('loadSettings', () => {
     });
   });
 
+  it('transaction tokens: five minutes and 4 KiB of context unless configured', () => {
+    expect(loadSettings({}).transactionTokens).toEqual({ lifetime: 300, maxContextBytes: 4096 });
+    expect(loadSettings({ TXN_TOKEN_LIFETIME: '60', TXN_TOKEN_MAX_CONTEXT_BYTES: '8192' }).transactionTokens).toEqual({ lifetime: 60, maxContextBytes: 8192 });
+  });
+
   it.each([
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
@@ -29,6 +34,9 @@ describe('loadSettings', () => {
     [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
     [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
+    [{ TXN_TOKEN_LIFETIME: '0' }, 'TXN_TOKEN_LIFETIME'],
+    [{ TXN_TOKEN_LIFETIME: '7200' }, 'TXN_TOKEN_LIFETIME'],
+    [{ TXN_TOKEN_MAX_CONTEXT_BYTES: 'lots' }, 'TXN_TOKEN_MAX_CONTEXT_BYTES'],
   ])('names the bad variable in %j', (env, variable) => {
     const error = (() => { try { loadSettings(env); } catch (e) { return e; } })() as ConfigurationError;
     expect(error).toBeInstanceOf(ConfigurationError);

@@ -55,6 +55,15 @@ describe('discovery for MCP clients and servers', () => {
     }
   });
 
+  it('registers an MCP client that lists resource scopes, keeping only the scopes registration governs', async () => {
+    const response = await fetch(`${server.url}/reg`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], scope: 'openid tools:read tools:write' }),
+    });
+    expect(response.status).toBe(201);
+    expect(((await response.json()) as { scope?: string }).scope).toBe('openid');
+  });
+
   it('serves metadata for its own protected API', async () => {
     const response = await get('/.well-known/oauth-protected-resource');
     expect(response.headers.get('access-control-allow-origin')).toBe('*');

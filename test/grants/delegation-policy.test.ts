@@ -57,7 +57,7 @@ describe('delegation policy', () => {
   it('scopes only narrow', () => {
     expect(narrowScopes([], ['a', 'b'])).toEqual({ scopes: ['a', 'b'] });
     expect(narrowScopes(['a'], ['a', 'b'])).toEqual({ scopes: ['a'] });
-    expect(narrowScopes(['a', 'c'], ['a', 'b'])).toMatchObject({ rule: 'scope', error: 'invalid_scope', description: expect.stringContaining('"c"') });
+    expect(narrowScopes(['a', 'c'], ['a', 'b'])).toMatchObject({ rule: 'scope', error: 'invalid_scope', scope: 'c', description: expect.stringContaining('"c"') });
     expect(narrowScopes(['a'], [])).toMatchObject({ rule: 'scope' });
   });
 });
