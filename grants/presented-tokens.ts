@@ -5,12 +5,12 @@
 // caller allows them, a workload's self_signed JWT or unsigned_json object (draft-ietf-oauth-transaction-tokens,
 // "Subject Token Types"). Everything else is refused: RFC 8693 §2.2.2 makes any invalid or unacceptable subject
 // or actor token an `invalid_request`.
-import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { isAgentId } from '../adapters/agent-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
 import { clockTolerance, maxPresentedTokenBytes, signingAlgorithms, transactionTokenDefaults } from '../config/defaults.ts';
-import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
+import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import { EXCHANGED_TOKEN_GTY, type TokenLiveness } from './token-liveness.ts';
 import { MalformedActClaimError, parseActClaim, type ActClaim } from './act-chain.ts';
 import { TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
@@ -129,7 +129,7 @@ export class PresentedTokens {
   }
 
   async #accessTokenOrJwt(ctx: KoaContextWithOIDC, value: string, type: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
-    const structured = looksLikeJws(value);
+    const structured = looksLikeCompactJws(value);
     if (structured) {
       const issuer = peekIssuer(value);
       if (issuer !== this.#deps.ownTokens.issuer) return this.#external(value, refuse);
@@ -187,7 +187,7 @@ export class PresentedTokens {
 
   /** An ID token we issued; as a subject or actor it must have been issued to the requesting client. */
   async #idToken(value: string, clientId: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
-    if (!looksLikeJws(value)) throw refuse('is not a JWT');
+    if (!looksLikeCompactJws(value)) throw refuse('is not a JWT');
     let payload;
     try {
       payload = await this.#deps.ownTokens.verify(value, { audience: clientId });
@@ -237,7 +237,7 @@ export class PresentedTokens {
 
   /** One of our Txn-Tokens, to be replaced: signed by us for our trust domain, and not expired. */
   async #transactionToken(value: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
-    if (!looksLikeJws(value)) throw refuse('is not a JWT');
+    if (!looksLikeCompactJws(value)) throw refuse('is not a JWT');
     let payload: JWTPayload;
     try {
       payload = await this.#deps.ownTokens.verify(value, { typ: TXN_TOKEN_TYP, audience: this.#deps.trustDomain });
@@ -272,7 +272,7 @@ export class PresentedTokens {
    * (our issuer or our trust domain), and `sub`, `iat` and `exp` are required ("Self-Signed Subject Token Type").
    */
   async #selfSigned(ctx: KoaContextWithOIDC, value: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
-    if (!looksLikeJws(value)) throw refuse('is not a signed JWT');
+    if (!looksLikeCompactJws(value)) throw refuse('is not a signed JWT');
     const client = ctx.oidc.client!;
     let keys: JWK[];
     try {
@@ -323,16 +323,6 @@ export class PresentedTokens {
       if (error instanceof MalformedActClaimError) throw refuse(`is refused: ${error.message}`);
       throw error;
     }
-  }
-}
-
-function looksLikeJws(value: string): boolean {
-  if (value.split('.').length !== 3) return false;
-  try {
-    decodeProtectedHeader(value);
-    return true;
-  } catch {
-    return false;
   }
 }
 
