@@ -1,0 +1,64 @@
+// An MCP server protected by agentauth: the MCP TypeScript SDK for the protocol, agentauth's verifier for the
+// tokens. Every request needs `notes:read`; the `write_note` tool asks for `notes:write` too, through the SDK's
+// per-tool scope challenge (an MCP client answers the 403 by stepping up).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Request, type Response } from 'express';
+import { McpServer, requireScopes } from '@modelcontextprotocol/server';
+import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
+import { z } from 'zod';
+import { createVerifier, expressAuth, type Verifier } from '../../verifier/index.ts';
+
+export interface ExampleOptions {
+  /** The agentauth issuer, e.g. http://localhost:3000. */
+  issuer: string;
+  /** This server's resource identifier, registered at agentauth (`POST /admin/resources`). */
+  resource: string;
+  /** The resource's metadata URL (`resource_metadata_url` in the admin API's answer). */
+  resourceMetadataUrl: string;
+}
+
+/** The notes the tools read and write; one list for the whole process, as a demo. */
+const notes: string[] = ['welcome to the agentauth example'];
+
+function mcpServer(): McpServer {
+  const server = new McpServer({ name: 'agentauth-example', version: '1.0.0' });
+  server.registerTool('read_notes', {
+    description: 'Lists the notes',
+    scopeChallenge: requireScopes('notes:read'),
+  }, async () => ({ content: [{ type: 'text', text: notes.join('\n') }] }));
+  server.registerTool('write_note', {
+    description: 'Adds a note',
+    inputSchema: z.object({ text: z.string().min(1).max(1000) }),
+    // The complete set the call needs, so a client steps up once and keeps what it had (MCP step-up).
+    scopeChallenge: requireScopes('notes:read', 'notes:write'),
+  }, async ({ text }) => {
+    notes.push(text);
+    return { content: [{ type: 'text', text: `saved note ${notes.length}` }] };
+  });
+  return server;
+}
+
+export function exampleApp(options: ExampleOptions, verifier: Verifier = createVerifier(options)) {
+  const app = express();
+  // Keep the raw bytes: a DPoP proof's content_digest is computed over them.
+  app.use(express.json({ verify: (req, _res, buffer) => { (req as { rawBody?: Buffer }).rawBody = buffer; } }));
+  app.post('/mcp', expressAuth(verifier, { scopes: ['notes:read'] }), async (req: Request, res: Response) => {
+    // Stateless: a server and a transport per request.
+    const server = mcpServer();
+    const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on('close', () => { void transport.close(); void server.close(); });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  });
+  return app;
+}
+
+/** Listens on `port` (0: any) on loopback; `configure` receives the bound URL and returns the options. */
+export async function startExample(port: number, configure: (url: string) => Promise<ExampleOptions> | ExampleOptions): Promise<{ url: string; server: Server }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server.on('request', exampleApp(await configure(url)));
+  return { url, server };
+}
