@@ -1,6 +1,6 @@
 // `npm run bench:exchange`: what delegation costs at our token endpoint. In one run on one server it measures
-// client_credentials (the baseline), RFC 8693 token exchange of that client's own token, and, when the server
-// issues them, transaction tokens, and prints each as a ratio of the baseline. Same client, same client
+// client_credentials (the baseline), RFC 8693 token exchange of that client's own token, and transaction-token
+// issuance from it, and prints each as a ratio of the baseline. Same client, same client
 // authentication (client_secret_basic), same storage, so the ratio is the grant's own cost.
 import { randomBytes } from 'node:crypto';
 import { CONNECTIONS, DURATION, MODES, basicAuth, fmt, measure, pinned, startProcess, withStorage, type Measurement } from './harness.ts';
@@ -17,17 +17,18 @@ async function json(response: Response): Promise<Record<string, unknown>> {
   return body;
 }
 
-async function run(mode: string, env: Record<string, string>): Promise<Record<string, Measurement>> {
+async function run(env: Record<string, string>): Promise<Record<string, Measurement>> {
   const server = await startProcess('../server/main.ts', { PORT: '0', ADMIN_TOKEN, ...env });
   try {
     const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
     await json(await fetch(`${server.url}/admin/resources`, { method: 'POST', headers: admin, body: JSON.stringify({ identifier: RESOURCE, scopes: ['api:read'], token_format: 'opaque', access_token_ttl: 3600 }) }));
-    const user = await json(await fetch(`${server.url}/admin/users`, { method: 'POST', headers: admin, body: JSON.stringify({ username: 'owner', password: 'correct horse battery staple' }) }));
-    // A workload that may also request transaction tokens (ignored by servers that do not issue them).
-    const agent = await json(await fetch(`${server.url}/admin/agents`, {
-      method: 'POST', headers: admin, body: JSON.stringify({ name: 'bench', owner: user.id, scopes: ['api:read'], default_scopes: ['api:read'], access_token_ttl: 3600 }),
+    // One workload for every scenario: registered by the operator (so it may hold a txn_token_policy) for both grants.
+    const workload = await json(await fetch(`${server.url}/reg`, {
+      method: 'POST', headers: admin, body: JSON.stringify({
+        grant_types: ['client_credentials', TE], response_types: [], redirect_uris: [], txn_token_policy: { allowed_scopes: ['api:*'] },
+      }),
     }));
-    const auth = { authorization: basicAuth(String(agent.id), String(agent.client_secret)) };
+    const auth = { authorization: basicAuth(String(workload.client_id), String(workload.client_secret)) };
     const form = { ...auth, 'content-type': 'application/x-www-form-urlencoded' };
     const subject = await json(await fetch(`${server.url}/token`, { method: 'POST', headers: form, body: `grant_type=client_credentials&scope=api:read&resource=${encodeURIComponent(RESOURCE)}` }));
     const exchangeBody = new URLSearchParams({ grant_type: TE, subject_token: String(subject.access_token), subject_token_type: ACCESS_TOKEN, resource: RESOURCE }).toString();
@@ -41,9 +42,8 @@ async function run(mode: string, env: Record<string, string>): Promise<Record<st
       grant_type: TE, subject_token: String(subject.access_token), subject_token_type: ACCESS_TOKEN, requested_token_type: TXN_TOKEN,
       audience: new URL(server.url).origin.replace('127.0.0.1', 'localhost'), scope: 'api:read',
     }).toString();
-    const probe = await fetch(`${server.url}/token`, { method: 'POST', headers: form, body: txnBody });
-    if (probe.ok) results['transaction token'] = await measure(`${server.url}/token`, auth, txnBody);
-    else console.log(`(${mode}) transaction tokens not measured: ${probe.status} ${await probe.text()}`);
+    await json(await fetch(`${server.url}/token`, { method: 'POST', headers: form, body: txnBody }));
+    results['transaction token'] = await measure(`${server.url}/token`, auth, txnBody);
     return results;
   } finally {
     await server.stop();
@@ -52,7 +52,7 @@ async function run(mode: string, env: Record<string, string>): Promise<Record<st
 
 console.log(`delegation benchmark: ${CONNECTIONS} connections, ${DURATION} s per scenario, node ${process.version}${pinned ? ', load on core 0, server on core 1' : ''}`);
 for (const mode of MODES) {
-  const results = await withStorage(mode, (env) => run(mode, env));
+  const results = await withStorage(mode, run);
   console.log(`\n== ${mode} storage ==`);
   for (const [scenario, measurement] of Object.entries(results)) {
     const ratio = scenario === 'client_credentials' ? '' : `  ratio to client_credentials: ${(measurement.rps / results.client_credentials.rps).toFixed(2)}`;
