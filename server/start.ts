@@ -81,7 +81,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
     const clientModel = new ClientAdapter(clients, agents);
     if (changes instanceof RedisChangeFeed) await changes.ready();
-    const audit = new AuditLog(database.db, { maxBatch: 500 });
+    const audit = new AuditLog(database.db, { maxBatch: 2000 });
 
     const ownTokens = new OwnTokenVerifier(issuer, publicJwks(signingKeys));
     const lineage = new TokenLineage(models('TokenLineage'));
