@@ -16,7 +16,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { startExample } from '../../examples/mcp-server/server.ts';
 import { Browser, signInAndConsent } from '../support/browser.ts';
 import { startServerProcess, type ServerProcess } from '../support/process.ts';
-import { createTestSchema, dropRedisPrefix, connectTestRedis, TEST_REDIS_URL, uniqueRedisPrefix, type TestSchema } from '../support/services.ts';
+import { isolatedStorage, type IsolatedStorage } from '../support/services.ts';
 import { loopbackCertificate, type LoopbackCertificate } from '../support/tls.ts';
 
 const ADMIN_TOKEN = 'mcp-clients-admin-token-0123456789abcdef0123';
@@ -88,8 +88,7 @@ describe('MCP clients against the example MCP server', () => {
   let tls: LoopbackCertificate;
   let documents: HttpsServer;
   let documentBase: string;
-  let schema: TestSchema;
-  let prefix: string;
+  let storage: IsolatedStorage;
   let as: ServerProcess;
   let issuer: string;
   let example: { url: string; server: Server };
@@ -114,10 +113,9 @@ describe('MCP clients against the example MCP server', () => {
     await new Promise<void>((resolve) => documents.listen(0, '127.0.0.1', resolve));
     documentBase = `https://127.0.0.1:${(documents.address() as AddressInfo).port}`;
 
-    schema = await createTestSchema('mcp-clients');
-    prefix = uniqueRedisPrefix('mcp-clients');
+    storage = await isolatedStorage('mcp-clients');
     as = await startServerProcess({
-      NODE_ENV: 'test', PORT: '0', REDIS_URL: TEST_REDIS_URL, DATABASE_URL: schema.url, REDIS_KEY_PREFIX: prefix, ADMIN_TOKEN,
+      NODE_ENV: 'test', PORT: '0', ...storage.env, ADMIN_TOKEN,
       NODE_EXTRA_CA_CERTS: tls.caFile, CIMD_ALLOW_PRIVATE_ADDRESSES: 'true',
     });
     issuer = as.url.replace('127.0.0.1', 'localhost');
@@ -133,10 +131,7 @@ describe('MCP clients against the example MCP server', () => {
     await as?.stop();
     documents?.close();
     await tls?.dispose();
-    await schema?.drop();
-    const redis = connectTestRedis();
-    await dropRedisPrefix(redis, prefix);
-    await redis.quit();
+    await storage?.dispose();
   });
 
   it('challenges an unauthenticated request with the resource metadata URL', async () => {

@@ -10,7 +10,7 @@ import { adminRequest, createResource, createUser } from '../support/admin.ts';
 import { Browser, signInAndConsent, type Page } from '../support/browser.ts';
 import { startServerProcess, type ServerProcess } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { createTestSchema, dropRedisPrefix, connectTestRedis, TEST_REDIS_URL, uniqueRedisPrefix, type TestSchema } from '../support/services.ts';
+import { isolatedStorage, type IsolatedStorage } from '../support/services.ts';
 import { loopbackCertificate, type LoopbackCertificate } from '../support/tls.ts';
 import { pathInsertedMetadataUrl } from '../../server/routes/protected-resource-metadata.ts';
 
@@ -150,8 +150,7 @@ describe('Client ID Metadata Documents', () => {
   let tls: LoopbackCertificate;
   let documents: Server;
   let base: string;
-  let schema: TestSchema;
-  let prefix: string;
+  let storage: IsolatedStorage;
   let permissive: ServerProcess;
   let strict: ServerProcess;
   let flakyCalls = 0;
@@ -181,9 +180,8 @@ describe('Client ID Metadata Documents', () => {
     await new Promise<void>((resolve) => documents.listen(0, '127.0.0.1', resolve));
     base = `https://127.0.0.1:${(documents.address() as AddressInfo).port}`;
 
-    schema = await createTestSchema('cimd');
-    prefix = uniqueRedisPrefix('cimd');
-    const env = { NODE_ENV: 'test', PORT: '0', REDIS_URL: TEST_REDIS_URL, DATABASE_URL: schema.url, REDIS_KEY_PREFIX: prefix, ADMIN_TOKEN: 'cimd-admin-token-0123456789abcdef0123456789', NODE_EXTRA_CA_CERTS: tls.caFile };
+    storage = await isolatedStorage('cimd');
+    const env = { NODE_ENV: 'test', PORT: '0', ...storage.env, ADMIN_TOKEN: 'cimd-admin-token-0123456789abcdef0123456789', NODE_EXTRA_CA_CERTS: tls.caFile };
     permissive = await startServerProcess({ ...env, CIMD_ALLOW_PRIVATE_ADDRESSES: 'true' });
     strict = await startServerProcess(env);
   });
@@ -192,10 +190,7 @@ describe('Client ID Metadata Documents', () => {
     await strict?.stop();
     documents?.close();
     await tls?.dispose();
-    await schema?.drop();
-    const redis = connectTestRedis();
-    await dropRedisPrefix(redis, prefix);
-    await redis.quit();
+    await storage?.dispose();
   });
 
   /**

@@ -64,3 +64,24 @@ export async function createTestSchema(label: string): Promise<TestSchema> {
     },
   };
 }
+
+export interface IsolatedStorage {
+  /** REDIS_URL, DATABASE_URL and REDIS_KEY_PREFIX for server processes sharing this storage. */
+  env: Record<string, string>;
+  dispose(): Promise<void>;
+}
+
+/** A fresh PostgreSQL schema and Redis key prefix for server processes a test starts itself. */
+export async function isolatedStorage(label: string): Promise<IsolatedStorage> {
+  const schema = await createTestSchema(label);
+  const prefix = uniqueRedisPrefix(label);
+  return {
+    env: { REDIS_URL: TEST_REDIS_URL, DATABASE_URL: schema.url, REDIS_KEY_PREFIX: prefix },
+    async dispose() {
+      await schema.drop();
+      const redis = connectTestRedis();
+      await dropRedisPrefix(redis, prefix);
+      await redis.quit();
+    },
+  };
+}
