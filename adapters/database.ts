@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect, sql, type ColumnType } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from './migrate.ts';
-import { PGlitePool, openPGlite } from './pglite-pool.ts';
 
 /** A column with a database default: optional on insert. */
 type Timestamp = ColumnType<Date, Date | undefined, Date>;
@@ -173,6 +172,8 @@ function openPostgres(url: string): { db: Database; mode: 'postgres' } {
 async function openEmbedded(dataDir: string): Promise<{ db: Database; mode: 'embedded' }> {
   const directory = join(dataDir, 'pglite');
   await mkdir(directory, { recursive: true });
+  // Loaded only here: a server on PostgreSQL never carries the embedded database's WebAssembly build.
+  const { PGlitePool, openPGlite } = await import('./pglite-pool.ts');
   const pglite = await openPGlite(directory);
   return { db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool: new PGlitePool(pglite) }) }), mode: 'embedded' };
 }

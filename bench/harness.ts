@@ -1,6 +1,7 @@
 // What every benchmark here shares: servers under test as separate processes pinned to their own core, the load
 // generator on another, fresh storage per run (a Redis key prefix and a PostgreSQL schema, or a temporary
 // directory for the embedded mode), and one way to measure and print.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -28,10 +29,17 @@ export const pinned = (() => {
   }
 })();
 
-export interface Target { name: string; url: string; basic: string; stop(): Promise<void> }
-export interface Measurement { rps: number; p50: number; p99: number; errors: number }
+export interface Target { name: string; url: string; pid: number; basic: string; stop(): Promise<void> }
+export interface Measurement {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** CPU time (all threads) the server spent per request, in µs; steadier than req/s on a shared machine. */
+  cpuPerRequest?: number;
+}
 
-export async function startProcess(script: string, env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startProcess(script: string, env: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const command = [process.execPath, fileURLToPath(new URL(script, import.meta.url))];
   const child = spawn(pinned ? 'taskset' : command[0], pinned ? ['-c', '1', ...command] : command.slice(1), {
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
@@ -50,6 +58,7 @@ export async function startProcess(script: string, env: Record<string, string>):
   });
   return {
     url,
+    pid: child.pid!,
     stop: () => new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
@@ -61,11 +70,30 @@ export function basicAuth(id: string, secret: string): string {
   return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
-export async function measure(url: string, headers: Record<string, string>, body: string): Promise<Measurement> {
+/** `serverPid`, when given, is read in /proc for the server's CPU time over the measured run. */
+export async function measure(url: string, headers: Record<string, string>, body: string, serverPid?: number): Promise<Measurement> {
   const options = { url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body, connections: CONNECTIONS };
   await autocannon({ ...options, duration: 2 }); // warm-up: JIT, connection pools, caches
+  const cpuBefore = serverPid ? cpuMillis(serverPid) : undefined;
   const result = await autocannon({ ...options, duration: DURATION });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.non2xx + result.errors + result.timeouts };
+  const cpu = serverPid && cpuBefore !== undefined ? cpuMillis(serverPid) - cpuBefore : undefined;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.non2xx + result.errors + result.timeouts,
+    ...(cpu !== undefined && result.requests.total ? { cpuPerRequest: (cpu * 1000) / result.requests.total } : {}),
+  };
+}
+
+/** User + system CPU time of a process, all threads, in ms (Linux /proc; clock ticks are 10 ms). */
+function cpuMillis(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export async function withStorage<T>(mode: string, run: (env: Record<string, string>) => Promise<T>): Promise<T> {
@@ -100,5 +128,6 @@ export async function withStorage<T>(mode: string, run: (env: Record<string, str
   }
 }
 
-export const fmt = (m: Measurement) => `${m.rps.toFixed(0).padStart(6)} req/s  p50 ${String(m.p50).padStart(3)} ms  p99 ${String(m.p99).padStart(3)} ms${m.errors ? `  (${m.errors} errors)` : ''}`;
+export const fmt = (m: Measurement) => `${m.rps.toFixed(0).padStart(6)} req/s  p50 ${String(m.p50).padStart(3)} ms  p99 ${String(m.p99).padStart(3)} ms${
+  m.cpuPerRequest !== undefined && Number.isFinite(m.cpuPerRequest) ? `  ${m.cpuPerRequest.toFixed(0).padStart(4)} µs CPU/req` : ''}${m.errors ? `  (${m.errors} errors)` : ''}`;
 

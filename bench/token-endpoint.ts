@@ -17,7 +17,7 @@ async function startOurs(mode: string, storageEnv: Record<string, string>): Prom
   const registered = await (await fetch(`${server.url}/reg`, {
     method: 'POST', headers: admin, body: JSON.stringify({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }),
   })).json() as { client_id: string; client_secret: string };
-  return { name: `ours (${mode})`, url: server.url, basic: basicAuth(registered.client_id, registered.client_secret), stop: server.stop };
+  return { name: `ours (${mode})`, url: server.url, pid: server.pid, basic: basicAuth(registered.client_id, registered.client_secret), stop: server.stop };
 }
 
 async function startVanilla(mode: string, storageEnv: Record<string, string>): Promise<Target> {
@@ -26,7 +26,7 @@ async function startVanilla(mode: string, storageEnv: Record<string, string>): P
   const server = await startProcess('./vanilla-provider.ts', {
     BENCH_STORAGE: mode, BENCH_CLIENT_ID: clientId, BENCH_CLIENT_SECRET: clientSecret, BENCH_RESOURCE: RESOURCE, ...storageEnv,
   });
-  return { name: `vanilla (${mode})`, url: server.url, basic: basicAuth(clientId, clientSecret), stop: server.stop };
+  return { name: `vanilla (${mode})`, url: server.url, pid: server.pid, basic: basicAuth(clientId, clientSecret), stop: server.stop };
 }
 
 async function scenarios(target: Target): Promise<Record<string, Measurement>> {
@@ -34,9 +34,9 @@ async function scenarios(target: Target): Promise<Record<string, Measurement>> {
   const token = await fetch(`${target.url}/token`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
   const { access_token: opaque } = await token.json() as { access_token: string };
   return {
-    'client_credentials, opaque': await measure(`${target.url}/token`, auth, 'grant_type=client_credentials'),
-    'client_credentials, JWT': await measure(`${target.url}/token`, auth, `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=read`),
-    'introspection, opaque': await measure(`${target.url}/token/introspection`, auth, `token=${opaque}`),
+    'client_credentials, opaque': await measure(`${target.url}/token`, auth, 'grant_type=client_credentials', target.pid),
+    'client_credentials, JWT': await measure(`${target.url}/token`, auth, `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=read`, target.pid),
+    'introspection, opaque': await measure(`${target.url}/token/introspection`, auth, `token=${opaque}`, target.pid),
   };
 }
 
@@ -58,7 +58,8 @@ for (const mode of MODES) {
       console.log(`${scenario}`);
       console.log(`  vanilla  ${fmt(vanilla[scenario])}`);
       console.log(`  ours     ${fmt(ours[scenario])}`);
-      console.log(`  ratio ours/vanilla: ${(ours[scenario].rps / vanilla[scenario].rps).toFixed(2)}`);
+      const cpu = (vanilla[scenario].cpuPerRequest ?? Number.NaN) / (ours[scenario].cpuPerRequest ?? Number.NaN);
+      console.log(`  ratio ours/vanilla: ${(ours[scenario].rps / vanilla[scenario].rps).toFixed(2)} (req/s)${Number.isFinite(cpu) ? `, ${cpu.toFixed(2)} (CPU per request, inverted)` : ''}`);
     }
   });
 }

@@ -35,15 +35,15 @@ async function run(env: Record<string, string>): Promise<Record<string, Measurem
     await json(await fetch(`${server.url}/token`, { method: 'POST', headers: form, body: exchangeBody }));
 
     const results: Record<string, Measurement> = {
-      client_credentials: await measure(`${server.url}/token`, auth, `grant_type=client_credentials&scope=api:read&resource=${encodeURIComponent(RESOURCE)}`),
-      'token exchange': await measure(`${server.url}/token`, auth, exchangeBody),
+      client_credentials: await measure(`${server.url}/token`, auth, `grant_type=client_credentials&scope=api:read&resource=${encodeURIComponent(RESOURCE)}`, server.pid),
+      'token exchange': await measure(`${server.url}/token`, auth, exchangeBody, server.pid),
     };
     const txnBody = new URLSearchParams({
       grant_type: TE, subject_token: String(subject.access_token), subject_token_type: ACCESS_TOKEN, requested_token_type: TXN_TOKEN,
       audience: new URL(server.url).origin.replace('127.0.0.1', 'localhost'), scope: 'api:read',
     }).toString();
     await json(await fetch(`${server.url}/token`, { method: 'POST', headers: form, body: txnBody }));
-    results['transaction token'] = await measure(`${server.url}/token`, auth, txnBody);
+    results['transaction token'] = await measure(`${server.url}/token`, auth, txnBody, server.pid);
     return results;
   } finally {
     await server.stop();
