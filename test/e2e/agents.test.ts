@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { ClientCredentialsProvider, PrivateKeyJwtProvider, discoverAuthorizationServerMetadata, fetchToken } from '@modelcontextprotocol/client';
-import { decodeJwt, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
@@ -76,6 +76,23 @@ describe.each(STORAGE_MODES)('agents on %s storage', (mode) => {
     expect(token.scope).toBe('files:write');
     const introspection = await introspect(token.access_token);
     expect(introspection).toMatchObject({ active: true, client_id: agent.id, sub: agent.id, owner: ownerId, scope: 'files:write' });
+  });
+
+  it.each(['EdDSA', 'Ed25519'])('accepts a client assertion signed with alg %s (RFC 9864 names Ed25519 both ways)', async (alg) => {
+    const { agent, key } = await keyAgent();
+    const tokenEndpoint = (await agentConfig(agent.id, key.privateKey)).serverMetadata().token_endpoint!;
+    const assertion = await new SignJWT({ jti: crypto.randomUUID() })
+      .setProtectedHeader({ alg }).setIssuer(agent.id).setSubject(agent.id).setAudience(server.issuer).setIssuedAt().setExpirationTime('1m')
+      .sign(key.privateKey);
+    const response = await fetch(tokenEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials', scope: 'files:read', client_id: agent.id,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+      }),
+    });
+    expect(response.status, await response.clone().text()).toBe(200);
   });
 
   it('puts the agent and its owner into JWT access tokens for a registered resource', async () => {

@@ -177,6 +177,26 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
       expect(delegated.act).toEqual({ sub: agentB.id });
     });
 
+    it('applies a delegation policy the operator gave a registered client; a client cannot give itself one', async () => {
+      const registered = await oidc.dynamicClientRegistration(issuer, {
+        grant_types: [TE], response_types: [], redirect_uris: [], delegation_policy: { impersonation: true },
+      }, undefined, { ...insecure, initialAccessToken: server.adminToken });
+      const gateway = {
+        id: registered.clientMetadata().client_id,
+        config: await oidc.discovery(issuer, registered.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(registered.clientMetadata().client_secret as string), insecure),
+      };
+      const impersonated = decodeJwt((await exchange(gateway, { subject_token: await aliceToken(), resource: FILES })).access_token);
+      expect(impersonated).toMatchObject({ sub: alice, client_id: gateway.id });
+      expect(impersonated.act).toBeUndefined();
+
+      const anonymous = await fetch(`${server.url}/reg`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', delegation_policy: { impersonation: true } }),
+      });
+      expect(anonymous.status).toBe(400);
+      expect(await anonymous.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('delegation_policy') });
+    });
+
     it('refuses audiences the agent may not have and unregistered ones (invalid_target)', async () => {
       const limited = await createAgent({ name: 'limited', delegation_policy: { allowed_audiences: [FILES] } });
       const subject = await aliceToken();
