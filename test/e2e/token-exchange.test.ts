@@ -1,16 +1,13 @@
 // RFC 8693 token exchange end to end over HTTP with openid-client's generic grant request: a user's token
 // delegated through three agents, the operator's policy rules, may_act, scope/audience/lifetime narrowing,
 // DPoP binding, and cascade revocation seen from a second instance.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { SignJWT, decodeJwt, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, decodeJwt, importJWK, type CryptoKey, type JWK } from 'jose';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
-import { signInAndConsent } from '../support/browser.ts';
+import { createKeyAgent, insecure, registerIntrospector, registerPublicApp, startExternalIssuer, userAccessToken, type ExternalIssuer, type KeyAgent } from '../support/delegation.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
-const insecure = { execute: [oidc.allowInsecureRequests] };
 const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const FILES = 'https://files.example.test/';
@@ -19,26 +16,13 @@ const SHORT = 'https://short.example.test/';
 const REDIRECT_URI = 'http://127.0.0.1:8977/callback';
 const EXTERNAL_ISSUER = 'https://idp.partner.test';
 
-interface Agent { id: string; config: oidc.Configuration }
-
-/** A loopback JWKS for the trusted external issuer the operator configures. */
-async function startExternalIdp(): Promise<{ server: Server; url: string; sign(claims: Record<string, unknown>): Promise<string> }> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'partner-1', alg: 'ES256' };
-  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
-  return {
-    server,
-    url,
-    sign: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'partner-1' }).setIssuedAt().sign(privateKey),
-  };
-}
+/** Whoever calls the token endpoint: an agent, or another registered client. */
+type Agent = Pick<KeyAgent, 'id' | 'config'>;
 
 describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
   let server: TestServer;
   let issuer: URL;
-  let idp: Awaited<ReturnType<typeof startExternalIdp>>;
+  let idp: ExternalIssuer;
   let app: oidc.Configuration;
   let introspector: oidc.Configuration;
   let introspectorBasic: string;
@@ -48,9 +32,9 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
   let agentC: Agent;
 
   beforeAll(async () => {
-    idp = await startExternalIdp();
+    idp = await startExternalIssuer();
     server = await startTestServer(mode, `e2e-exchange-${mode}`, {
-      TRUSTED_ISSUERS: JSON.stringify([{ issuer: EXTERNAL_ISSUER, jwks_uri: idp.url, audiences: ['https://as.example.test'], subject_prefix: 'partner:' }]),
+      TRUSTED_ISSUERS: JSON.stringify([{ issuer: EXTERNAL_ISSUER, jwks_uri: idp.jwksUrl, audiences: ['https://as.example.test'], subject_prefix: 'partner:' }]),
     });
     issuer = new URL(server.issuer);
     alice = (await createUser(server, 'alice', 'correct horse battery staple')).id;
@@ -58,44 +42,20 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
     await createResource(server, { identifier: DOCS, scopes: ['files:read'], token_format: 'opaque', access_token_ttl: 600 });
     await createResource(server, { identifier: SHORT, scopes: ['files:read'], token_format: 'jwt', access_token_ttl: 45 });
 
-    const registered = await oidc.dynamicClientRegistration(issuer, {
-      redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-    }, oidc.None(), insecure);
-    app = await oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), oidc.None(), insecure);
-    const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, {
-      ...insecure, initialAccessToken: server.adminToken,
-    });
-    introspector = await oidc.discovery(issuer, rs.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(rs.clientMetadata().client_secret as string), insecure);
-    introspectorBasic = `Basic ${Buffer.from(`${rs.clientMetadata().client_id}:${rs.clientMetadata().client_secret}`).toString('base64')}`;
+    app = await registerPublicApp(server, REDIRECT_URI);
+    ({ config: introspector, basic: introspectorBasic } = await registerIntrospector(server));
     agentA = await createAgent({ name: 'A' });
     agentB = await createAgent({ name: 'B' });
     agentC = await createAgent({ name: 'C' });
   });
   afterAll(async () => {
     await server?.stop();
-    idp?.server.close();
+    idp?.close();
   });
 
-  async function createAgent(body: Record<string, unknown>): Promise<Agent> {
-    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-    const response = await adminRequest(server, 'POST', '/admin/agents', {
-      owner: alice, scopes: ['files:**'], default_scopes: ['files:read'], jwks: { keys: [await exportJWK(publicKey)] }, ...body,
-    });
-    expect(response.status, await response.clone().text()).toBe(201);
-    const { id } = (await response.json()) as { id: string };
-    return { id, config: await oidc.discovery(issuer, id, undefined, oidc.PrivateKeyJwt(privateKey), insecure) };
-  }
-
-  /** Alice's access token for `resource`, through the login and consent pages (authorization code + PKCE). */
-  async function aliceToken(resource = FILES, scope = 'files:read files:write'): Promise<string> {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(app, {
-      redirect_uri: REDIRECT_URI, scope: `openid ${scope}`, resource, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    });
-    const callback = await signInAndConsent(url, REDIRECT_URI, { username: 'alice', password: 'correct horse battery staple' });
-    const tokens = await oidc.authorizationCodeGrant(app, callback, { pkceCodeVerifier: verifier }, { resource });
-    return tokens.access_token;
-  }
+  const createAgent = (body: Record<string, unknown>) => createKeyAgent(server, alice, body);
+  const aliceToken = (resource = FILES, scope = 'files:read files:write') =>
+    userAccessToken(app, REDIRECT_URI, { username: 'alice', password: 'correct horse battery staple' }, resource, scope);
 
   function exchange(agent: Agent, params: Record<string, string>, options?: oidc.DPoPOptions) {
     return oidc.genericGrantRequest(agent.config, TE, { subject_token_type: ACCESS_TOKEN, ...params }, options);

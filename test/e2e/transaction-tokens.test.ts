@@ -1,18 +1,15 @@
 // Transaction tokens end to end over HTTP (draft-ietf-oauth-transaction-tokens): operator-approved workloads
 // exchange a user's access token, a delegated token, a trusted issuer's JWT or a self-asserted subject for a
 // Txn-Token; replacement; every refusal with its error code and nothing issued; verification from jwks_uri.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { verifyTransactionToken } from '../../verifier/transaction-token.ts';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
-import { signInAndConsent } from '../support/browser.ts';
+import { createKeyAgent, insecure, registerIntrospector, registerPublicApp, startExternalIssuer, userAccessToken, type ExternalIssuer } from '../support/delegation.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
-const insecure = { execute: [oidc.allowInsecureRequests] };
 const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const TYPE = (name: string) => `urn:ietf:params:oauth:token-type:${name}`;
 const ACCESS_TOKEN = TYPE('access_token');
@@ -33,7 +30,7 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
   let server: TestServer;
   let issuer: URL;
   let jwksUri: string;
-  let idp: { server: Server; sign(claims: JWTPayload): Promise<string> };
+  let idp: ExternalIssuer;
   let app: oidc.Configuration;
   let introspector: oidc.Configuration;
   let alice: string;
@@ -46,20 +43,13 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
   let txnIssued = 0;
 
   beforeAll(async () => {
-    const idpKeys = await generateKeyPair('ES256');
-    const idpJwk = { ...(await exportJWK(idpKeys.publicKey)), kid: 'partner-1', alg: 'ES256' };
-    const idpServer = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [idpJwk] })));
-    await new Promise<void>((resolve) => idpServer.listen(0, '127.0.0.1', resolve));
-    idp = {
-      server: idpServer,
-      sign: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'partner-1' }).setIssuedAt().sign(idpKeys.privateKey),
-    };
+    idp = await startExternalIssuer();
     server = await startTestServer(mode, `e2e-txn-${mode}`, {
       TRUST_DOMAIN,
       TXN_TOKEN_LIFETIME: String(LIFETIME),
       TXN_TOKEN_MAX_CONTEXT_BYTES: '1024',
       TRUSTED_ISSUERS: JSON.stringify([{
-        issuer: EXTERNAL_ISSUER, jwks_uri: `http://127.0.0.1:${(idpServer.address() as AddressInfo).port}/jwks`, audiences: ['https://as.example.test'], subject_prefix: 'partner:',
+        issuer: EXTERNAL_ISSUER, jwks_uri: idp.jwksUrl, audiences: ['https://as.example.test'], subject_prefix: 'partner:',
       }]),
     });
     server.provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
@@ -71,15 +61,9 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
     await createResource(server, { identifier: DOCS, scopes: ['files:read'], token_format: 'opaque', access_token_ttl: 600 });
     await createResource(server, { identifier: SHORT, scopes: ['files:read'], token_format: 'jwt', access_token_ttl: 45 });
 
-    const registered = await oidc.dynamicClientRegistration(issuer, {
-      redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
-    }, oidc.None(), insecure);
-    app = await oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), oidc.None(), insecure);
+    app = await registerPublicApp(server, REDIRECT_URI);
     jwksUri = new URL(new URL(app.serverMetadata().jwks_uri!).pathname, server.url).href;
-    const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, {
-      ...insecure, initialAccessToken: server.adminToken,
-    });
-    introspector = await oidc.discovery(issuer, rs.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(rs.clientMetadata().client_secret as string), insecure);
+    introspector = (await registerIntrospector(server)).config;
 
     agentA = await createAgent('A');
     agentB = await createAgent('B');
@@ -90,17 +74,11 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
   });
   afterAll(async () => {
     await server?.stop();
-    idp?.server.close();
+    idp?.close();
   });
 
   async function createAgent(name: string): Promise<Client> {
-    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-    const response = await adminRequest(server, 'POST', '/admin/agents', {
-      name, owner: alice, scopes: ['files:**'], default_scopes: ['files:read'], jwks: { keys: [await exportJWK(publicKey)] },
-    });
-    expect(response.status, await response.clone().text()).toBe(201);
-    const { id } = (await response.json()) as { id: string };
-    return { id, key: privateKey, kid: '', config: await oidc.discovery(issuer, id, undefined, oidc.PrivateKeyJwt(privateKey), insecure) };
+    return { ...(await createKeyAgent(server, alice, { name })), kid: '' };
   }
 
   /** A workload of the trust domain, registered by the operator (ADMIN_TOKEN as initial access token). */
@@ -116,15 +94,8 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
     return { id, key: privateKey, kid, config: await oidc.discovery(issuer, id, workload.clientMetadata(), oidc.PrivateKeyJwt(privateKey), insecure) };
   }
 
-  /** Alice's access token for `resource`, through the login and consent pages (authorization code + PKCE). */
-  async function aliceToken(resource = FILES, scope = 'files:read files:write'): Promise<string> {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(app, {
-      redirect_uri: REDIRECT_URI, scope: `openid ${scope}`, resource, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    });
-    const callback = await signInAndConsent(url, REDIRECT_URI, { username: 'alice', password: 'correct horse battery staple' });
-    return (await oidc.authorizationCodeGrant(app, callback, { pkceCodeVerifier: verifier }, { resource })).access_token;
-  }
+  const aliceToken = (resource = FILES, scope = 'files:read files:write') =>
+    userAccessToken(app, REDIRECT_URI, { username: 'alice', password: 'correct horse battery staple' }, resource, scope);
 
   function requestTxnToken(workload: Client, params: Record<string, string>, options?: oidc.DPoPOptions) {
     return oidc.genericGrantRequest(workload.config, TE, {
