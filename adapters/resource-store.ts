@@ -86,6 +86,8 @@ export class ResourceStore {
   }
 
   async get(identifier: string): Promise<Resource | undefined> {
+    // PostgreSQL text cannot hold U+0000: no resource has such an identifier (and the query would fail).
+    if (identifier.includes('\u0000')) return undefined;
     if (!this.#cache) return this.#load(identifier);
     const found = await this.#cache.get(identifier, () => this.#load(identifier));
     return found && structuredClone(found);
@@ -98,6 +100,7 @@ export class ResourceStore {
 
   /** By the stable id of its metadata URL. */
   async findById(id: string): Promise<Resource | undefined> {
+    if (id.includes('\u0000')) return undefined;
     const row = await this.#db.selectFrom('resources').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toResource(row);
   }

@@ -51,7 +51,7 @@ export function policyFor(defaults: PolicyDefaults, override: ClientDelegationPo
 }
 
 export interface PolicyRefusal {
-  rule: 'max_depth' | 'allowed_actors' | 'human_root_required' | 'allowed_audiences' | 'may_act' | 'scope';
+  rule: 'max_depth' | 'allowed_actors' | 'human_root_required' | 'allowed_audiences' | 'subject_audience' | 'may_act' | 'scope';
   /** The OAuth error code RFC 8693 §2.2.2 prescribes for this kind of refusal. */
   error: 'invalid_request' | 'invalid_target' | 'invalid_scope';
   description: string;
@@ -78,6 +78,16 @@ export function checkHumanRoot(required: boolean, rootIsPerson: boolean): Policy
 export function checkAudience(audience: string | undefined, allowedAudiences: string[] | undefined): PolicyRefusal | undefined {
   if (!allowedAudiences || audience === undefined || allowedAudiences.includes(audience)) return undefined;
   return { rule: 'allowed_audiences', error: 'invalid_target', description: `this client may not request tokens for "${audience}"` };
+}
+
+/**
+ * A token for one resource only yields tokens for that resource: scope names are the resource's own, so carrying
+ * them to another resource would grant there what was granted here (`read` at the calendar is not `read` at the
+ * mailbox). A subject token bound to no resource leaves the target to the other rules.
+ */
+export function checkTargetWithinSubjectAudience(target: string | undefined, subjectAudiences: string[] | undefined): PolicyRefusal | undefined {
+  if (!subjectAudiences || target === undefined || subjectAudiences.includes(target)) return undefined;
+  return { rule: 'subject_audience', error: 'invalid_target', description: `the subject token is for ${subjectAudiences.map((a) => `"${a}"`).join(', ')}; a token for "${target}" cannot be derived from it` };
 }
 
 /**

@@ -50,6 +50,8 @@ export interface PresentedToken {
   jkt: string | undefined;
   /** For our stored tokens: the token itself and every token it descends from, oldest first. */
   lineage: TokenRef[];
+  /** The resources one of our access tokens is for (its `aud`); undefined for tokens not bound to a resource. */
+  audiences?: string[];
   /** The token was one of our own ID tokens. */
   isIdToken: boolean;
   /** Set when the token was one of our Txn-Tokens. */
@@ -77,6 +79,7 @@ interface StoredToken {
   gty?: string;
   scope?: string;
   exp?: number;
+  aud?: string | string[];
   iat?: number;
   jkt?: string;
   extra?: Record<string, unknown>;
@@ -181,6 +184,7 @@ export class PresentedTokens {
       clientId: token.clientId,
       jkt: token.jkt,
       lineage: [...(inherited?.ancestors ?? []), ref],
+      audiences: token.aud === undefined ? undefined : [token.aud].flat(),
       isIdToken: false,
     };
   }

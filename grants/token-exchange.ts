@@ -14,7 +14,7 @@ import { lifetimes, transactionTokenAlg } from '../config/defaults.ts';
 import type { TokenSigner } from '../keys/token-signer.ts';
 import { nestActor, type ActClaim } from './act-chain.ts';
 import {
-  checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, narrowScopes, policyFor,
+  checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, checkTargetWithinSubjectAudience, narrowScopes, policyFor,
   type ClientDelegationPolicy, type PolicyDefaults, type PolicyRefusal,
 } from './delegation-policy.ts';
 import { bindDpopProof } from './dpop-binding.ts';
@@ -88,13 +88,15 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
       throw new errors.InvalidRequest('actor_token was not issued to this client');
     }
     // RFC 9449: a DPoP-bound token is used only with a proof of its key; the new token is bound to the same key.
-    if (subject.jkt && dPoP?.thumbprint !== subject.jkt) {
-      throw new errors.InvalidRequest('subject_token is DPoP-bound: the request must carry a DPoP proof made with the key it is bound to');
+    // One request carries one proof, so a bound subject and a bound actor token must share their key.
+    for (const [role, presented] of [['subject_token', subject], ['actor_token', actorToken]] as const) {
+      if (presented?.jkt && dPoP?.thumbprint !== presented.jkt) {
+        throw new errors.InvalidRequest(`${role} is DPoP-bound: the request must carry a DPoP proof made with the key it is bound to`);
+      }
     }
 
     const policy = policyFor(deps.delegationDefaults, delegationPolicyOf(client));
-    const subjectClient = subject.clientId && subject.clientId !== client.clientId ? await provider.Client.find(subject.clientId) : client;
-    const subjectPolicy = policyFor(deps.delegationDefaults, subjectClient ? delegationPolicyOf(subjectClient) : undefined);
+    const subjectPolicy = policyFor(deps.delegationDefaults, await subjectClientPolicy(ctx, subject, deps.issuer));
 
     // §1.1: without an actor_token the client acts itself; it impersonates (no `act`) only where policy allows.
     const actor = actorToken
@@ -108,8 +110,10 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     refuseIf(checkChainDepth(act, policy.maxDepth));
     refuseIf(checkHumanRoot(policy.humanRootRequired, subject.rootIsPerson));
 
-    const target = singleTarget(params);
+    // Without a requested target, a token bound to one resource stays bound to it.
+    const target = singleTarget(params) ?? (subject.audiences?.length === 1 ? subject.audiences[0] : undefined);
     refuseIf(checkAudience(target, policy.allowedAudiences));
+    refuseIf(checkTargetWithinSubjectAudience(target, subject.audiences));
     if (target && agent?.resources && !agent.resources.includes(target)) {
       throw new errors.InvalidTarget(`this agent may not request tokens for "${target}"`);
     }
@@ -126,7 +130,11 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
       scopes = scopes.filter((scope) => accepted.has(scope));
     }
 
-    const lifetime = Math.min(remainingLifetime(subject), resourceServer?.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity);
+    // The actor's authority ends with its token, as the subject's does.
+    const lifetime = Math.min(
+      remainingLifetime(subject), actorToken ? remainingLifetime(actorToken) : Infinity,
+      resourceServer?.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity,
+    );
 
     const token = new provider.AccessToken({
       client,
@@ -143,7 +151,9 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();
     // Recorded before the token is handed out; a token whose lineage is missing counts as inactive.
-    await deps.lineage.record(token.jti, { ancestors: subject.lineage, rootIsPerson: subject.rootIsPerson }, lifetime);
+    // Revoking the subject token or the actor token (or anything either came from) ends this one too.
+    const ancestors = [...subject.lineage, ...(actorToken?.lineage ?? [])];
+    await deps.lineage.record(token.jti, { ancestors, rootIsPerson: subject.rootIsPerson }, lifetime);
 
     const issuedScope = token.scope || undefined;
     ctx.body = buildTokenResponse(provider, {
@@ -273,6 +283,24 @@ function remainingLifetime(subject: PresentedToken): number {
   const remaining = subject.expiresAt - Math.floor(Date.now() / 1000);
   if (remaining <= 0) throw new errors.InvalidRequest('subject_token has expired');
   return remaining;
+}
+
+/**
+ * The delegation policy of the client our subject token was issued to (its `allowed_actors` decide who may act on
+ * its tokens). A trusted issuer's token names a client of that issuer, not of ours: it has no policy here.
+ */
+async function subjectClientPolicy(ctx: TokenEndpointGrantContext, subject: PresentedToken, issuer: string): Promise<ClientDelegationPolicy | undefined> {
+  const { client, provider } = ctx.oidc;
+  if (!subject.clientId || subject.issuer !== issuer) return undefined;
+  if (subject.clientId === client.clientId) return delegationPolicyOf(client);
+  let subjectClient;
+  try {
+    subjectClient = await provider.Client.find(subject.clientId);
+  } catch {
+    // A client identified by a metadata document that cannot be fetched now: its policy cannot be applied.
+    throw new errors.InvalidRequest('the client the subject_token was issued to cannot be loaded, so its delegation policy cannot be applied');
+  }
+  return subjectClient ? delegationPolicyOf(subjectClient) : undefined;
 }
 
 function delegationPolicyOf(client: Client): ClientDelegationPolicy | undefined {

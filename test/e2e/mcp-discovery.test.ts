@@ -100,6 +100,8 @@ describe('discovery for MCP clients and servers', () => {
       scopes_supported: ['notes:read'], dpop_bound_access_tokens_required: true,
     });
     expect((await get('/resources/res_unknown/.well-known/oauth-protected-resource')).status).toBe(404);
+    expect((await get('/resources/%00/.well-known/oauth-protected-resource')).status).toBe(404);
+    expect((await get('/.well-known/oauth-protected-resource/x%00y')).status).toBe(404);
   });
 
   it('issues only DPoP-bound tokens for a DPoP-only resource', async () => {

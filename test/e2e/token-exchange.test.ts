@@ -163,6 +163,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
       expect(await refusal(exchange(limited, { subject_token: subject, resource: DOCS }))).toMatchObject({ error: 'invalid_target', description: expect.stringContaining('"allowed_audiences"') });
       expect((await refusal(exchange(agentA, { subject_token: subject, audience: 'https://unknown.example.test/' }))).error).toBe('invalid_target');
       expect((await refusal(exchange(agentA, { subject_token: subject, audience: FILES, resource: DOCS }))).error).toBe('invalid_target');
+      expect((await refusal(exchange(agentA, { subject_token: subject, resource: `${FILES}\u0000` }))).error).toBe('invalid_target');
     });
 
     it('never widens scope (invalid_scope)', async () => {
@@ -176,10 +177,21 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
     });
 
     it('caps the lifetime at the subject token\'s remaining lifetime', async () => {
-      const subject = await aliceToken(SHORT, 'files:read');
-      const exchanged = await exchange(agentA, { subject_token: subject, resource: FILES });
-      expect(exchanged.expires_in).toBeLessThanOrEqual(45);
-      expect(decodeJwt(exchanged.access_token).exp).toBeLessThanOrEqual(decodeJwt(subject).exp!);
+      const shortLived = await createAgent({ name: 'short-lived', access_token_ttl: 30 });
+      const subject = (await oidc.clientCredentialsGrant(shortLived.config, { scope: 'files:read' })).access_token;
+      const exchanged = await exchange(agentA, { subject_token: subject });
+      expect(exchanged.expires_in).toBeLessThanOrEqual(30);
+      expect((await introspect(exchanged.access_token)).exp).toBeLessThanOrEqual((await introspect(subject)).exp!);
+    });
+
+    it('keeps a token for one resource to that resource (invalid_target for another; inherited when none is named)', async () => {
+      const subject = await aliceToken(FILES, 'files:read');
+      const before = server.issuedCount();
+      expect(await refusal(exchange(agentA, { subject_token: subject, resource: DOCS }))).toMatchObject({
+        error: 'invalid_target', description: expect.stringContaining('"subject_audience"'),
+      });
+      expect(server.issuedCount()).toBe(before);
+      expect(decodeJwt((await exchange(agentA, { subject_token: subject })).access_token).aud).toBe(FILES);
     });
   });
 
@@ -305,7 +317,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
   it('cascade: revoking the user\'s token makes every token derived from it inactive', async () => {
     const subject = await aliceToken();
     const one = await exchange(agentA, { subject_token: subject, resource: FILES });
-    const two = await exchange(agentB, { subject_token: one.access_token, resource: DOCS });
+    const two = await exchange(agentB, { subject_token: one.access_token });
     const three = await exchange(agentC, { subject_token: two.access_token, resource: FILES });
     for (const token of [one, two, three]) expect((await introspect(token.access_token)).active).toBe(true);
     await oidc.tokenRevocation(app, subject);
@@ -324,6 +336,14 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
     }
     // A derived token cannot be exchanged further either.
     expect((await refusal(exchange(agentA, { subject_token: three.access_token }))).description).toContain('revoked');
+  });
+
+  it('revoking the actor token ends the token exchanged with it', async () => {
+    const actor = (await oidc.clientCredentialsGrant(agentB.config, { scope: 'files:read' })).access_token;
+    const exchanged = await exchange(agentB, { subject_token: await aliceToken(), actor_token: actor, actor_token_type: ACCESS_TOKEN, resource: FILES });
+    expect((await introspect(exchanged.access_token)).active).toBe(true);
+    await oidc.tokenRevocation(agentB.config, actor);
+    expect((await introspect(exchanged.access_token)).active).toBe(false);
   });
 
   it('suspending an agent in the chain ends the tokens derived from its token', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { nestActor } from '../../grants/act-chain.ts';
 import {
-  checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, clientDelegationPolicy, narrowScopes, policyFor,
+  checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, checkTargetWithinSubjectAudience, clientDelegationPolicy, narrowScopes, policyFor,
 } from '../../grants/delegation-policy.ts';
 
 const ISSUER = 'https://as.example';
@@ -42,6 +42,13 @@ describe('delegation policy', () => {
     expect(checkAudience(undefined, ['https://a/'])).toBeUndefined();
     expect(checkAudience('https://a/', ['https://a/'])).toBeUndefined();
     expect(checkAudience('https://b/', ['https://a/'])).toMatchObject({ rule: 'allowed_audiences', error: 'invalid_target' });
+  });
+
+  it('subject_audience: a token for one resource yields tokens for that resource only', () => {
+    expect(checkTargetWithinSubjectAudience('https://a/', ['https://a/'])).toBeUndefined();
+    expect(checkTargetWithinSubjectAudience('https://b/', undefined)).toBeUndefined();
+    expect(checkTargetWithinSubjectAudience(undefined, ['https://a/'])).toBeUndefined();
+    expect(checkTargetWithinSubjectAudience('https://b/', ['https://a/'])).toMatchObject({ rule: 'subject_audience', error: 'invalid_target' });
   });
 
   it('may_act must name the actor (and its issuer, when stated)', () => {
