@@ -87,6 +87,8 @@ interface StoredToken {
 
 export interface PresentedTokenDependencies {
   ownTokens: OwnTokenVerifier;
+  /** Where our JWT access tokens' records are (their `jti` alone finds nothing). */
+  jwtRecords: { of(jti: string): string };
   trusted: TrustedIssuers;
   liveness: TokenLiveness;
   lineage: TokenLineage;
@@ -137,7 +139,7 @@ export class PresentedTokens {
       const issuer = peekIssuer(value);
       if (issuer !== this.#deps.ownTokens.issuer) return this.#external(value, refuse);
       const jti = await this.#verifyOwn(value, { typ: 'at+jwt' }, refuse);
-      return this.#stored(ctx, jti, refuse);
+      return this.#stored(ctx, this.#deps.jwtRecords.of(jti), refuse);
     }
     if (type === TOKEN_TYPE.jwt) throw refuse('is not a JWT');
     return this.#stored(ctx, value, refuse);

@@ -37,6 +37,8 @@ export const parameters = [
 export const allowedDuplicateParameters = ['audience', 'resource'];
 
 export interface TokenExchangeDependencies {
+  /** Where a JWT access token's record is stored (server/jwt-access-token-records.ts). */
+  jwtRecords: { of(jti: string): string };
   issuer: string;
   agents: AgentStore;
   presented: PresentedTokens;
@@ -151,9 +153,11 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();
     // Recorded before the token is handed out; a token whose lineage is missing counts as inactive.
-    // Revoking the subject token or the actor token (or anything either came from) ends this one too.
+    // Revoking the subject token or the actor token (or anything either came from) ends this one too. The lineage
+    // is kept under the id the token is stored under, as introspection finds it.
     const ancestors = [...subject.lineage, ...(actorToken?.lineage ?? [])];
-    await deps.lineage.record(token.jti, { ancestors, rootIsPerson: subject.rootIsPerson }, lifetime);
+    const storedId = resourceServer?.accessTokenFormat === 'jwt' ? deps.jwtRecords.of(token.jti) : token.jti;
+    await deps.lineage.record(storedId, { ancestors, rootIsPerson: subject.rootIsPerson }, lifetime);
 
     const issuedScope = token.scope || undefined;
     ctx.body = buildTokenResponse(provider, {

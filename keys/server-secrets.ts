@@ -1,16 +1,19 @@
 // Secrets every instance must share but no operator should have to manage: the keys that sign our cookies
-// (a session started on one instance continues on another) and the DPoP nonce secret (RFC 9449 §8: a nonce
-// issued by one instance must validate at every other). Created once, stored in PostgreSQL.
+// (a session started on one instance continues on another), the DPoP nonce secret (RFC 9449 §8: a nonce
+// issued by one instance must validate at every other) and the key that names JWT access token records (see
+// server/jwt-access-token-records.ts). Created once, stored in PostgreSQL.
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../adapters/database.ts';
 
 export interface ServerSecrets {
   cookieKeys: string[];
   dpopNonceSecret: Buffer;
+  jwtRecordKey: Buffer;
 }
 
 const COOKIE_KEY = 'cookie_key';
 const DPOP_NONCE_SECRET = 'dpop_nonce_secret';
+const JWT_RECORD_KEY = 'jwt_record_key';
 
 export async function ensureServerSecrets(db: Database): Promise<ServerSecrets> {
   // Concurrent first starts race harmlessly: ON CONFLICT keeps whichever value was written first.
@@ -19,6 +22,7 @@ export async function ensureServerSecrets(db: Database): Promise<ServerSecrets> 
     .values([
       { name: COOKIE_KEY, value: randomBytes(32).toString('base64url') },
       { name: DPOP_NONCE_SECRET, value: randomBytes(32).toString('base64url') },
+      { name: JWT_RECORD_KEY, value: randomBytes(32).toString('base64url') },
     ])
     .onConflict((oc) => oc.column('name').doNothing())
     .execute();
@@ -27,5 +31,6 @@ export async function ensureServerSecrets(db: Database): Promise<ServerSecrets> 
   return {
     cookieKeys: [byName.get(COOKIE_KEY)!],
     dpopNonceSecret: Buffer.from(byName.get(DPOP_NONCE_SECRET)!, 'base64url'),
+    jwtRecordKey: Buffer.from(byName.get(JWT_RECORD_KEY)!, 'base64url'),
   };
 }

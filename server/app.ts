@@ -14,7 +14,7 @@ import { requireAdminToken } from './admin-auth.ts';
 import { auditIntrospectionAndRevocation } from './audit-events.ts';
 import { serveDiscoveryAliases } from './discovery-aliases.ts';
 import { HttpError, NotFound } from './http-error.ts';
-import { jwtAccessTokenLookup } from './jwt-access-token-records.ts';
+import { jwtAccessTokenLookup, type JwtRecordIds } from './jwt-access-token-records.ts';
 import { OIDC_SCOPES } from './provider.ts';
 import { hideStoredClientSecrets, registrableScopes, registrationAccess } from './registration-access.ts';
 import { adminAgentRoutes } from './routes/admin-agents.ts';
@@ -30,6 +30,7 @@ export interface AppDependencies {
   issuer: string;
   adminToken: string;
   ownTokens: OwnTokenVerifier;
+  jwtRecords: JwtRecordIds;
   users: UserStore;
   resources: ResourceStore;
   agents: AgentStore;
@@ -49,7 +50,7 @@ export function composeApp(deps: AppDependencies): Provider {
   provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
   provider.use(hideStoredClientSecrets(path('registration')));
   provider.use(registrableScopes({ registrationPath: path('registration'), supportedScopes: OIDC_SCOPES }));
-  provider.use(jwtAccessTokenLookup({ verifier: deps.ownTokens, paths: [path('introspection'), path('revocation')] }));
+  provider.use(jwtAccessTokenLookup({ verifier: deps.ownTokens, records: deps.jwtRecords, paths: [path('introspection'), path('revocation')] }));
   provider.use(auditIntrospectionAndRevocation(deps.audit, { introspection: path('introspection'), revocation: path('revocation') }));
 
   const health = healthRoutes(deps.readiness);

@@ -1,7 +1,12 @@
 // JWT access tokens (RFC 9068) are self-contained, so oidc-provider never stores them and its introspection
-// and revocation endpoints refuse them (`unsupported_token_type`). We keep a server-side record of each one
-// under its `jti`, in the same model storage as opaque tokens, which gives JWTs everything opaque tokens
-// have: introspection (RFC 7662), revocation (RFC 7009), and removal with their grant.
+// and revocation endpoints refuse them (`unsupported_token_type`). We keep a server-side record of each one in
+// the same model storage as opaque tokens, which gives JWTs everything opaque tokens have: introspection
+// (RFC 7662), revocation (RFC 7009), and removal with their grant.
+//
+// A record is stored under a keyed hash of the JWT's `jti`, never the `jti` itself: an opaque token is looked up
+// by its value, so a record under the bare `jti` would make that identifier (which resource servers log freely)
+// work as a bearer token. Only a verified JWT leads to its record.
+import { createHmac } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
 import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
@@ -15,19 +20,33 @@ interface StorableToken {
   [key: string]: unknown;
 }
 
-/**
- * Called from oidc-provider's JWT format customizer, before the token is signed and handed out, so the record
- * exists before anyone can present the token. The record is exactly what an opaque token of the same model
- * would store, so the provider's own find/introspect/revoke logic applies to it unchanged.
- */
-export async function recordJwtAccessToken(token: StorableToken, payload: JWTPayload): Promise<void> {
-  const record: Record<string, unknown> = {};
-  for (const key of token.constructor.IN_PAYLOAD) {
-    if (token[key] !== undefined) record[key] = token[key];
+/** Where the record of a JWT access token lives: HMAC-SHA-256 of its `jti` under a key every instance shares. */
+export class JwtRecordIds {
+  readonly #key: Buffer;
+
+  constructor(key: Buffer) {
+    this.#key = key;
   }
-  Object.assign(record, { jti: token.jti, iat: payload.iat, exp: payload.exp, extra: token.extra });
-  const expiresIn = Math.max(1, (payload.exp ?? 0) - Math.floor(Date.now() / 1000));
-  await token.adapter.upsert(token.jti, record, expiresIn);
+
+  of(jti: string): string {
+    return `jwt.${createHmac('sha256', this.#key).update(jti).digest('base64url')}`;
+  }
+
+  /**
+   * Called from oidc-provider's JWT format customizer, before the token is signed and handed out, so the record
+   * exists before anyone can present the token. The record is what an opaque token of the same model would
+   * store (its id being the record's own), so the provider's find/introspect/revoke logic applies unchanged.
+   */
+  async record(token: StorableToken, payload: JWTPayload): Promise<void> {
+    const record: Record<string, unknown> = {};
+    for (const key of token.constructor.IN_PAYLOAD) {
+      if (token[key] !== undefined) record[key] = token[key];
+    }
+    const id = this.of(token.jti);
+    Object.assign(record, { jti: id, iat: payload.iat, exp: payload.exp, extra: token.extra });
+    const expiresIn = Math.max(1, (payload.exp ?? 0) - Math.floor(Date.now() / 1000));
+    await token.adapter.upsert(id, record, expiresIn);
+  }
 }
 
 // Presented in place of a JWT that is not ours (bad signature, expired, foreign issuer): it matches no record,
@@ -37,9 +56,9 @@ const NO_SUCH_TOKEN = 'unrecognised-jwt';
 
 /**
  * Koa middleware in front of the introspection and revocation endpoints: when the presented token is a JWT,
- * verify it against our own keys and present its `jti` to oidc-provider instead, which then finds the record.
+ * verify it against our own keys and present its record's id to oidc-provider instead, which then finds it.
  */
-export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; paths: string[] }) {
+export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; records: JwtRecordIds; paths: string[] }) {
   const paths = new Set(options.paths);
 
   return function lookUpJwtAccessTokens(ctx: Context, next: Next): Promise<void> {
@@ -54,7 +73,7 @@ export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; path
     const params = new URLSearchParams(body.toString('utf8'));
     const tokens = params.getAll('token');
     if (tokens.length === 1 && looksLikeCompactJws(tokens[0])) {
-      params.set('token', await jtiOf(tokens[0]));
+      params.set('token', await recordIdOf(tokens[0]));
       replaceRequestBody(ctx, Buffer.from(params.toString()));
     } else {
       replaceRequestBody(ctx, body);
@@ -62,10 +81,10 @@ export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; path
     return next();
   }
 
-  async function jtiOf(jwt: string): Promise<string> {
+  async function recordIdOf(jwt: string): Promise<string> {
     try {
       const payload = await options.verifier.verify(jwt, { typ: 'at+jwt' });
-      return typeof payload.jti === 'string' && payload.jti ? payload.jti : NO_SUCH_TOKEN;
+      return typeof payload.jti === 'string' && payload.jti ? options.records.of(payload.jti) : NO_SUCH_TOKEN;
     } catch {
       return NO_SUCH_TOKEN;
     }

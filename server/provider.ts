@@ -20,7 +20,7 @@ import * as tokenExchange from '../grants/token-exchange.ts';
 import { transactionTokenPolicy } from '../grants/transaction-token-policy.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem } from './client-policy.ts';
-import { recordJwtAccessToken } from './jwt-access-token-records.ts';
+import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { errorPage, loggedOutPage, logoutPage, PAGE_CSP } from './pages.ts';
@@ -47,6 +47,8 @@ export interface ProviderDependencies {
   cookieKeys: string[];
   dpopNonceSecret: Buffer;
   dpopRequireNonce: boolean;
+  /** Where JWT access tokens are recorded, so they introspect and revoke like opaque ones. */
+  jwtRecords: JwtRecordIds;
   /** Set by the registration-access middleware: whether this request presented the initial access token. */
   isAdminRegistration: (ctx: KoaContextWithOIDC) => boolean;
   /** Hashed client secrets: compares a presented secret with the stored hash. */
@@ -168,7 +170,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     formats: {
       customizers: {
         async jwt(_ctx, token, jwt) {
-          await recordJwtAccessToken(token as never, jwt.payload);
+          await deps.jwtRecords.record(token as never, jwt.payload);
         },
       },
     },
@@ -356,6 +358,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       agents: deps.agents,
       presented: deps.presented,
       lineage: deps.lineage,
+      jwtRecords: deps.jwtRecords,
       delegationDefaults: deps.delegationDefaults,
       transactionTokens: deps.transactionTokens,
     }),

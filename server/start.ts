@@ -29,6 +29,7 @@ import { TrustedIssuers } from '../grants/trusted-issuers.ts';
 import { composeApp } from './app.ts';
 import { auditProviderEvents } from './audit-events.ts';
 import { createProvider } from './provider.ts';
+import { JwtRecordIds } from './jwt-access-token-records.ts';
 import { isAdminRegistration } from './registration-access.ts';
 import { TokenLiveness } from '../grants/token-liveness.ts';
 
@@ -84,6 +85,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const audit = new AuditLog(database.db, { maxBatch: 2000 });
 
     const ownTokens = new OwnTokenVerifier(issuer, publicJwks(signingKeys));
+    const jwtRecords = new JwtRecordIds(secrets.jwtRecordKey);
     const lineage = new TokenLineage(models('TokenLineage'));
     // The liveness rules look up ancestor tokens through the provider, which is built just below.
     let provider!: Provider;
@@ -97,13 +99,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       agents,
       liveness,
       lineage,
-      presented: new PresentedTokens({ ownTokens, trusted: new TrustedIssuers(settings.trustedIssuers), liveness, lineage, trustDomain }),
+      presented: new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers), liveness, lineage, trustDomain }),
       delegationDefaults: settings.delegation,
       transactionTokens: { trustDomain, signer: new TokenSigner(signingKeys), ...settings.transactionTokens },
       cimd: settings.cimd,
       signingKeys,
       cookieKeys: secrets.cookieKeys,
       dpopNonceSecret: secrets.dpopNonceSecret,
+      jwtRecords,
       dpopRequireNonce: settings.dpopRequireNonce,
       isAdminRegistration,
       clientSecretMatches,
@@ -119,6 +122,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       issuer,
       adminToken: settings.adminToken,
       ownTokens,
+      jwtRecords,
       users,
       resources,
       agents,

@@ -240,6 +240,12 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
       expect(await refusal(exchange(agentA, { subject_token: expired }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('expired') });
     });
 
+    it('the jti of one of our JWTs, which is an identifier, not a bearer token', async () => {
+      const { jti } = decodeJwt(await aliceToken());
+      expect((await refusal(exchange(agentA, { subject_token: jti! }))).description).toContain('not active');
+      expect((await introspect(jti!)).active).toBe(false);
+    });
+
     it('revoked', async () => {
       const subject = await aliceToken();
       await oidc.tokenRevocation(app, subject);
