@@ -14,6 +14,8 @@ export interface Lineage {
   ancestors: TokenRef[];
   /** Whether the principal at the root of the chain is a person (a user), not a client or agent. */
   rootIsPerson: boolean;
+  /** The client the first token of the chain was issued to: its delegation policy binds every later hop. */
+  rootClientId?: string;
 }
 
 export class TokenLineage {
@@ -25,12 +27,16 @@ export class TokenLineage {
   }
 
   async record(tokenId: string, lineage: Lineage, expiresIn: number): Promise<void> {
-    await this.#adapter.upsert(tokenId, { ancestors: lineage.ancestors, rootIsPerson: lineage.rootIsPerson } as never, expiresIn);
+    await this.#adapter.upsert(tokenId, { ancestors: lineage.ancestors, rootIsPerson: lineage.rootIsPerson, rootClientId: lineage.rootClientId } as never, expiresIn);
   }
 
   async find(tokenId: string): Promise<Lineage | undefined> {
     const stored = (await this.#adapter.find(tokenId)) as Partial<Lineage> | undefined;
     if (!stored || !Array.isArray(stored.ancestors)) return undefined;
-    return { ancestors: stored.ancestors, rootIsPerson: stored.rootIsPerson === true };
+    return {
+      ancestors: stored.ancestors,
+      rootIsPerson: stored.rootIsPerson === true,
+      ...(typeof stored.rootClientId === 'string' ? { rootClientId: stored.rootClientId } : {}),
+    };
   }
 }

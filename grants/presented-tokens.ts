@@ -52,6 +52,8 @@ export interface PresentedToken {
   lineage: TokenRef[];
   /** The resources one of our access tokens is for (its `aud`); undefined for tokens not bound to a resource. */
   audiences?: string[];
+  /** For our stored tokens: the client the first token of its chain was issued to (itself, if not exchanged). */
+  rootClientId?: string;
   /** The token was one of our own ID tokens. */
   isIdToken: boolean;
   /** Set when the token was one of our Txn-Tokens. */
@@ -187,6 +189,7 @@ export class PresentedTokens {
       jkt: token.jkt,
       lineage: [...(inherited?.ancestors ?? []), ref],
       audiences: token.aud === undefined ? undefined : [token.aud].flat(),
+      rootClientId: inherited ? inherited.rootClientId : token.clientId,
       isIdToken: false,
     };
   }

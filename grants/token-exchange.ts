@@ -98,7 +98,11 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     }
 
     const policy = policyFor(deps.delegationDefaults, delegationPolicyOf(client));
-    const subjectPolicy = policyFor(deps.delegationDefaults, await subjectClientPolicy(ctx, subject, deps.issuer));
+    // Who may act is decided by the client the subject token was issued to and, for a token exchanged before, by
+    // the client its chain started at: a restriction cannot be shed by exchanging once more.
+    const subjectPolicies = await Promise.all([...new Set([subject.clientId, subject.rootClientId])].map(
+      async (clientId) => policyFor(deps.delegationDefaults, await subjectClientPolicy(ctx, subject, clientId, deps.issuer)),
+    ));
 
     // §1.1: without an actor_token the client acts itself; it impersonates (no `act`) only where policy allows.
     const actor = actorToken
@@ -108,7 +112,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     const act: ActClaim | undefined = impersonating ? subject.act : nestActor(actor, subject.act);
 
     refuseIf(checkMayAct(subject.mayAct, actor, deps.issuer));
-    refuseIf(checkAllowedActor(actor.sub, subjectPolicy.allowedActors));
+    for (const subjectPolicy of subjectPolicies) refuseIf(checkAllowedActor(actor.sub, subjectPolicy.allowedActors));
     refuseIf(checkChainDepth(act, policy.maxDepth));
     refuseIf(checkHumanRoot(policy.humanRootRequired, subject.rootIsPerson));
 
@@ -146,7 +150,9 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
       expiresIn: lifetime,
     } as never);
     if (resourceServer) token.resourceServer = resourceServer;
-    if (act) token.extra = { act };
+    // A subject token's may_act (RFC 8693 §4.4) stays with what is derived from it, so the party it allows is the
+    // only one that can act further for this subject.
+    if (act || subject.mayAct) token.extra = { ...(act ? { act } : {}), ...(subject.mayAct ? { may_act: subject.mayAct } : {}) };
     await bindDpopProof(ctx, dPoP, token);
     checkDpopRequired(provider, ctx, dPoP);
 
@@ -157,7 +163,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     // is kept under the id the token is stored under, as introspection finds it.
     const ancestors = [...subject.lineage, ...(actorToken?.lineage ?? [])];
     const storedId = resourceServer?.accessTokenFormat === 'jwt' ? deps.jwtRecords.of(token.jti) : token.jti;
-    await deps.lineage.record(storedId, { ancestors, rootIsPerson: subject.rootIsPerson }, lifetime);
+    await deps.lineage.record(storedId, { ancestors, rootIsPerson: subject.rootIsPerson, rootClientId: subject.rootClientId }, lifetime);
 
     const issuedScope = token.scope || undefined;
     ctx.body = buildTokenResponse(provider, {
@@ -293,13 +299,13 @@ function remainingLifetime(subject: PresentedToken): number {
  * The delegation policy of the client our subject token was issued to (its `allowed_actors` decide who may act on
  * its tokens). A trusted issuer's token names a client of that issuer, not of ours: it has no policy here.
  */
-async function subjectClientPolicy(ctx: TokenEndpointGrantContext, subject: PresentedToken, issuer: string): Promise<ClientDelegationPolicy | undefined> {
+async function subjectClientPolicy(ctx: TokenEndpointGrantContext, subject: PresentedToken, clientId: string | undefined, issuer: string): Promise<ClientDelegationPolicy | undefined> {
   const { client, provider } = ctx.oidc;
-  if (!subject.clientId || subject.issuer !== issuer) return undefined;
-  if (subject.clientId === client.clientId) return delegationPolicyOf(client);
+  if (!clientId || subject.issuer !== issuer) return undefined;
+  if (clientId === client.clientId) return delegationPolicyOf(client);
   let subjectClient;
   try {
-    subjectClient = await provider.Client.find(subject.clientId);
+    subjectClient = await provider.Client.find(clientId);
   } catch {
     // A client identified by a metadata document that cannot be fetched now: its policy cannot be applied.
     throw new errors.InvalidRequest('the client the subject_token was issued to cannot be loaded, so its delegation policy cannot be applied');

@@ -114,8 +114,10 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
     it('allowed_actors: only the listed actors may act on tokens of the subject token\'s client', async () => {
       const guarded = await createAgent({ name: 'guarded', delegation_policy: { allowed_actors: [agentA.id] } });
       const own = (await oidc.clientCredentialsGrant(guarded.config, { scope: 'files:read' })).access_token;
-      await exchange(agentA, { subject_token: own });
+      const derived = await exchange(agentA, { subject_token: own });
       expect(await refusal(exchange(agentB, { subject_token: own }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('"allowed_actors"') });
+      // Exchanging once more does not shed the restriction: the chain's first client still decides.
+      expect(await refusal(exchange(agentB, { subject_token: derived.access_token }))).toMatchObject({ description: expect.stringContaining('"allowed_actors"') });
     });
 
     it('human_root_required refuses a chain rooted in an agent, not one rooted in a person', async () => {
@@ -200,8 +202,11 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
       const principal = await createAgent({ name: 'principal', may_act: { sub: agentA.id } });
       const own = (await oidc.clientCredentialsGrant(principal.config, { scope: 'files:read' })).access_token;
       expect(await introspect(own)).toMatchObject({ may_act: { sub: agentA.id } });
-      await exchange(agentA, { subject_token: own });
+      const derived = await exchange(agentA, { subject_token: own });
       expect(await refusal(exchange(agentB, { subject_token: own }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('"may_act"') });
+      // The statement travels with what is derived from the token: only the named party acts further.
+      expect(await introspect(derived.access_token)).toMatchObject({ may_act: { sub: agentA.id } });
+      expect(await refusal(exchange(agentB, { subject_token: derived.access_token }))).toMatchObject({ description: expect.stringContaining('"may_act"') });
     });
   });
 
