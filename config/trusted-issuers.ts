@@ -81,7 +81,9 @@ export const trustedIssuerSchema = z
       .array(requiredString('a non-empty string'), { error: (issue) => (issue.input === undefined ? 'is required' : 'must be an array of strings') })
       .min(1, 'must name at least one audience'),
     subject_claim: requiredString('a non-empty string').default('sub'),
-    subject_prefix: z.string({ error: 'must be a string' }).default(''),
+    // No default: an empty prefix lets the issuer's subjects pass for local user ids, which only an operator who
+    // shares user ids with that issuer should choose, explicitly.
+    subject_prefix: z.string({ error: (issue) => (issue.input === undefined ? 'is required (use "" only if this issuer shares your user ids)' : 'must be a string') }),
     algorithms: z
       .array(algorithm, { error: 'must be an array of algorithm names' })
       .min(1, 'must name at least one algorithm')

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseTrustedIssuers, TrustedIssuerConfigError } from '../../config/trusted-issuers.ts';
 
-const minimal = { issuer: 'https://accounts.example.com', jwks_uri: 'https://accounts.example.com/jwks', audiences: ['https://auth.local'] };
+const minimal = { issuer: 'https://accounts.example.com', jwks_uri: 'https://accounts.example.com/jwks', audiences: ['https://auth.local'], subject_prefix: '' };
 
 function problem(value: unknown): TrustedIssuerConfigError {
   try {
@@ -70,6 +70,7 @@ describe('parseTrustedIssuers', () => {
     ['an empty audience', { audiences: ['https://auth.local', ''] }, '[0].audiences[1]: must be a non-empty string'],
     ['an empty subject_claim', { subject_claim: '' }, '[0].subject_claim: must be a non-empty string'],
     ['a numeric subject_prefix', { subject_prefix: 7 }, '[0].subject_prefix: must be a string'],
+    ['no subject_prefix', { subject_prefix: undefined }, '[0].subject_prefix: is required (use "" only if this issuer shares your user ids)'],
     ['empty algorithms', { algorithms: [] }, '[0].algorithms: must name at least one algorithm'],
     ['an unknown algorithm', { algorithms: ['RS256', 'RS1'] }, '[0].algorithms[1]: must be one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519'],
     ['a fractional max_token_age_seconds', { max_token_age_seconds: 1.5 }, '[0].max_token_age_seconds: must be a positive integer (seconds)'],

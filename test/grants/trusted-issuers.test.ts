@@ -31,11 +31,11 @@ async function publicJwk(keys: KeyPair, kid: string, alg?: string): Promise<JWK>
 function configs(): TrustedIssuerConfig[] {
   return parseTrustedIssuers(JSON.stringify([
     { issuer: ISSUER, jwks_uri: `${baseUrl}/jwks`, audiences: ['https://other.local', AUDIENCE], subject_prefix: 'idp:' },
-    { issuer: STRICT_ISSUER, jwks_uri: `${baseUrl}/jwks`, audiences: [AUDIENCE], algorithms: ['RS256'], max_token_age_seconds: 60, subject_claim: 'oid', scope_claim: 'permissions' },
-    { issuer: 'https://down.example', jwks_uri: `${closedPortUrl}/jwks`, audiences: [AUDIENCE] },
-    { issuer: 'https://failing.example', jwks_uri: `${baseUrl}/failing`, audiences: [AUDIENCE] },
-    { issuer: 'https://garbage.example', jwks_uri: `${baseUrl}/garbage`, audiences: [AUDIENCE] },
-    { issuer: 'https://two-keys.example', jwks_uri: `${baseUrl}/two-keys`, audiences: [AUDIENCE] },
+    { issuer: STRICT_ISSUER, jwks_uri: `${baseUrl}/jwks`, audiences: [AUDIENCE], algorithms: ['RS256'], max_token_age_seconds: 60, subject_claim: 'oid', scope_claim: 'permissions', subject_prefix: '' },
+    { issuer: 'https://down.example', jwks_uri: `${closedPortUrl}/jwks`, audiences: [AUDIENCE], subject_prefix: 'down:' },
+    { issuer: 'https://failing.example', jwks_uri: `${baseUrl}/failing`, audiences: [AUDIENCE], subject_prefix: 'failing:' },
+    { issuer: 'https://garbage.example', jwks_uri: `${baseUrl}/garbage`, audiences: [AUDIENCE], subject_prefix: 'garbage:' },
+    { issuer: 'https://two-keys.example', jwks_uri: `${baseUrl}/two-keys`, audiences: [AUDIENCE], subject_prefix: 'two-keys:' },
   ]));
 }
 
