@@ -178,14 +178,14 @@ export class AuditLog {
     const dropped: string[] = [];
     const row: Row = {
       at: event.at ?? new Date(),
-      event: event.event,
-      client_id: event.clientId ?? null,
-      subject: event.subject ?? null,
+      event: storable(event.event),
+      client_id: storableOrNull(event.clientId),
+      subject: storableOrNull(event.subject),
       actor: this.#toJson(event, 'actor', dropped),
       outcome: event.outcome,
-      reason: event.reason ?? null,
-      request_id: event.requestId ?? null,
-      source_ip: event.sourceIp ?? null,
+      reason: storableOrNull(event.reason),
+      request_id: storableOrNull(event.requestId),
+      source_ip: storableOrNull(event.sourceIp),
       details: this.#toJson(event, 'details', dropped),
     };
     if (dropped.length) {
@@ -203,7 +203,7 @@ export class AuditLog {
           dropped.push(key);
           return undefined;
         }
-        return member;
+        return typeof member === 'string' ? storable(member) : member;
       });
     } catch (error) {
       this.#log(`audit: ${field} of a "${event.event}" event are not JSON (${(error as Error).message}); stored without them`);
@@ -220,6 +220,18 @@ const SECRET_NAME = /tokens?$|tokenhint$|secret|passw|passphrase|privatekey|priv
 
 function isSecretKey(key: string): boolean {
   return JWK_PRIVATE_MEMBERS.has(key) || SECRET_NAME.test(key.toLowerCase().replace(/[^a-z]/g, ''));
+}
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000, and a client can put one in what we record (a resource indicator
+ * in an error description, say): an event must still be written, so the character is replaced, visibly.
+ */
+function storable(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+}
+
+function storableOrNull(text: string | undefined): string | null {
+  return text === undefined ? null : storable(text);
 }
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): retrying cannot help. */

@@ -112,12 +112,21 @@ describe.each(BACKENDS)('AuditLog on %s', (backend) => {
     const log = vi.fn();
     const audit = new AuditLog(database.db, { flushIntervalMs: 60_000, maxBatch: 10, log });
     audit.record(event('poison', { reason: 'before' }));
-    audit.record(event('poison', { reason: 'bad', details: { note: 'a NUL \u0000 byte' } }));
+    audit.record(event('poison', { reason: 'bad', outcome: 'maybe' as never }));
     audit.record(event('poison', { reason: 'after' }));
     await audit.flush();
     expect((await stored('poison')).map((row) => row.reason)).toEqual(['before', 'after']);
     expect(log).toHaveBeenCalledTimes(1);
     expect(log).toHaveBeenCalledWith(expect.stringContaining('rejected an event'));
+    await audit.close();
+  });
+
+  it('stores an event whose text holds NUL characters (PostgreSQL cannot), with them replaced', async () => {
+    const audit = new AuditLog(database.db, { flushIntervalMs: 60_000 });
+    audit.record(event('nul', { reason: 'resource "https://x/\u0000"', subject: 'a\u0000b', details: { note: 'a NUL \u0000 byte' } }));
+    await audit.flush();
+    const [row] = await stored('nul');
+    expect(row).toMatchObject({ reason: 'resource "https://x/\uFFFD"', subject: 'a\uFFFDb', details: { note: 'a NUL \uFFFD byte' } });
     await audit.close();
   });
 
