@@ -10,7 +10,7 @@ import { createHmac } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
 import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
-import { readRawBody, replaceRequestBody } from './read-body.ts';
+import { peekArrivedBody, readRawBody, replaceRequestBody } from './read-body.ts';
 
 interface StorableToken {
   jti: string;
@@ -54,6 +54,9 @@ export class JwtRecordIds {
 // require for invalid tokens.
 const NO_SUCH_TOKEN = 'unrecognised-jwt';
 
+const DOT = 0x2e;
+const PERCENT = 0x25;
+
 /**
  * Koa middleware in front of the introspection and revocation endpoints: when the presented token is a JWT,
  * verify it against our own keys and present its record's id to oidc-provider instead, which then finds it.
@@ -65,10 +68,17 @@ export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; reco
     if (ctx.method !== 'POST' || !paths.has(ctx.path) || !ctx.is('application/x-www-form-urlencoded')) {
       return next();
     }
-    return rewrite(ctx, next);
+    return lookUp(ctx, next);
   };
 
-  async function rewrite(ctx: Context, next: Next): Promise<void> {
+  async function lookUp(ctx: Context, next: Next): Promise<void> {
+    // This runs while Node is still parsing the request; a small form body has arrived once it yields.
+    await Promise.resolve();
+    // A compact JWS always has two dots, written as '.' or percent-encoded; a form without either (an opaque
+    // token, client_secret_basic) goes on untouched. Copying the stream into a new one costs more than the
+    // introspection itself.
+    const arrived = peekArrivedBody(ctx.req);
+    if (arrived && !arrived.includes(DOT) && !arrived.includes(PERCENT)) return next();
     const body = await readRawBody(ctx);
     const params = new URLSearchParams(body.toString('utf8'));
     const tokens = params.getAll('token');

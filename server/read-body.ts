@@ -38,6 +38,22 @@ export async function readJson(ctx: Context): Promise<unknown> {
   }
 }
 
+/**
+ * The whole request body, when it has already arrived and nothing has read from the stream yet, without consuming
+ * it: the bytes are handed back with `unshift` (the stream API's way to un-read), so whoever reads the request
+ * next still gets all of it. Undefined when the body is still arriving or was already read; then the caller
+ * reads the stream the usual way.
+ */
+export function peekArrivedBody(req: IncomingMessage): Buffer | undefined {
+  if (req.readableFlowing !== null || req.readableDidRead || req.readableLength === 0) return undefined;
+  // With a Content-Length (never together with chunked encoding), that many bytes is the whole body.
+  if (req.headers['transfer-encoding'] !== undefined || req.readableLength !== Number(req.headers['content-length'])) return undefined;
+  const body = req.read() as Buffer | null;
+  if (body === null) return undefined;
+  req.unshift(body);
+  return body;
+}
+
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, 'invalid_request', `the body is larger than ${limit} bytes`);
 }

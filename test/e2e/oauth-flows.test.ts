@@ -183,6 +183,26 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       }
     });
 
+    it('finds a JWT access token however the form carries it: percent-encoded dots, a chunked body', async () => {
+      const config = await registerConfidential({});
+      const { access_token: jwt } = await oidc.clientCredentialsGrant(config, { resource: API, scope: 'read' });
+      const { client_id: id, client_secret: secret } = config.clientMetadata();
+      const authorization = `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret as string)}`).toString('base64')}`;
+      const chunked = new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(`token=${jwt.slice(0, 40)}`));
+          controller.enqueue(new TextEncoder().encode(jwt.slice(40)));
+          controller.close();
+        },
+      });
+      for (const body of [`token=${jwt.replaceAll('.', '%2E')}`, chunked]) {
+        const response = await fetch(`${server.url}/token/introspection`, {
+          method: 'POST', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body, duplex: 'half',
+        } as RequestInit);
+        expect(await response.json()).toMatchObject({ active: true, aud: API, scope: 'read' });
+      }
+    });
+
     it('answers {"active": false} for a JWT we did not sign and 200 when revoking it', async () => {
       const config = await registerConfidential({});
       const { privateKey } = await generateKeyPair('ES256');
