@@ -90,7 +90,7 @@ export class ResourceStore {
     if (identifier.includes('\u0000')) return undefined;
     if (!this.#cache) return this.#load(identifier);
     const found = await this.#cache.get(identifier, () => this.#load(identifier));
-    return found && structuredClone(found);
+    return found && copyOf(found);
   }
 
   async #load(identifier: string): Promise<Resource | undefined> {
@@ -138,6 +138,11 @@ export class ResourceStore {
     await this.#cache?.invalidate(identifier);
     return result.numDeletedRows > 0n;
   }
+}
+
+/** Every caller gets its own copy, so none can alter the cached entry; spelled out, it is far cheaper than structuredClone. */
+function copyOf(resource: Resource): Resource {
+  return { ...resource, scopes: [...resource.scopes], createdAt: new Date(resource.createdAt), updatedAt: new Date(resource.updatedAt) };
 }
 
 function toResource(row: Selectable<ResourcesTable>): Resource {

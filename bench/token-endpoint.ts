@@ -2,7 +2,7 @@
 // measured in the same run on the same machine and the same storage, printed as requests/s, p50/p99 and the
 // ratio ours/vanilla. Both servers run as separate processes; the load comes from this one.
 //
-// Storage modes: `memory` (ours: process memory + embedded PGlite for clients; vanilla: its memory adapter)
+// Storage modes: `memory` (ours: process memory + embedded PGlite for clients; vanilla: the same memory adapter)
 // and `redis` (ours: Redis + PostgreSQL; vanilla: the same Redis adapter). Choose with BENCH_MODES=memory,redis.
 import { randomBytes } from 'node:crypto';
 import { CONNECTIONS, DURATION, MODES, basicAuth, fmt, measure, pinned, startProcess, withStorage, type Measurement, type Target } from './harness.ts';
@@ -31,13 +31,24 @@ async function startVanilla(mode: string, storageEnv: Record<string, string>): P
 
 async function scenarios(target: Target): Promise<Record<string, Measurement>> {
   const auth = { authorization: target.basic };
-  const token = await fetch(`${target.url}/token`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
-  const { access_token: opaque } = await token.json() as { access_token: string };
-  return {
+  const results: Record<string, Measurement> = {
     'client_credentials, opaque': await measure(`${target.url}/token`, auth, 'grant_type=client_credentials', target.pid),
     'client_credentials, JWT': await measure(`${target.url}/token`, auth, `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=read`, target.pid),
-    'introspection, opaque': await measure(`${target.url}/token/introspection`, auth, `token=${opaque}`, target.pid),
   };
+  const opaque = await activeOpaqueToken(target);
+  results['introspection, opaque'] = await measure(`${target.url}/token/introspection`, auth, `token=${opaque}`, target.pid);
+  return results;
+}
+
+/** A fresh token that both servers must answer `active: true` for: a measured inactive answer is less work. */
+async function activeOpaqueToken(target: Target): Promise<string> {
+  const form = { authorization: target.basic, 'content-type': 'application/x-www-form-urlencoded' };
+  const issued = await fetch(`${target.url}/token`, { method: 'POST', headers: form, body: 'grant_type=client_credentials' });
+  const { access_token: token } = await issued.json() as { access_token: string };
+  const introspected = await fetch(`${target.url}/token/introspection`, { method: 'POST', headers: form, body: `token=${token}` });
+  const { active } = await introspected.json() as { active: boolean };
+  if (!active) throw new Error(`${target.name} does not find the token it just issued`);
+  return token;
 }
 
 console.log(`token endpoint benchmark: ${CONNECTIONS} connections, ${DURATION} s per scenario, node ${process.version}${pinned ? ', load on core 0, server on core 1' : ''}`);
