@@ -2,10 +2,26 @@
 // - Keys hold SHA-256 hashes of ids, never live token values (see storage-rules.ts).
 // - One-time use is atomic here, not in oidc-provider (whose check-then-set races): `consume` is a single-key
 //   Lua HSETNX and DPoP replay detection a SET NX, so concurrent redemptions across instances succeed once.
-// - Cluster-safe: every command and transaction touches one key.
+// - Cluster-safe: every command and script touches one key.
 import type { Redis } from 'ioredis';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { CONSUMABLE, GRANTABLE, alreadyConsumed, hashId, replayDetected } from './storage-rules.ts';
+
+// Replaces a record (dropping a stale `consumed` mark) and sets its TTL, atomically. One script instead of a
+// MULTI/DEL/HSET/EXPIRE/EXEC transaction: ioredis spends ~25 µs of CPU on that transaction against ~7 µs on
+// one EVALSHA, and this runs for every token issued. ARGV[2] is the TTL in seconds, or '' for none.
+const PUT_RECORD = `redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'payload', ARGV[1])
+if ARGV[2] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+
+// Adds a record to its grant's index, which lives as long as its longest-lived member (forever if one has no TTL).
+const INDEX_IN_GRANT = `redis.call('SADD', KEYS[1], ARGV[1])
+if ARGV[2] == '' then redis.call('PERSIST', KEYS[1]) else
+  redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
+  redis.call('EXPIRE', KEYS[1], ARGV[2], 'GT')
+end
+return 1`;
 
 // -1: no such record; 1: this caller consumed it; 0: someone already had.
 const CONSUME = `if redis.call('HEXISTS', KEYS[1], 'payload') == 0 then return -1 end
@@ -54,17 +70,11 @@ export class RedisAdapter implements Adapter {
 
     // Index first, so a token is never stored without being reachable from its grant.
     if (GRANTABLE.has(this.#name) && payload.grantId) {
-      const grantKey = this.#grantKey(payload.grantId);
-      const index = this.#redis.multi().sadd(grantKey, key);
-      if (ttl) index.expire(grantKey, ttl, 'NX').expire(grantKey, ttl, 'GT');
-      else index.persist(grantKey);
-      await exec(index);
+      await (this.#redis as ScriptedRedis).agentauthIndexInGrant(this.#grantKey(payload.grantId), key, ttl ? String(ttl) : '');
     }
 
     const { jti, ...rest } = payload;
-    const record = this.#redis.multi().del(key).hset(key, 'payload', JSON.stringify(jti === id ? rest : payload));
-    if (ttl) record.expire(key, ttl);
-    await exec(record);
+    await (this.#redis as ScriptedRedis).agentauthPutRecord(key, JSON.stringify(jti === id ? rest : payload), ttl ? String(ttl) : '');
 
     // The session uid index has to give back the session id itself: oidc-provider looks sessions up by uid
     // and then uses the returned id (jti) as the session. It is a value, never a key.
@@ -116,12 +126,17 @@ export class RedisAdapter implements Adapter {
   }
 }
 
-async function exec(transaction: ReturnType<Redis['multi']>): Promise<void> {
-  const results = await transaction.exec();
-  for (const [error] of results ?? []) if (error) throw error;
-}
+/** The client with our scripts defined on it (ioredis sends EVALSHA and falls back to EVAL after a NOSCRIPT). */
+type ScriptedRedis = Redis & {
+  agentauthPutRecord(key: string, payload: string, ttl: string): Promise<number>;
+  agentauthIndexInGrant(grantKey: string, member: string, ttl: string): Promise<number>;
+};
 
 export function redisAdapterFactory(redis: Redis, options: RedisAdapterOptions): (name: string) => RedisAdapter {
+  if (!('agentauthPutRecord' in redis)) {
+    redis.defineCommand('agentauthPutRecord', { numberOfKeys: 1, lua: PUT_RECORD });
+    redis.defineCommand('agentauthIndexInGrant', { numberOfKeys: 1, lua: INDEX_IN_GRANT });
+  }
   const adapters = new Map<string, RedisAdapter>();
   return (name) => {
     let adapter = adapters.get(name);

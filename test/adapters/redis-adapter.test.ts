@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AdapterPayload } from 'oidc-provider';
 import { redisAdapterFactory } from '../../adapters/redis-adapter.ts';
+import { hashId } from '../../adapters/storage-rules.ts';
 import { connectTestRedis, dropRedisPrefix, uniqueRedisPrefix } from '../support/services.ts';
 import { describeAdapterContract } from './adapter-contract.ts';
 
@@ -43,6 +44,25 @@ describe('RedisAdapter specifics', () => {
     const keys = await redis.keys(`${prefix}AccessToken:*`);
     const ttls = await Promise.all(keys.map((key) => redis.ttl(key)));
     expect(ttls).toContain(115);
+  });
+
+  it('replaces a record whole: a re-upserted record is no longer consumed, and one without expiresIn never expires', async () => {
+    const id = `replace-${Date.now()}`;
+    const adapter = one('RefreshToken');
+    await adapter.upsert(id, { jti: id, kind: 'RefreshToken', scope: 'a' } as AdapterPayload, 60);
+    await adapter.consume(id);
+    await adapter.upsert(id, { jti: id, kind: 'RefreshToken', scope: 'b' } as AdapterPayload);
+    const found = await adapter.find(id);
+    expect(found).toMatchObject({ scope: 'b' });
+    expect(found?.consumed).toBeUndefined();
+    expect(await redis.ttl(`${prefix}RefreshToken:${hashId(id)}`)).toBe(-1);
+  });
+
+  it('keeps writing after Redis forgets its scripts (restart, SCRIPT FLUSH, failover)', async () => {
+    await redis.script('FLUSH');
+    const id = `flushed-${Date.now()}`;
+    await one('AccessToken').upsert(id, { jti: id, kind: 'AccessToken' } as AdapterPayload, 60);
+    expect(await two('AccessToken').find(id)).toMatchObject({ jti: id });
   });
 
   it('shares records, consumption and replay detection between two connections (two instances)', async () => {
