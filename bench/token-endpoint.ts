@@ -9,24 +9,29 @@ import { CONNECTIONS, DURATION, MODES, basicAuth, fmt, measure, pinned, startPro
 
 const RESOURCE = 'https://api.bench.test/';
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
+const adminHeaders = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
 
 async function startOurs(mode: string, storageEnv: Record<string, string>): Promise<Target> {
   const server = await startProcess('../server/main.ts', { PORT: '0', ADMIN_TOKEN, ...storageEnv });
-  const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-  await fetch(`${server.url}/admin/resources`, { method: 'POST', headers: admin, body: JSON.stringify({ identifier: RESOURCE, scopes: ['read', 'write'], token_format: 'jwt', access_token_ttl: 600 }) });
-  const registered = await (await fetch(`${server.url}/reg`, {
-    method: 'POST', headers: admin, body: JSON.stringify({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }),
-  })).json() as { client_id: string; client_secret: string };
-  return { name: `ours (${mode})`, url: server.url, pid: server.pid, basic: basicAuth(registered.client_id, registered.client_secret), stop: server.stop };
+  await fetch(`${server.url}/admin/resources`, {
+    method: 'POST', headers: adminHeaders, body: JSON.stringify({ identifier: RESOURCE, scopes: ['read', 'write'], token_format: 'jwt', access_token_ttl: 600 }),
+  });
+  return { name: `ours (${mode})`, url: server.url, pid: server.pid, basic: await registerClient(server.url), stop: server.stop };
 }
 
 async function startVanilla(mode: string, storageEnv: Record<string, string>): Promise<Target> {
-  const clientId = 'bench-client';
-  const clientSecret = randomBytes(32).toString('base64url');
-  const server = await startProcess('./vanilla-provider.ts', {
-    BENCH_STORAGE: mode, BENCH_CLIENT_ID: clientId, BENCH_CLIENT_SECRET: clientSecret, BENCH_RESOURCE: RESOURCE, ...storageEnv,
+  const server = await startProcess('./vanilla-provider.ts', { BENCH_STORAGE: mode, BENCH_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_RESOURCE: RESOURCE, ...storageEnv });
+  return { name: `vanilla (${mode})`, url: server.url, pid: server.pid, basic: await registerClient(server.url), stop: server.stop };
+}
+
+/** The same dynamic registration (RFC 7591, initial access token) at both servers, so they load the same client. */
+async function registerClient(url: string): Promise<string> {
+  const response = await fetch(`${url}/reg`, {
+    method: 'POST', headers: adminHeaders, body: JSON.stringify({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }),
   });
-  return { name: `vanilla (${mode})`, url: server.url, pid: server.pid, basic: basicAuth(clientId, clientSecret), stop: server.stop };
+  if (response.status !== 201) throw new Error(`registration at ${url} failed: ${response.status} ${await response.text()}`);
+  const { client_id: id, client_secret: secret } = await response.json() as { client_id: string; client_secret: string };
+  return basicAuth(id, secret);
 }
 
 async function scenarios(target: Target): Promise<Record<string, Measurement>> {

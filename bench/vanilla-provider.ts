@@ -5,15 +5,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
-import Provider, { type Adapter } from 'oidc-provider';
+import Provider from 'oidc-provider';
 import { clockTolerance } from '../config/defaults.ts';
 import { generateSigningKey } from '../keys/signing-keys.ts';
 import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
 import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
 
 const storage = process.env.BENCH_STORAGE ?? 'memory';
-const clientId = process.env.BENCH_CLIENT_ID!;
-const clientSecret = process.env.BENCH_CLIENT_SECRET!;
 const resource = process.env.BENCH_RESOURCE!;
 
 const server = createServer();
@@ -30,6 +28,9 @@ server.listen(0, '127.0.0.1', async () => {
     ttl: { ClientCredentials: 600 },
     features: {
       devInteractions: { enabled: false },
+      // The benchmark client registers here as it does at ours (RFC 7591 with an initial access token), so both
+      // servers load the same client metadata on every request.
+      registration: { enabled: true, initialAccessToken: process.env.BENCH_ADMIN_TOKEN! },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       resourceIndicators: {
@@ -37,11 +38,6 @@ server.listen(0, '127.0.0.1', async () => {
         getResourceServerInfo: async () => ({ scope: 'read write', audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'RS256' } } }),
       },
     },
-  });
-  // Registered at run time and read through the adapter, as every client of a server with dynamic
-  // registration is (ours included); a static `clients` entry would skip the per-request lookup.
-  await (provider.Client as unknown as { adapter: Adapter }).adapter.upsert(clientId, {
-    client_id: clientId, client_secret: clientSecret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [],
   });
   server.on('request', provider.callback());
   console.log(`listening on http://127.0.0.1:${port}`);
