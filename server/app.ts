@@ -44,15 +44,24 @@ export function composeApp(deps: AppDependencies): Provider {
   const { provider } = deps;
   const path = (route: string) => new URL(provider.urlFor(route)).pathname;
 
-  provider.use(requestId);
-  provider.use(serveDiscoveryAliases(deps.issuer));
-  provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
-  provider.use(registrationAccess({ adminToken: deps.adminToken, registrationPath: path('registration') }));
-  provider.use(hideStoredClientSecrets(path('registration')));
-  provider.use(registrableScopes({ registrationPath: path('registration'), supportedScopes: OIDC_SCOPES }));
-  provider.use(jwtAccessTokenLookup({ verifier: deps.ownTokens, records: deps.jwtRecords, paths: [path('introspection'), path('revocation')] }));
-  provider.use(auditIntrospectionAndRevocation(deps.audit, { introspection: path('introspection'), revocation: path('revocation') }));
+  const registrationPath = path('registration');
+  const introspectionPath = path('introspection');
+  const revocationPath = path('revocation');
+  const tokenPath = path('token');
 
+  // Run in front of oidc-provider's own endpoints of the same paths.
+  const registration = compose<Context>([
+    registrationAccess({ adminToken: deps.adminToken, registrationPath }),
+    hideStoredClientSecrets(registrationPath),
+    registrableScopes({ registrationPath, supportedScopes: OIDC_SCOPES }),
+  ] as Middleware[]);
+  const tokenChecks = compose<Context>([
+    jwtAccessTokenLookup({ verifier: deps.ownTokens, records: deps.jwtRecords, paths: [introspectionPath, revocationPath] }),
+    auditIntrospectionAndRevocation(deps.audit, { introspection: introspectionPath, revocation: revocationPath }),
+  ] as Middleware[]);
+  const discoveryAlias = serveDiscoveryAliases(deps.issuer);
+
+  // Our own routes.
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey });
   const adminUsers = adminUserRoutes(deps.users);
@@ -67,12 +76,19 @@ export function composeApp(deps: AppDependencies): Provider {
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
-  // Token-endpoint traffic skips our routers entirely: they only ever answer under these prefixes.
+  provider.use(requestId);
+  provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
+  // One dispatch by path rather than a chain every request walks: the token endpoint, the busiest, meets nothing of
+  // ours beyond the request id and error rendering, and each group below only ever acts under its own paths.
   provider.use((ctx, next) => {
-    if (ctx.path === '/admin' || ctx.path.startsWith('/admin/')) return admin(ctx, next);
-    if (ctx.path === '/healthz' || ctx.path === '/readyz' || ctx.path.startsWith('/interaction/')) return ours(ctx, next);
-    if (ctx.path.startsWith('/.well-known/oauth-protected-resource') || ctx.path.startsWith('/resources/')) return resourceMetadata(ctx, next);
-    return next();
+    const requested = ctx.path;
+    if (requested === tokenPath) return next();
+    if (requested === introspectionPath || requested === revocationPath) return tokenChecks(ctx, next);
+    if (requested === registrationPath || requested.startsWith(`${registrationPath}/`)) return registration(ctx, next);
+    if (requested === '/admin' || requested.startsWith('/admin/')) return admin(ctx, next);
+    if (requested === '/healthz' || requested === '/readyz' || requested.startsWith('/interaction/')) return ours(ctx, next);
+    if (requested.startsWith('/.well-known/oauth-protected-resource') || requested.startsWith('/resources/')) return resourceMetadata(ctx, next);
+    return discoveryAlias(ctx, next);
   });
 
   return provider;
