@@ -1,7 +1,7 @@
 // Registered clients (agents included) in PostgreSQL, behind oidc-provider's adapter interface for the `Client`
 // model. oidc-provider hands the adapter the plaintext client_secret (lib/helpers/add_client.js); we keep only a
 // hash, so a leaked database or backup does not hand out working client credentials.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ReadThroughCache } from './read-through-cache.ts';
@@ -15,7 +15,7 @@ const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
  * makes guessing hopeless; a slow KDF would only add latency to every token request without adding security.
  */
 export function hashClientSecret(secret: string): string {
-  return `${HASH_PREFIX}${createHash('sha256').update(secret).digest('base64url')}`;
+  return `${HASH_PREFIX}${hash('sha256', secret, 'base64url')}`;
 }
 
 export function isHashedClientSecret(value: string): boolean {
@@ -26,7 +26,7 @@ export function isHashedClientSecret(value: string): boolean {
 export async function clientSecretMatches(storedHash: string, presented: string): Promise<boolean> {
   if (!isHashedClientSecret(storedHash)) return false;
   const expected = Buffer.from(storedHash.slice(HASH_PREFIX.length), 'base64url');
-  const actual = createHash('sha256').update(presented).digest();
+  const actual = hash('sha256', presented, 'buffer');
   return timingSafeEqual(expected, actual);
 }
 

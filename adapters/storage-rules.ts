@@ -1,5 +1,5 @@
 // What every storage adapter of ours does the same way, whatever the backend.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { errors } from 'oidc-provider';
 
 /** Models that are used once; a second `consume` must fail. */
@@ -12,7 +12,7 @@ export const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshTo
  * Storage keys are hashes of ids: an id is often a live bearer credential (access token, refresh token,
  * code, session id), and keys show up in monitoring, key scans and slow logs.
  */
-export const hashId = (value: string): string => createHash('sha256').update(value).digest('base64url');
+export const hashId = (value: string): string => hash('sha256', value, 'base64url');
 
 const NAMES: Record<string, string> = { RefreshToken: 'refresh token', AuthorizationCode: 'authorization code' };
 
