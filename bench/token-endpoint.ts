@@ -1,11 +1,13 @@
 // `npm run bench`: our token and introspection endpoints against vanilla oidc-provider doing the same work,
 // measured in the same run on the same machine and the same storage, printed as requests/s, p50/p99 and the
-// ratio ours/vanilla. Both servers run as separate processes; the load comes from this one.
+// ratio ours/vanilla. Both servers run as separate processes, measured in turns; the load comes from this one.
 //
 // Storage modes: `memory` (ours: process memory + embedded PGlite for clients; vanilla: the same memory adapter)
 // and `redis` (ours: Redis + PostgreSQL; vanilla: the same Redis adapter). Choose with BENCH_MODES=memory,redis.
 import { randomBytes } from 'node:crypto';
-import { CONNECTIONS, DURATION, MODES, basicAuth, fmt, measure, pinned, startProcess, withStorage, type Measurement, type Target } from './harness.ts';
+import {
+  CONNECTIONS, DURATION, MODES, ROUNDS, basicAuth, combine, fmt, measure, pinned, startProcess, withStorage, type Measurement, type Target,
+} from './harness.ts';
 
 const RESOURCE = 'https://api.bench.test/';
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
@@ -34,16 +36,20 @@ async function registerClient(url: string): Promise<string> {
   return basicAuth(id, secret);
 }
 
-async function scenarios(target: Target): Promise<Record<string, Measurement>> {
-  const auth = { authorization: target.basic };
-  const results: Record<string, Measurement> = {
-    'client_credentials, opaque': await measure(`${target.url}/token`, auth, 'grant_type=client_credentials', target.pid),
-    'client_credentials, JWT': await measure(`${target.url}/token`, auth, `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=read`, target.pid),
-  };
-  const opaque = await activeOpaqueToken(target);
-  results['introspection, opaque'] = await measure(`${target.url}/token/introspection`, auth, `token=${opaque}`, target.pid);
-  return results;
+interface Scenario {
+  name: string;
+  /** Path and form body to send to this target (the introspected token is each server's own). */
+  request(target: Target): Promise<{ path: string; body: string }>;
 }
+
+const SCENARIOS: Scenario[] = [
+  { name: 'client_credentials, opaque', request: async () => ({ path: '/token', body: 'grant_type=client_credentials' }) },
+  {
+    name: 'client_credentials, JWT',
+    request: async () => ({ path: '/token', body: `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=read` }),
+  },
+  { name: 'introspection, opaque', request: async (target) => ({ path: '/token/introspection', body: `token=${await activeOpaqueToken(target)}` }) },
+];
 
 /** A fresh token that both servers must answer `active: true` for: a measured inactive answer is less work. */
 async function activeOpaqueToken(target: Target): Promise<string> {
@@ -56,26 +62,37 @@ async function activeOpaqueToken(target: Target): Promise<string> {
   return token;
 }
 
-console.log(`token endpoint benchmark: ${CONNECTIONS} connections, ${DURATION} s per scenario, node ${process.version}${pinned ? ', load on core 0, server on core 1' : ''}`);
+/**
+ * Both servers measured in alternation, ROUNDS times each, so drift on a shared machine (other tenants, storage
+ * growing as tokens pile up) lands on both rather than on whichever happened to run second.
+ */
+async function compare(scenario: Scenario, targets: Target[]): Promise<Measurement[]> {
+  const runs: Measurement[][] = targets.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [index, target] of targets.entries()) {
+      const { path, body } = await scenario.request(target);
+      runs[index].push(await measure(`${target.url}${path}`, { authorization: target.basic }, body, target.pid));
+    }
+  }
+  return runs.map(combine);
+}
+
+console.log(`token endpoint benchmark: ${CONNECTIONS} connections, ${ROUNDS} × ${DURATION} s per scenario and server, alternating, node ${process.version}${pinned ? ', load on core 0, servers on core 1' : ''}`);
 for (const mode of MODES) {
-  await withStorage(mode, async (env) => {
-    const results: Record<string, Record<string, Measurement>> = {};
-    for (const start of [startVanilla, startOurs]) {
-      const target = await start(mode, env);
-      try {
-        results[target.name] = await scenarios(target);
-      } finally {
-        await target.stop();
+  await withStorage(mode, (vanillaStorage) => withStorage(mode, async (ourStorage) => {
+    const targets = [await startVanilla(mode, vanillaStorage), await startOurs(mode, ourStorage)];
+    try {
+      console.log(`\n== ${mode} storage ==`);
+      for (const scenario of SCENARIOS) {
+        const [vanilla, ours] = await compare(scenario, targets);
+        console.log(scenario.name);
+        console.log(`  vanilla  ${fmt(vanilla)}`);
+        console.log(`  ours     ${fmt(ours)}`);
+        const cpu = (vanilla.cpuPerRequest ?? Number.NaN) / (ours.cpuPerRequest ?? Number.NaN);
+        console.log(`  ratio ours/vanilla: ${(ours.rps / vanilla.rps).toFixed(2)} (req/s)${Number.isFinite(cpu) ? `, ${cpu.toFixed(2)} (CPU per request, inverted)` : ''}`);
       }
+    } finally {
+      await Promise.all(targets.map((target) => target.stop()));
     }
-    const [vanilla, ours] = [results[`vanilla (${mode})`], results[`ours (${mode})`]];
-    console.log(`\n== ${mode} storage ==`);
-    for (const scenario of Object.keys(ours)) {
-      console.log(`${scenario}`);
-      console.log(`  vanilla  ${fmt(vanilla[scenario])}`);
-      console.log(`  ours     ${fmt(ours[scenario])}`);
-      const cpu = (vanilla[scenario].cpuPerRequest ?? Number.NaN) / (ours[scenario].cpuPerRequest ?? Number.NaN);
-      console.log(`  ratio ours/vanilla: ${(ours[scenario].rps / vanilla[scenario].rps).toFixed(2)} (req/s)${Number.isFinite(cpu) ? `, ${cpu.toFixed(2)} (CPU per request, inverted)` : ''}`);
-    }
-  });
+  }));
 }
