@@ -58,6 +58,17 @@ describe('RedisAdapter specifics', () => {
     expect(await redis.ttl(`${prefix}RefreshToken:${hashId(id)}`)).toBe(-1);
   });
 
+  it('keeps a grant index as long as its longest-lived member, and for good once a member never expires', async () => {
+    const grantId = `grant-ttl-${Date.now()}`;
+    const grantKey = `${prefix}grant:${grantId}`;
+    await one('RefreshToken').upsert(`${grantId}-rt`, { jti: `${grantId}-rt`, grantId } as AdapterPayload, 600);
+    await one('AccessToken').upsert(`${grantId}-at`, { jti: `${grantId}-at`, grantId } as AdapterPayload, 60);
+    expect(await redis.ttl(grantKey)).toBe(615);
+    expect(await redis.scard(grantKey)).toBe(2);
+    await one('AuthorizationCode').upsert(`${grantId}-code`, { jti: `${grantId}-code`, grantId } as AdapterPayload);
+    expect(await redis.ttl(grantKey)).toBe(-1);
+  });
+
   it('keeps writing after Redis forgets its scripts (restart, SCRIPT FLUSH, failover)', async () => {
     await redis.script('FLUSH');
     const id = `flushed-${Date.now()}`;

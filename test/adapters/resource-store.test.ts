@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalChangeFeed } from '../../adapters/change-feed.ts';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
+import { ReadThroughCache } from '../../adapters/read-through-cache.ts';
 import { DuplicateResourceError, ResourceStore, type NewResource, type Resource } from '../../adapters/resource-store.ts';
 import { BACKENDS, openTestDatabase, type TestDatabase } from '../support/databases.ts';
 
@@ -83,6 +85,16 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
     expect(new Set(identifiers).size).toBe(identifiers.length);
     expect(identifiers).toEqual(expect.arrayContaining(['https://list-a.example/', 'https://list-b.example/', 'https://list-c.example/']));
     expect((await resources.list({ limit: 500 })).items).toEqual(all);
+  });
+
+  it('hands every caller of a cached store its own copy: altering one changes no later read', async () => {
+    const cached = new ResourceStore(database.db, new ReadThroughCache('resources', new LocalChangeFeed()));
+    const created = await cached.create({ ...calendar, identifier: 'https://copies.example/' });
+    const first = (await cached.get(created.identifier))!;
+    first.scopes.push('calendar:admin');
+    first.accessTokenTtl = 1;
+    first.createdAt.setTime(0);
+    expect(await cached.get(created.identifier)).toEqual(created);
   });
 
   it('rejects a cursor it did not issue', async () => {
