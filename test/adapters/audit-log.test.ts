@@ -11,10 +11,10 @@ class InsertSizes implements KyselyPlugin {
 
   transformQuery({ node }: PluginTransformQueryArgs) {
     if (InsertQueryNode.is(node) && node.values && ValuesNode.is(node.values)) this.sizes.push(node.values.values.length);
-    // Batches go out as one INSERT … SELECT FROM unnest(<one array per column>): count the first array.
+    // Batches go out as one INSERT … SELECT FROM json_to_recordset(<the rows as one JSON array>): count its rows.
     if (RawNode.is(node) && node.sqlFragments[0].includes('INSERT INTO audit_events')) {
-      const first = node.parameters[0];
-      if (ValueNode.is(first) && Array.isArray(first.value)) this.sizes.push(first.value.length);
+      const [rows] = node.parameters;
+      if (ValueNode.is(rows) && typeof rows.value === 'string') this.sizes.push((JSON.parse(rows.value) as unknown[]).length);
     }
     return node;
   }
@@ -127,6 +127,24 @@ describe.each(BACKENDS)('AuditLog on %s', (backend) => {
     await audit.flush();
     const [row] = await stored('nul');
     expect(row).toMatchObject({ reason: 'resource "https://x/\uFFFD"', subject: 'a\uFFFDb', details: { note: 'a NUL \uFFFD byte' } });
+    await audit.close();
+  });
+
+  it('stores events whose text holds lone UTF-16 surrogates in one batch, with them replaced', async () => {
+    // A client controls some recorded text (an error description quoting its parameter). JSON escapes a lone
+    // surrogate as \udXXX, which PostgreSQL refuses; unreplaced, one such event would force its whole batch to
+    // be written row by row.
+    const inserts = new InsertSizes();
+    const log = vi.fn();
+    const audit = new AuditLog(database.db.withPlugin(inserts), { flushIntervalMs: 60_000, log });
+    audit.record(event('surrogate', { reason: 'before' }));
+    audit.record(event('surrogate', { reason: 'scope "\uD800x"', subject: 'a\uDC00b', details: { note: 'lone \uDBFF' } }));
+    await audit.flush();
+    expect(inserts.sizes).toEqual([2]);
+    const rows = await stored('surrogate');
+    expect(rows.map((row) => row.reason)).toEqual(['before', 'scope "\uFFFDx"']);
+    expect(rows[1]).toMatchObject({ subject: 'a\uFFFDb', details: { note: 'lone \uFFFD' } });
+    expect(log).not.toHaveBeenCalled();
     await audit.close();
   });
 
