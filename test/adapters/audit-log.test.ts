@@ -178,6 +178,21 @@ describe.each(BACKENDS)('AuditLog on %s', (backend) => {
     expect(line).not.toMatch(/-value/);
   });
 
+  it('stores the recorded time to the millisecond, and details as JSON would write them', async () => {
+    const audit = new AuditLog(database.db, { flushIntervalMs: 60_000 });
+    const times = [new Date('2031-05-06T07:08:09.001Z'), new Date('1999-12-31T23:59:59.999Z'), new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 7))];
+    for (const at of times) audit.record(event('precise', { at, details: { when: at, list: ['a', 1, null], nested: { ok: true } } }));
+    const before = Date.now();
+    audit.record(event('precise'));
+    await audit.close();
+    const rows = await stored('precise');
+    expect(rows.slice(0, 3).map((row) => row.at.toISOString())).toEqual(times.map((at) => at.toISOString()));
+    expect(rows[0].details).toEqual({ when: '2031-05-06T07:08:09.001Z', list: ['a', 1, null], nested: { ok: true } });
+    expect(rows[3].at.getTime()).toBeGreaterThanOrEqual(before);
+    expect(rows[3].at.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(rows[3].details).toBeNull();
+  });
+
   it('never throws from record, even for details that are not JSON', async () => {
     const log = vi.fn();
     const audit = new AuditLog(database.db, { log });
