@@ -15,13 +15,13 @@ import { Redis } from 'ioredis';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const DURATION = Number(process.env.BENCH_DURATION ?? 6);
-/** Measurements per scenario and server, taken in alternation where two servers are compared. */
-export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/** Measurements per scenario where two servers are compared, both loaded at once. */
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 export const MODES = (process.env.BENCH_MODES ?? 'memory,redis').split(',');
 
 // On a small machine the load generator would steal the server's CPU and make every ratio noise: when
-// `taskset` exists, this process keeps core 0 and the servers under test get core 1 (only one is loaded at a time).
+// `taskset` exists, this process keeps core 0 and the servers under test share core 1.
 export const pinned = (() => {
   try {
     execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
@@ -85,19 +85,6 @@ export async function measure(url: string, headers: Record<string, string>, body
     p99: result.latency.p99,
     errors: result.non2xx + result.errors + result.timeouts,
     ...(cpu !== undefined && result.requests.total ? { cpuPerRequest: (cpu * 1000) / result.requests.total } : {}),
-  };
-}
-
-/** Several runs of one scenario against one server: mean throughput, latency and CPU, worst p99, all errors. */
-export function combine(runs: Measurement[]): Measurement {
-  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
-  const cpu = runs.map((run) => run.cpuPerRequest).filter((value): value is number => value !== undefined);
-  return {
-    rps: mean(runs.map((run) => run.rps)),
-    p50: Math.round(mean(runs.map((run) => run.p50))),
-    p99: Math.max(...runs.map((run) => run.p99)),
-    errors: runs.reduce((sum, run) => sum + run.errors, 0),
-    ...(cpu.length === runs.length ? { cpuPerRequest: mean(cpu) } : {}),
   };
 }
 
