@@ -132,7 +132,7 @@ describe.each(BACKENDS)('AuditLog on %s', (backend) => {
 
   it('stores events whose text holds lone UTF-16 surrogates in one batch, with them replaced', async () => {
     // A client controls some recorded text (an error description quoting its parameter). JSON escapes a lone
-    // surrogate as \udXXX, which PostgreSQL refuses; unreplaced, one such event would force its whole batch to
+    // surrogate as a \u escape, which PostgreSQL refuses; unreplaced, one such event would force its whole batch to
     // be written row by row.
     const inserts = new InsertSizes();
     const log = vi.fn();
