@@ -166,15 +166,20 @@ export class AuditLog {
    * forever: write the first `count` rows one by one and report, then drop, only the rows that are themselves rejected.
    */
   async #insertOneByOne(count: number): Promise<void> {
-    for (let i = 0; i < count; i += 1) {
-      const row = this.#pending.row(0);
-      try {
-        await this.#insert(`[${row}]`);
-      } catch (error) {
-        if (!isRejectedData(error)) throw error;
-        this.#log(`audit: the database rejected an event, which is not stored (${(error as Error).message}): ${row}`);
+    let handled = 0;
+    try {
+      for (; handled < count; handled += 1) {
+        const row = this.#pending.row(handled);
+        try {
+          await this.#insert(`[${row}]`);
+        } catch (error) {
+          if (!isRejectedData(error)) throw error;
+          this.#log(`audit: the database rejected an event, which is not stored (${(error as Error).message}): ${row}`);
+        }
       }
-      this.#pending.drop(1);
+    } finally {
+      // Rows written or refused so far are done with, even when a failed write stops the loop: never written twice.
+      this.#pending.drop(handled);
     }
   }
 

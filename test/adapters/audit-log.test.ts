@@ -193,6 +193,16 @@ describe.each(BACKENDS)('AuditLog on %s', (backend) => {
     expect(rows[3].details).toBeNull();
   });
 
+  it('records an event given an invalid time at the time it is recorded', async () => {
+    const audit = new AuditLog(database.db, { flushIntervalMs: 60_000 });
+    const before = Date.now();
+    expect(() => audit.record(event('invalid-time', { at: new Date(Number.NaN) }))).not.toThrow();
+    await audit.close();
+    const [row] = await stored('invalid-time');
+    expect(row.at.getTime()).toBeGreaterThanOrEqual(before);
+    expect(row.at.getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
   it('never throws from record, even for details that are not JSON', async () => {
     const log = vi.fn();
     const audit = new AuditLog(database.db, { log });
