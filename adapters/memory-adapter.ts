@@ -1,13 +1,15 @@
 // In-process storage for the embedded mode (a single instance). The same rules as the Redis adapter
 // (storage-rules.ts): hashed keys, one-time use and replay detection that cannot race, a grant index.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { CONSUMABLE, GRANTABLE, alreadyConsumed, hashId, replayDetected } from './storage-rules.ts';
+import { CONSUMABLE, GRANTABLE, REPLAY_CLAIM_SECONDS, alreadyConsumed, goneBeforeUse, hashId, replayedRecord } from './storage-rules.ts';
 
 // Payloads are kept as JSON text, as Redis keeps them: callers get copies and can never alter what is stored.
 interface Entry { payload: string; consumed?: number; expiresAt?: number }
 interface Store { records: Map<string, Entry>; grants: Map<string, Set<string>>; indexes: Map<string, { id: string; expiresAt?: number }> }
 
 const SWEEP_INTERVAL_MS = 60_000;
+
+const recordKey = (model: string, id: string): string => `${model}:${hashId(id)}`;
 
 export class MemoryAdapter implements Adapter {
   readonly #name: string;
@@ -21,7 +23,7 @@ export class MemoryAdapter implements Adapter {
   }
 
   #key(id: string): string {
-    return `${this.#name}:${hashId(id)}`;
+    return recordKey(this.#name, id);
   }
 
   #live(key: string): Entry | undefined {
@@ -38,7 +40,7 @@ export class MemoryAdapter implements Adapter {
     const key = this.#key(id);
     const expiresAt = typeof expiresIn === 'number' ? Date.now() + (expiresIn + this.#tolerance) * 1000 : undefined;
     if (this.#name === 'ReplayDetection') {
-      if (this.#live(key)) throw replayDetected();
+      // The claim was taken by find(); this only gives it the artifact's own lifetime.
       this.#store.records.set(key, { payload: '{}', expiresAt: expiresAt ?? Date.now() + 300_000 });
       return;
     }
@@ -54,8 +56,13 @@ export class MemoryAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    // As in the Redis adapter: upsert alone decides whether a DPoP proof was seen.
-    if (this.#name === 'ReplayDetection') return undefined;
+    // As in the Redis adapter: the read is the atomic claim (storage-rules.ts).
+    if (this.#name === 'ReplayDetection') {
+      const key = this.#key(id);
+      if (this.#live(key)) return replayedRecord(id) as AdapterPayload;
+      this.#store.records.set(key, { payload: '{}', expiresAt: Date.now() + REPLAY_CLAIM_SECONDS * 1000 });
+      return undefined;
+    }
     const entry = this.#live(this.#key(id));
     if (!entry) return undefined;
     const payload = JSON.parse(entry.payload) as AdapterPayload;
@@ -78,12 +85,23 @@ export class MemoryAdapter implements Adapter {
 
   async consume(id: string): Promise<void> {
     const entry = this.#live(this.#key(id));
-    if (!entry) return;
-    if (entry.consumed) {
-      if (CONSUMABLE.has(this.#name)) throw alreadyConsumed(this.#name);
+    const oneTime = CONSUMABLE.has(this.#name);
+    if (!entry) {
+      if (oneTime) throw goneBeforeUse(this.#name);
       return;
     }
-    entry.consumed = Math.floor(Date.now() / 1000);
+    if (!entry.consumed) {
+      entry.consumed = Math.floor(Date.now() / 1000);
+      return;
+    }
+    if (!oneTime) return;
+    // As in the Redis adapter: a second use ends the grant, the first use's tokens included.
+    const { grantId } = JSON.parse(entry.payload) as { grantId?: string };
+    if (grantId) {
+      this.#store.records.delete(recordKey('Grant', grantId));
+      await this.revokeByGrantId(grantId);
+    }
+    throw alreadyConsumed(this.#name);
   }
 
   async destroy(id: string): Promise<void> {

@@ -1,11 +1,12 @@
 // oidc-provider storage in Redis (ioredis), shared by every instance.
 // - Keys hold SHA-256 hashes of ids, never live token values (see storage-rules.ts).
 // - One-time use is atomic here, not in oidc-provider (whose check-then-set races): `consume` is a single-key
-//   Lua HSETNX and DPoP replay detection a SET NX, so concurrent redemptions across instances succeed once.
+//   Lua HSETNX and a replay claim (DPoP proofs, client assertions) a SET NX, so concurrent redemptions across
+//   instances succeed once. The loser of a redemption revokes the grant, as oidc-provider does for a reuse it sees.
 // - Cluster-safe: every command and script touches one key.
 import type { Redis } from 'ioredis';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { CONSUMABLE, GRANTABLE, alreadyConsumed, hashId, replayDetected } from './storage-rules.ts';
+import { CONSUMABLE, GRANTABLE, REPLAY_CLAIM_SECONDS, alreadyConsumed, goneBeforeUse, hashId, replayedRecord } from './storage-rules.ts';
 
 // Replaces a record (dropping a stale `consumed` mark) and sets its TTL, atomically. One script instead of a
 // MULTI/DEL/HSET/EXPIRE/EXEC transaction: ioredis spends ~25 µs of CPU on that transaction against ~7 µs on
@@ -23,9 +24,11 @@ if ARGV[2] == '' then redis.call('PERSIST', KEYS[1]) else
 end
 return 1`;
 
-// -1: no such record; 1: this caller consumed it; 0: someone already had.
+// -1: no such record; 1: this caller consumed it; otherwise someone already had, and the answer is the stored
+// payload, whose grant the caller then revokes.
 const CONSUME = `if redis.call('HEXISTS', KEYS[1], 'payload') == 0 then return -1 end
-return redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1])`;
+if redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1]) == 1 then return 1 end
+return redis.call('HGET', KEYS[1], 'payload')`;
 
 export interface RedisAdapterOptions {
   prefix: string;
@@ -33,17 +36,22 @@ export interface RedisAdapterOptions {
   clockTolerance: number;
 }
 
+/** Ends a grant: its record and every token and code issued under it (a reuse was detected). */
+export type GrantRevoker = (grantId: string) => Promise<void>;
+
 export class RedisAdapter implements Adapter {
   readonly #name: string;
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #tolerance: number;
+  readonly #revokeGrant: GrantRevoker;
 
-  constructor(name: string, redis: Redis, options: RedisAdapterOptions) {
+  constructor(name: string, redis: Redis, options: RedisAdapterOptions, revokeGrant: GrantRevoker) {
     this.#name = name;
     this.#redis = redis;
     this.#prefix = options.prefix;
     this.#tolerance = options.clockTolerance;
+    this.#revokeGrant = revokeGrant;
   }
 
   #key(id: string): string {
@@ -63,8 +71,8 @@ export class RedisAdapter implements Adapter {
     const ttl = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn + this.#tolerance)) : undefined;
 
     if (this.#name === 'ReplayDetection') {
-      const stored = await this.#redis.set(key, '1', 'EX', ttl ?? 300, 'NX');
-      if (stored === null) throw replayDetected();
+      // The claim was taken by find(); this only gives it the artifact's own lifetime.
+      await this.#redis.set(key, '1', 'EX', ttl ?? 300);
       return;
     }
 
@@ -89,9 +97,12 @@ export class RedisAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    // oidc-provider's ReplayDetection.unique() reads before it writes; answering "never seen" makes the atomic
-    // SET NX in upsert the only judge, so sequential and concurrent replays get the same error.
-    if (this.#name === 'ReplayDetection') return undefined;
+    // oidc-provider's ReplayDetection.unique() reads before it writes: the read is the atomic claim, so sequential
+    // and concurrent replays are judged alike (storage-rules.ts).
+    if (this.#name === 'ReplayDetection') {
+      const claimed = await this.#redis.set(this.#key(id), '1', 'EX', REPLAY_CLAIM_SECONDS, 'NX');
+      return claimed === null ? (replayedRecord(id) as AdapterPayload) : undefined;
+    }
     const stored = await this.#redis.hmget(this.#key(id), 'payload', 'consumed');
     const [payload, consumed] = stored;
     if (!payload) return undefined;
@@ -110,8 +121,14 @@ export class RedisAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    const result = await this.#redis.eval(CONSUME, 1, this.#key(id), Math.floor(Date.now() / 1000));
-    if (result === 0 && CONSUMABLE.has(this.#name)) throw alreadyConsumed(this.#name);
+    const result = await (this.#redis as ScriptedRedis).agentauthConsume(this.#key(id), String(Math.floor(Date.now() / 1000)));
+    if (result === 1 || !CONSUMABLE.has(this.#name)) return;
+    if (result === -1) throw goneBeforeUse(this.#name);
+    // RFC 6749 §4.1.2 and §10.4, OAuth 2.1 §4.3.1: a code or refresh token used twice ends its grant, whichever
+    // request got there first; the winner's tokens go with it.
+    const { grantId } = JSON.parse(result) as { grantId?: string };
+    if (grantId) await this.#revokeGrant(grantId);
+    throw alreadyConsumed(this.#name);
   }
 
   async destroy(id: string): Promise<void> {
@@ -130,17 +147,24 @@ export class RedisAdapter implements Adapter {
 type ScriptedRedis = Redis & {
   agentauthPutRecord(key: string, payload: string, ttl: string): Promise<number>;
   agentauthIndexInGrant(grantKey: string, member: string, ttl: string): Promise<number>;
+  agentauthConsume(key: string, now: string): Promise<1 | -1 | string>;
 };
 
 export function redisAdapterFactory(redis: Redis, options: RedisAdapterOptions): (name: string) => RedisAdapter {
   if (!('agentauthPutRecord' in redis)) {
     redis.defineCommand('agentauthPutRecord', { numberOfKeys: 1, lua: PUT_RECORD });
     redis.defineCommand('agentauthIndexInGrant', { numberOfKeys: 1, lua: INDEX_IN_GRANT });
+    redis.defineCommand('agentauthConsume', { numberOfKeys: 1, lua: CONSUME });
   }
   const adapters = new Map<string, RedisAdapter>();
-  return (name) => {
-    let adapter = adapters.get(name);
-    if (!adapter) adapters.set(name, (adapter = new RedisAdapter(name, redis, options)));
-    return adapter;
+  const adapter = (name: string): RedisAdapter => {
+    let found = adapters.get(name);
+    if (!found) adapters.set(name, (found = new RedisAdapter(name, redis, options, revokeGrant)));
+    return found;
   };
+  // The grant index holds every grantable model's records, so one revokeByGrantId ends them all.
+  const revokeGrant: GrantRevoker = async (grantId) => {
+    await Promise.all([adapter('Grant').destroy(grantId), adapter('AccessToken').revokeByGrantId(grantId)]);
+  };
+  return adapter;
 }

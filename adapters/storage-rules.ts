@@ -1,6 +1,7 @@
 // What every storage adapter of ours does the same way, whatever the backend.
 import { hash } from 'node:crypto';
-import { errors } from 'oidc-provider';
+import { decodeJwt } from 'jose';
+import Provider, { errors } from 'oidc-provider';
 
 /** Models that are used once; a second `consume` must fail. */
 export const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest', 'PreAuthorizedCode']);
@@ -23,7 +24,48 @@ export function alreadyConsumed(model: string): InstanceType<typeof errors.Inval
   return error;
 }
 
+/**
+ * A one-time artifact that was there when the request read it and is gone when it tries to use it: its grant was
+ * revoked in between (a concurrent reuse did that), or it expired. Either way nothing may be issued from it.
+ */
+export function goneBeforeUse(model: string): InstanceType<typeof errors.InvalidGrant> {
+  const error = new errors.InvalidGrant(`${model} gone before it was consumed`);
+  error.error_description = `${NAMES[model] ?? 'grant'} is no longer valid`;
+  return error;
+}
+
 /** RFC 9449 §11.1: a proof seen before is an invalid proof. */
-export function replayDetected(): InstanceType<typeof errors.InvalidDpopProof> {
+function replayDetected(): InstanceType<typeof errors.InvalidDpopProof> {
   return new errors.InvalidDpopProof('DPoP proof JWT replay detected');
+}
+
+/**
+ * How long a replay claim holds before oidc-provider's `upsert` gives it the artifact's real lifetime. Only a
+ * process that dies between the two leaves it at this: long enough to outlive any proof or assertion we accept.
+ */
+export const REPLAY_CLAIM_SECONDS = 86_400;
+
+/**
+ * What the storage answers when a `ReplayDetection` id was already claimed. oidc-provider's
+ * `ReplayDetection.unique()` reads before it writes; we make that read the atomic claim, so a loser, concurrent
+ * or later, is told "seen" here. A client assertion's replay is then refused by oidc-provider itself with
+ * `invalid_client` (RFC 7523 §3, RFC 6749 §5.2); a DPoP proof's is `invalid_dpop_proof` whatever the endpoint
+ * (RFC 9449 §11.1), where oidc-provider would say `invalid_grant` at the token endpoint.
+ */
+export function replayedRecord(id: string): { jti: string } {
+  if (isPresentedClientAssertion(id)) return { jti: id };
+  throw replayDetected();
+}
+
+// ReplayDetection ids are sha256(iss + jti) (oidc-provider's lib/models/replay_detection.js); an assertion's iss is
+// its client_id. Runs only for a replay, never on the path of a fresh request.
+function isPresentedClientAssertion(id: string): boolean {
+  const assertion = (Provider.ctx as { oidc?: { params?: { client_assertion?: unknown } } } | undefined)?.oidc?.params?.client_assertion;
+  if (typeof assertion !== 'string') return false;
+  try {
+    const { iss, jti } = decodeJwt(assertion);
+    return typeof iss === 'string' && typeof jti === 'string' && hashId(`${iss}${jti}`) === id;
+  } catch {
+    return false;
+  }
 }

@@ -8,7 +8,7 @@ type DpopProof = Awaited<ReturnType<typeof validateDpop>>;
 
 export async function bindDpopProof(ctx: TokenEndpointGrantContext, dPoP: DpopProof, token: AccessToken | ClientCredentials): Promise<void> {
   if (!dPoP) return;
-  // RFC 9449 §11.1: a proof is accepted once; the adapter's SET NX makes this hold across instances.
+  // RFC 9449 §11.1: a proof is accepted once; the adapter's atomic claim (SET NX) makes this hold across instances.
   await checkDpopReplay(ctx.oidc.provider, ctx, dPoP, ctx.oidc.client.clientId);
   token.setThumbprint('jkt', dPoP.thumbprint);
 }

@@ -75,16 +75,44 @@ export function describeAdapterContract(label: string, setup: () => Promise<Adap
       }
     });
 
-    it('detects DPoP replay atomically: 1 of 20 concurrent saves succeeds, later ones fail too', async () => {
-      const id = newId('proof');
-      const results = await Promise.allSettled(Array.from({ length: 20 }, () => adapter('ReplayDetection').upsert(id, { jti: id, iss: 'c' } as AdapterPayload, 300)));
+    it('lets a one-time artifact that vanished before its use fail (its grant was revoked meanwhile)', async () => {
+      const id = newId('gone');
+      await adapter('RefreshToken').upsert(id, { jti: id, kind: 'RefreshToken' } as AdapterPayload, 60);
+      await adapter('RefreshToken').destroy(id);
+      await expect(adapter('RefreshToken').consume(id)).rejects.toMatchObject({ error: 'invalid_grant', error_description: 'refresh token is no longer valid' });
+    });
+
+    it('ends the whole grant when a concurrent consume loses', async () => {
+      const grantId = newId('grant');
+      const refreshToken = newId('rt');
+      const earlierToken = newId('at');
+      const otherGrantToken = newId('at');
+      await adapter('Grant').upsert(grantId, { jti: grantId, kind: 'Grant', clientId: 'c' } as AdapterPayload, 600);
+      await adapter('AccessToken').upsert(earlierToken, { jti: earlierToken, grantId } as AdapterPayload, 60);
+      await adapter('RefreshToken').upsert(refreshToken, { jti: refreshToken, kind: 'RefreshToken', grantId } as AdapterPayload, 600);
+      await adapter('AccessToken').upsert(otherGrantToken, { jti: otherGrantToken, grantId: newId('grant') } as AdapterPayload, 60);
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => adapter('RefreshToken').consume(refreshToken)));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      // Whatever the winner issues after its consume names the grant, and oidc-provider refuses tokens whose grant
+      // is gone (refresh, introspection, userinfo), so the Grant record going is what ends the winner's tokens.
+      expect(await adapter('Grant').find(grantId)).toBeUndefined();
+      expect(await adapter('AccessToken').find(earlierToken)).toBeUndefined();
+      expect(await adapter('RefreshToken').find(refreshToken)).toBeUndefined();
+      expect(await adapter('AccessToken').find(otherGrantToken)).toBeDefined();
+    });
+
+    it('claims a replay id atomically on read: 1 of 20 concurrent reads sees it unseen, every later one a DPoP replay', async () => {
+      const id = newId('proof');
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => adapter('ReplayDetection').find(id)));
+      const fresh = results.filter((r) => r.status === 'fulfilled');
+      expect(fresh).toHaveLength(1);
+      expect((fresh[0] as PromiseFulfilledResult<unknown>).value).toBeUndefined();
       for (const result of results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')) {
         expect(result.reason).toBeInstanceOf(errors.InvalidDpopProof);
       }
-      await expect(adapter('ReplayDetection').upsert(id, { jti: id } as AdapterPayload, 300)).rejects.toBeInstanceOf(errors.InvalidDpopProof);
-      // find never claims a proof was seen: the atomic upsert is the only judge.
-      expect(await adapter('ReplayDetection').find(id)).toBeUndefined();
+      // oidc-provider then saves the winner's claim with the proof's own lifetime.
+      await adapter('ReplayDetection').upsert(id, { jti: id, iss: 'c' } as AdapterPayload, 300);
+      await expect(adapter('ReplayDetection').find(id)).rejects.toBeInstanceOf(errors.InvalidDpopProof);
     });
 
     it('revokes by grant: the grant tokens go, other grants and interactions stay', async () => {
