@@ -40,8 +40,8 @@ export class MemoryAdapter implements Adapter {
     const key = this.#key(id);
     const expiresAt = typeof expiresIn === 'number' ? Date.now() + (expiresIn + this.#tolerance) * 1000 : undefined;
     if (this.#name === 'ReplayDetection') {
-      // The claim was taken by find(); this only gives it the artifact's own lifetime.
-      this.#store.records.set(key, { payload: '{}', expiresAt: expiresAt ?? Date.now() + 300_000 });
+      // The claim was taken by find(); this only lengthens it for an artifact that lives longer than a claim.
+      if (expiresAt !== undefined && expiresAt > (this.#live(key)?.expiresAt ?? 0)) this.#store.records.set(key, { payload: '{}', expiresAt });
       return;
     }
     if (GRANTABLE.has(this.#name) && payload.grantId) {

@@ -71,8 +71,8 @@ export class RedisAdapter implements Adapter {
     const ttl = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn + this.#tolerance)) : undefined;
 
     if (this.#name === 'ReplayDetection') {
-      // The claim was taken by find(); this only gives it the artifact's own lifetime.
-      await this.#redis.set(key, '1', 'EX', ttl ?? 300);
+      // The claim was taken by find(); this only lengthens it for an artifact that lives longer than a claim.
+      if (ttl !== undefined && ttl > REPLAY_CLAIM_SECONDS) await this.#redis.set(key, '1', 'EX', ttl);
       return;
     }
 

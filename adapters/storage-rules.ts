@@ -2,6 +2,7 @@
 import { hash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import Provider, { errors } from 'oidc-provider';
+import { clockTolerance } from '../config/defaults.ts';
 
 /** Models that are used once; a second `consume` must fail. */
 export const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest', 'PreAuthorizedCode']);
@@ -40,10 +41,11 @@ function replayDetected(): InstanceType<typeof errors.InvalidDpopProof> {
 }
 
 /**
- * How long a replay claim holds before oidc-provider's `upsert` gives it the artifact's real lifetime. Only a
- * process that dies between the two leaves it at this: long enough to outlive any proof or assertion we accept.
+ * How long a replay claim holds from the moment it is taken: as long as oidc-provider accepts a DPoP proof (its
+ * 300 s window, lib/helpers/challenge.js) plus our clock tolerance. The later `upsert` only extends a claim that
+ * must live longer (a client assertion with a distant `exp`), so the common DPoP proof costs one write, not two.
  */
-export const REPLAY_CLAIM_SECONDS = 86_400;
+export const REPLAY_CLAIM_SECONDS = 300 + clockTolerance;
 
 /**
  * What the storage answers when a `ReplayDetection` id was already claimed. oidc-provider's

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AdapterPayload } from 'oidc-provider';
 import { redisAdapterFactory } from '../../adapters/redis-adapter.ts';
-import { hashId } from '../../adapters/storage-rules.ts';
+import { REPLAY_CLAIM_SECONDS, hashId } from '../../adapters/storage-rules.ts';
 import { connectTestRedis, dropRedisPrefix, uniqueRedisPrefix } from '../support/services.ts';
 import { describeAdapterContract } from './adapter-contract.ts';
 
@@ -67,6 +67,17 @@ describe('RedisAdapter specifics', () => {
     expect(await redis.scard(grantKey)).toBe(2);
     await one('AuthorizationCode').upsert(`${grantId}-code`, { jti: `${grantId}-code`, grantId } as AdapterPayload);
     expect(await redis.ttl(grantKey)).toBe(-1);
+  });
+
+  it('holds a replay claim for the DPoP window from the first read, longer only for a longer-lived artifact', async () => {
+    const proof = `claim-${Date.now()}`;
+    const assertion = `${proof}-assertion`;
+    expect(await one('ReplayDetection').find(proof)).toBeUndefined();
+    await one('ReplayDetection').upsert(proof, { jti: proof } as AdapterPayload, 300);
+    expect(await redis.ttl(`${prefix}ReplayDetection:${hashId(proof)}`)).toBe(REPLAY_CLAIM_SECONDS);
+    expect(await one('ReplayDetection').find(assertion)).toBeUndefined();
+    await one('ReplayDetection').upsert(assertion, { jti: assertion } as AdapterPayload, 3600);
+    expect(await redis.ttl(`${prefix}ReplayDetection:${hashId(assertion)}`)).toBe(3615);
   });
 
   it('keeps writing after Redis forgets its scripts (restart, SCRIPT FLUSH, failover)', async () => {
