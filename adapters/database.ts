@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kysely, PostgresDialect, sql, type ColumnType } from 'kysely';
 import pg from 'pg';
+import { lockDataDir } from './data-dir-lock.ts';
 import { migrateToLatest } from './migrate.ts';
 
 /** A column with a database default: optional on insert. */
@@ -140,11 +141,12 @@ export interface OpenDatabase {
 
 /** Opens PostgreSQL at `url`, or embedded PGlite under `${dataDir}/pglite`, and migrates it to the latest schema. */
 export async function openDatabase(options: { url?: string; dataDir: string }): Promise<OpenDatabase> {
-  const { db, mode } = options.url ? openPostgres(options.url) : await openEmbedded(options.dataDir);
+  const { db, mode, release } = options.url ? openPostgres(options.url) : await openEmbedded(options.dataDir);
   try {
     await migrateToLatest(db);
   } catch (error) {
     await db.destroy();
+    await release?.();
     throw error;
   }
   let closing: Promise<void> | undefined;
@@ -155,13 +157,20 @@ export async function openDatabase(options: { url?: string; dataDir: string }): 
       await sql`select 1`.execute(db);
     },
     close() {
-      closing ??= db.destroy();
+      closing ??= db.destroy().then(() => release?.());
       return closing;
     },
   };
 }
 
-function openPostgres(url: string): { db: Database; mode: 'postgres' } {
+interface Opened {
+  db: Database;
+  mode: 'postgres' | 'embedded';
+  /** Gives up the embedded data directory's lock. */
+  release?: () => Promise<void>;
+}
+
+function openPostgres(url: string): Opened {
   const pool = new pg.Pool({ connectionString: url });
   // An idle pooled connection that the server drops (restart, failover) is reported here; without a listener
   // node-postgres rethrows it and the process dies. The pool replaces the connection on next use.
@@ -169,11 +178,17 @@ function openPostgres(url: string): { db: Database; mode: 'postgres' } {
   return { db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), mode: 'postgres' };
 }
 
-async function openEmbedded(dataDir: string): Promise<{ db: Database; mode: 'embedded' }> {
+async function openEmbedded(dataDir: string): Promise<Opened> {
   const directory = join(dataDir, 'pglite');
   await mkdir(directory, { recursive: true });
-  // Loaded only here: a server on PostgreSQL never carries the embedded database's WebAssembly build.
-  const { PGlitePool, openPGlite } = await import('./pglite-pool.ts');
-  const pglite = await openPGlite(directory);
-  return { db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool: new PGlitePool(pglite) }) }), mode: 'embedded' };
+  const release = await lockDataDir(dataDir);
+  try {
+    // Loaded only here: a server on PostgreSQL never carries the embedded database's WebAssembly build.
+    const { PGlitePool, openPGlite } = await import('./pglite-pool.ts');
+    const pglite = await openPGlite(directory);
+    return { db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool: new PGlitePool(pglite) }) }), mode: 'embedded', release };
+  } catch (error) {
+    await release();
+    throw error;
+  }
 }

@@ -14,6 +14,10 @@ try {
 }
 
 try {
+  if (settings.adminTokenGenerated) {
+    const { keptDevelopmentAdminToken } = await import('../config/development-admin-token.ts');
+    settings = { ...settings, adminToken: await keptDevelopmentAdminToken(settings.dataDir, settings.adminToken) };
+  }
   // Imported only once the settings are known good, so a configuration error is the one line printed.
   const { startServer } = await import('./start.ts');
   const server = await startServer(settings);
@@ -24,7 +28,7 @@ try {
     console.warn('warning: REDIS_URL is unset; sessions and tokens live in this process only (one instance, lost on restart)');
   }
   if (settings.adminTokenGenerated) {
-    console.log(`development admin token (set ADMIN_TOKEN to choose your own): ${settings.adminToken}`);
+    console.log(`development admin token (kept in ${settings.dataDir}; set ADMIN_TOKEN to choose your own): ${settings.adminToken}`);
   }
 
   const shutdown = async (signal: string) => {
