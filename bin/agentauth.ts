@@ -1,28 +1,37 @@
 #!/usr/bin/env node
-// The operator's command line: manage agents through the admin API, get a token as an agent, read a JWT.
+// The operator's command line: users, resources, agents and the audit trail through the admin API; tokens and token
+// exchanges as an agent; reading a JWT.
 // `agentauth --help` lists the commands. Failures the operator can fix print one line and exit 1 (2 for a command
 // line that could not be understood); anything else is a bug and keeps its stack.
 import { text } from 'node:stream/consumers';
 import { CliError, UsageError } from '../cli/cli-error.ts';
 import type { Command } from '../cli/command.ts';
 import { agentCommands } from '../cli/commands/agents.ts';
+import { auditCommand } from '../cli/commands/audit.ts';
 import { decodeCommand } from '../cli/commands/decode.ts';
+import { exchangeCommand } from '../cli/commands/exchange.ts';
+import { resourceCommands } from '../cli/commands/resources.ts';
 import { tokenCommand } from '../cli/commands/token.ts';
+import { userCommands } from '../cli/commands/users.ts';
 
-const COMMANDS: Command[] = [...agentCommands, tokenCommand, decodeCommand];
+const COMMANDS: Command[] = [...userCommands, ...resourceCommands, ...agentCommands, auditCommand, tokenCommand, exchangeCommand, decodeCommand];
+/** The first word of every command that has several (`agents create`, `agents list`, …). */
+const GROUPS = new Set(COMMANDS.filter((command) => command.name.includes(' ')).map((command) => command.name.split(' ')[0]));
 
 async function main(argv: string[]): Promise<void> {
   const { json, help, args } = splitGlobalFlags(argv);
   const command = COMMANDS.find((candidate) => candidate.name.split(' ').every((word, index) => args[index] === word));
   if (!command) {
-    const group = args[0] === 'agents' ? 'agents' : '';
+    const group = GROUPS.has(args[0]) ? args[0] : '';
     const incomplete = args.length === 0 || (group !== '' && args.length === 1);
     if (incomplete && help) return void console.log(usage(group));
     if (incomplete) throw new UsageError(`a command is needed\n${usage(group)}`);
     throw new UsageError(`unknown command "${args.slice(0, 2).join(' ')}"; see agentauth --help`);
   }
   if (help) return void console.log(command.help);
-  const context = { env: process.env, readStdin: () => text(process.stdin) };
+  // A command that reads stdin from a terminal would wait for input nobody knows to type.
+  const readStdin = () => (process.stdin.isTTY ? Promise.reject(new UsageError('nothing is piped to stdin')) : text(process.stdin));
+  const context = { env: process.env, readStdin };
   const result = await command.run(args.slice(command.name.split(' ').length), context).catch((error: unknown) => {
     if (error instanceof UsageError) throw new UsageError(`${error.message} (see agentauth ${command.name} --help)`);
     throw error;
@@ -43,7 +52,7 @@ function splitGlobalFlags(argv: string[]): { json: boolean; help: boolean; args:
 }
 
 function usage(group: string): string {
-  const shown = COMMANDS.filter((command) => command.name.startsWith(group));
+  const shown = COMMANDS.filter((command) => !group || command.name.startsWith(`${group} `));
   const width = Math.max(...shown.map((command) => command.name.length));
   return [
     `usage: agentauth ${group ? `${group} ` : ''}<command> [options] [--json]`,

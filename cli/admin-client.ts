@@ -62,6 +62,43 @@ export interface AgentPage {
 
 export type StatusChange = 'suspend' | 'activate' | 'revoke';
 
+/** A page of any admin list: `{items, next_cursor}`. */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export interface User {
+  id: string;
+  username: string;
+  email: string | null;
+  name: string | null;
+  created_at: string;
+}
+
+export interface Resource {
+  identifier: string;
+  id: string;
+  name: string | null;
+  scopes: string[];
+  token_format: 'jwt' | 'opaque';
+  access_token_ttl: number;
+  dpop_required: boolean;
+  resource_metadata_url: string;
+}
+
+export interface AuditRecord {
+  id: string;
+  at: string;
+  event: string;
+  client_id: string | null;
+  subject: string | null;
+  actor: unknown;
+  outcome: 'success' | 'failure';
+  reason: string | null;
+  request_id: string | null;
+}
+
 /** `--server`, else AGENTAUTH_URL, else the default; normalised without a trailing slash. */
 export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   const value = flag ?? env.AGENTAUTH_URL ?? DEFAULT_SERVER;
@@ -96,10 +133,7 @@ export class AdminClient {
   }
 
   listAgents(query: AgentQuery): Promise<AgentPage> {
-    const search = new URLSearchParams();
-    for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
-    const suffix = search.size ? `?${search}` : '';
-    return this.#call('GET', `/admin/agents${suffix}`) as Promise<AgentPage>;
+    return this.#call('GET', `/admin/agents${querySuffix(query)}`) as Promise<AgentPage>;
   }
 
   getAgent(id: string): Promise<Agent> {
@@ -118,9 +152,43 @@ export class AdminClient {
     await this.#call('DELETE', agentPath(id));
   }
 
+  createUser(user: { username: string; password: string; email?: string; name?: string }): Promise<User> {
+    return this.#call('POST', '/admin/users', user) as Promise<User>;
+  }
+
+  listUsers(query: { limit?: number; cursor?: string }): Promise<Page<User>> {
+    return this.#call('GET', `/admin/users${querySuffix(query)}`) as Promise<Page<User>>;
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    await this.#call('DELETE', `/admin/users/${encodeURIComponent(id)}`);
+  }
+
+  createResource(resource: Record<string, unknown>): Promise<Resource> {
+    return this.#call('POST', '/admin/resources', resource) as Promise<Resource>;
+  }
+
+  listResources(query: { limit?: number; cursor?: string }): Promise<Page<Resource>> {
+    return this.#call('GET', `/admin/resources${querySuffix(query)}`) as Promise<Page<Resource>>;
+  }
+
+  async deleteResource(identifier: string): Promise<void> {
+    await this.#call('DELETE', `/admin/resources/${encodeURIComponent(identifier)}`);
+  }
+
+  listAudit(query: { client_id?: string; event?: string; from?: string; to?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>> {
+    return this.#call('GET', `/admin/audit${querySuffix(query)}`) as Promise<Page<AuditRecord>>;
+  }
+
   #call(method: string, path: string, body?: unknown): Promise<unknown> {
     return fetchJson(`${this.server}${path}`, { method, body, headers: { authorization: `Bearer ${this.#adminToken}` } });
   }
+}
+
+function querySuffix(query: object): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
+  return search.size ? `?${search}` : '';
 }
 
 // An id typed by hand must not be able to reach another route ("x/../../users").

@@ -1,5 +1,6 @@
 // How agents read in a terminal. `--json` prints the admin API's own JSON instead, so scripts see the contract.
 import type { Agent, AgentCredential, AgentPage } from './admin-client.ts';
+import { formatFields, formatTable } from './format-table.ts';
 
 export function formatAgent(agent: Agent): string {
   const rows: [string, string][] = [
@@ -16,10 +17,7 @@ export function formatAgent(agent: Agent): string {
     ['created', agent.created_at],
     ['updated', agent.updated_at],
   ];
-  const width = Math.max(...rows.map(([label]) => label.length));
-  const lines = rows.map(([label, value]) => `${`${label}:`.padEnd(width + 2)}${value}`);
-  lines.push('credentials:', ...(agent.credentials.length ? agent.credentials.map(formatCredential) : ['  none']));
-  return lines.join('\n');
+  return [formatFields(rows), 'credentials:', ...(agent.credentials.length ? agent.credentials.map(formatCredential) : ['  none'])].join('\n');
 }
 
 function formatCredential(credential: AgentCredential): string {
@@ -30,9 +28,5 @@ function formatCredential(credential: AgentCredential): string {
 
 export function formatAgentPage(page: AgentPage): string {
   if (page.items.length === 0) return 'no agents';
-  const rows = [['ID', 'NAME', 'STATUS', 'OWNER'], ...page.items.map((agent) => [agent.id, agent.name, agent.status, agent.owner])];
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  const lines = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
-  if (page.next_cursor) lines.push(`more: --cursor ${page.next_cursor}`);
-  return lines.join('\n');
+  return formatTable(['ID', 'NAME', 'STATUS', 'OWNER'], page.items.map((agent) => [agent.id, agent.name, agent.status, agent.owner]), page.next_cursor);
 }

@@ -1,14 +1,18 @@
-// An agent gets its own access token: client_credentials at the server's token endpoint, authenticated with
-// private_key_jwt (RFC 7523 §2.2 client assertion, RFC 7521 §4.2 parameters) signed by the key in its key file.
+// An agent at the token endpoint, authenticated with private_key_jwt (RFC 7523 §2.2 client assertion, RFC 7521
+// §4.2 parameters) signed by the key in its key file: its own token (client_credentials), or a token exchange.
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { CliError } from './cli-error.ts';
 import { fetchJson } from './fetch-json.ts';
 
-export interface AgentTokenRequest {
+/** Who asks: the agent of a key file, at a server. */
+export interface AgentCredentials {
   server: string;
   agentId: string;
   privateJwk: JWK;
+}
+
+export interface AgentTokenRequest extends AgentCredentials {
   scope?: string;
   resources?: string[];
 }
@@ -25,25 +29,29 @@ export interface TokenResponse {
 const ASSERTION_LIFETIME_SECONDS = 60;
 
 export async function requestAgentToken(request: AgentTokenRequest): Promise<TokenResponse> {
-  const { issuer, token_endpoint } = await discoverTokenEndpoint(request.server);
-  const key = await importJWK(request.privateJwk, 'EdDSA');
+  const form = new URLSearchParams({ grant_type: 'client_credentials' });
+  if (request.scope) form.set('scope', request.scope);
+  for (const resource of request.resources ?? []) form.append('resource', resource); // RFC 8707 allows several
+  return requestAsAgent(request, form);
+}
+
+/** Sends `grant` (a token request form) to the server's token endpoint, authenticated as the agent. */
+export async function requestAsAgent(agent: AgentCredentials, grant: URLSearchParams): Promise<TokenResponse> {
+  const { issuer, token_endpoint } = await discoverTokenEndpoint(agent.server);
+  const key = await importJWK(agent.privateJwk, 'EdDSA');
   const assertion = await new SignJWT({})
-    .setProtectedHeader({ alg: 'EdDSA', kid: request.privateJwk.kid })
-    .setIssuer(request.agentId)
-    .setSubject(request.agentId)
+    .setProtectedHeader({ alg: 'EdDSA', kid: agent.privateJwk.kid })
+    .setIssuer(agent.agentId)
+    .setSubject(agent.agentId)
     .setAudience(issuer)
     .setJti(randomUUID()) // the server refuses a replayed jti
     .setIssuedAt()
     .setExpirationTime(`${ASSERTION_LIFETIME_SECONDS}s`)
     .sign(key);
 
-  const form = new URLSearchParams({
-    grant_type: 'client_credentials',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: assertion,
-  });
-  if (request.scope) form.set('scope', request.scope);
-  for (const resource of request.resources ?? []) form.append('resource', resource); // RFC 8707 allows several
+  const form = new URLSearchParams(grant);
+  form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+  form.set('client_assertion', assertion);
   const response = await fetchJson(token_endpoint, { method: 'POST', body: form }) as Partial<TokenResponse>;
   if (typeof response?.access_token !== 'string') throw new CliError(`${token_endpoint} answered without an access_token`);
   return response as TokenResponse;

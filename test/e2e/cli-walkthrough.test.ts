@@ -1,0 +1,106 @@
+// The operator CLI (`bin/agentauth.mjs`, as installed) through the walk-through: users, resources, an agent, its
+// token, a token exchange on behalf of a signed-in user, the audit trail, and clean-up; each through its own
+// process, configured by environment, JSON answers parsed as JSON.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJwt } from 'jose';
+import { registerPublicApp, userAccessToken } from '../support/delegation.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/agentauth.mjs', import.meta.url));
+const API = 'https://reports.walkthrough.example.test/';
+const REDIRECT_URI = 'http://127.0.0.1:8977/callback';
+const PASSWORD = 'correct horse battery staple';
+
+interface CliRun { code: number | null; stdout: string; stderr: string }
+
+describe('agentauth CLI walk-through', () => {
+  let server: TestServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    server = await startTestServer('embedded', 'e2e-cli-walkthrough');
+    dir = await mkdtemp(join(tmpdir(), 'agentauth-cli-walkthrough-'));
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  function cli(args: string[], stdin = ''): Promise<CliRun> {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', HOME: dir, AGENTAUTH_URL: server.url, ADMIN_TOKEN: server.adminToken },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.stdin.end(stdin);
+    return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  }
+
+  async function json(args: string[], stdin?: string): Promise<any> {
+    const run = await cli([...args, '--json'], stdin);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    return JSON.parse(run.stdout);
+  }
+
+  it('walks from an empty server to a delegated token and back', async () => {
+    const user = await json(['users', 'create', '--username', 'wanda', '--email', 'wanda@example.com', '--password-stdin'], `${PASSWORD}\n`);
+    expect(user).toMatchObject({ username: 'wanda', email: 'wanda@example.com' });
+    expect(JSON.stringify(user)).not.toContain(PASSWORD);
+    expect((await json(['users', 'list'])).items.map((item: { id: string }) => item.id)).toContain(user.id);
+
+    const resource = await json(['resources', 'create', '--identifier', API, '--scope', 'reports:read', '--scope', 'reports:write', '--format', 'jwt', '--ttl', '300']);
+    expect(resource).toMatchObject({ identifier: API, scopes: ['reports:read', 'reports:write'], token_format: 'jwt', access_token_ttl: 300 });
+    expect((await cli(['resources', 'list'])).stdout).toMatch(new RegExp(`^${API.replace(/[.]/g, '\\.')}\\s+jwt\\s+reports:read reports:write$`, 'm'));
+
+    const keyFile = join(dir, 'reporter.key.json');
+    const agent = await json(['agents', 'create', '--name', 'reporter', '--owner', user.id, '--scope', 'reports:*', '--default-scope', 'reports:read', '--key-file', keyFile]);
+
+    // The agent's own token, alone on stdout, piped into decode.
+    const raw = await cli(['token', '--key-file', keyFile, '--resource', API, '--raw']);
+    expect(raw.code).toBe(0);
+    const own = raw.stdout.trim();
+    expect(raw.stdout).toBe(`${own}\n`);
+    expect(decodeJwt(own)).toMatchObject({ sub: agent.id, aud: API, scope: 'reports:read' });
+    expect(await json(['decode'], own)).toMatchObject({ claims: { sub: agent.id } });
+
+    // Acting for the user: the user signs in to an app, the agent exchanges the user's token.
+    const app = await registerPublicApp(server, REDIRECT_URI);
+    const userToken = await userAccessToken(app, REDIRECT_URI, { username: 'wanda', password: PASSWORD }, API, 'reports:read');
+    const exchanged = await json(['exchange', '--key-file', keyFile, '--subject-token', '-', '--resource', API, '--scope', 'reports:read'], userToken);
+    expect(exchanged.issued_token_type).toBe('urn:ietf:params:oauth:token-type:access_token');
+    expect(decodeJwt(exchanged.access_token)).toMatchObject({ sub: user.id, act: { sub: agent.id }, aud: API });
+
+    // A Txn-Token needs a workload the operator gave a txn_token_policy: the server's refusal is one line.
+    const txn = await cli(['exchange', '--key-file', keyFile, '--subject-token', exchanged.access_token, '--txn-token']);
+    expect(txn.code).toBe(1);
+    expect(txn.stdout).toBe('');
+    expect(txn.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^agentauth: HTTP 40\d \w+: /)]);
+
+    const audit = await json(['audit', '--client-id', agent.id, '--event', 'token.issued']);
+    expect(audit.items.length).toBeGreaterThanOrEqual(2);
+    expect(audit.items.every((item: { event: string; client_id: string }) => item.event === 'token.issued' && item.client_id === agent.id)).toBe(true);
+
+    expect((await cli(['agents', 'delete', agent.id])).code).toBe(0);
+    expect(await json(['resources', 'delete', API])).toEqual({ deleted: API });
+    expect(await json(['users', 'delete', user.id])).toEqual({ deleted: user.id });
+    expect((await json(['users', 'list'])).items.map((item: { id: string }) => item.id)).not.toContain(user.id);
+  });
+
+  it('refuses unusable command lines in one line with exit 2', async () => {
+    for (const args of [['users', 'create', '--username', 'x'], ['resources', 'create', '--identifier', API, '--format', 'xml'], ['exchange', '--subject-token', 't']]) {
+      const run = await cli(args);
+      expect(run.code).toBe(2);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+});
