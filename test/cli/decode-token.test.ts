@@ -87,8 +87,10 @@ describe('agentauth decode', () => {
     expect((json as { claims: { sub: string } }).claims.sub).toBe('user-123');
   });
 
-  it('needs exactly one token', async () => {
-    await expect(decodeCommand.run([], context())).rejects.toThrow(/missing TOKEN/);
+  it('reads stdin without an argument too, and needs at most one token', async () => {
+    const { json } = await decodeCommand.run([], context(`${delegated}\n`));
+    expect((json as { claims: { sub: string } }).claims.sub).toBe('user-123');
+    await expect(decodeCommand.run([], context(''))).rejects.toThrow(/no token on stdin/);
     await expect(decodeCommand.run(['a', 'b'], context())).rejects.toThrow(/unexpected argument/);
   });
 });
