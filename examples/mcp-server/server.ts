@@ -7,7 +7,7 @@ import express, { type Request, type Response } from 'express';
 import { McpServer, requireScopes } from '@modelcontextprotocol/server';
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import { z } from 'zod';
-import { createVerifier, expressAuth, type Verifier } from '../../verifier/index.ts';
+import { createVerifier, expressAuth, type Verifier } from '../../packages/verifier/src/index.ts';
 
 export interface ExampleOptions {
   /** The agentauth issuer, e.g. http://localhost:3000. */

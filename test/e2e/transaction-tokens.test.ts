@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { verifyTransactionToken } from '../../verifier/transaction-token.ts';
+import { verifyTransactionToken } from '../../packages/verifier/src/transaction-token.ts';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
 import { createKeyAgent, insecure, registerIntrospector, registerPublicApp, startExternalIssuer, userAccessToken, type ExternalIssuer } from '../support/delegation.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';

@@ -1,8 +1,8 @@
 // The WWW-Authenticate grammar on its own: which challenge carries the error, parameter order, omitted empty
 // parameters, RFC 9110 quoted-string escaping and RFC 6750's error_description character set.
 import { describe, expect, it } from 'vitest';
-import { buildChallenge, quotedString, rfc6750Text } from '../../verifier/challenge.ts';
-import { InsufficientScope, InvalidRequest, InvalidToken, MissingToken } from '../../verifier/errors.ts';
+import { buildChallenge, quotedString, rfc6750Text } from '../../packages/verifier/src/challenge.ts';
+import { InsufficientScope, InvalidRequest, InvalidToken, MissingToken } from '../../packages/verifier/src/errors.ts';
 
 const options = { resourceMetadataUrl: 'https://rs.example/.well-known/oauth-protected-resource', dpopAlgorithms: ['ES256', 'EdDSA'], bearer: true };
 const M = 'resource_metadata="https://rs.example/.well-known/oauth-protected-resource"';

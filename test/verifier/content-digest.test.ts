@@ -1,8 +1,8 @@
 // RFC 9530 digest values as the MCP DPoP profile's content_digest claim carries them.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkContentDigest } from '../../verifier/content-digest.ts';
-import { InvalidDpopProof } from '../../verifier/errors.ts';
+import { checkContentDigest } from '../../packages/verifier/src/content-digest.ts';
+import { InvalidDpopProof } from '../../packages/verifier/src/errors.ts';
 
 const body = new TextEncoder().encode('{"jsonrpc":"2.0","id":1,"method":"tools/list"}');
 const sha = (name: 'sha256' | 'sha512', bytes: Uint8Array) => createHash(name).update(bytes).digest('base64');

@@ -1,8 +1,8 @@
 // The delegation policy as a pure function of the token's claims (RFC 8693 §4.1 act chains).
 import { describe, expect, it } from 'vitest';
-import type { AccessTokenClaims } from '../../verifier/access-token-claims.ts';
-import { actorChain, checkDelegation } from '../../verifier/delegation-policy.ts';
-import { InvalidToken } from '../../verifier/errors.ts';
+import type { AccessTokenClaims } from '../../packages/verifier/src/access-token-claims.ts';
+import { actorChain, checkDelegation } from '../../packages/verifier/src/delegation-policy.ts';
+import { InvalidToken } from '../../packages/verifier/src/errors.ts';
 
 const claims = (act?: AccessTokenClaims['act'], sub = 'alice'): AccessTokenClaims => ({ sub, client_id: 'c', aud: ['rs'], scope: [], exp: 0, ...(act ? { act } : {}) });
 const threeHops = claims({ sub: 'C', act: { sub: 'B', act: { sub: 'A' } } });

@@ -1,6 +1,6 @@
 // RFC 9449 §4.3 item 9: htu compared with the request URI after RFC 3986 normalization, without query and fragment.
 import { describe, expect, it } from 'vitest';
-import { sameTargetUri } from '../../verifier/dpop-proof.ts';
+import { sameTargetUri } from '../../packages/verifier/src/dpop-proof.ts';
 
 describe('sameTargetUri', () => {
   it.each([

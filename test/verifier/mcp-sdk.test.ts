@@ -1,7 +1,7 @@
 // The verifier inside a real MCP server built with the MCP TypeScript SDK, called by the SDK's own client:
 // Bearer tokens through the SDK's bearer-auth hook (`requireBearerAuth` + `mcpTokenVerifier`), DPoP-bound tokens
 // through `expressAuth` in front of the SDK's Streamable HTTP transport, signed by the SDK client's `withDpop`.
-// Imported through the package entry points (`agentauth/verifier`, `agentauth/verifier/mcp-sdk`), as MCP server
+// Imported through the package entry points (`@agentauth/verifier`, `@agentauth/verifier/mcp-sdk`), as MCP server
 // authors will, which also checks the package.json exports map.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,8 +12,8 @@ import { McpServer } from '@modelcontextprotocol/server';
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import { requireBearerAuth } from '@modelcontextprotocol/express';
 import { Client, DpopSession, StreamableHTTPClientTransport, generateDpopKeyPair, withDpop } from '@modelcontextprotocol/client';
-import { createVerifier, expressAuth, type Verifier } from 'agentauth/verifier';
-import { mcpTokenVerifier } from 'agentauth/verifier/mcp-sdk';
+import { createVerifier, expressAuth, type Verifier } from '@agentauth/verifier';
+import { mcpTokenVerifier } from '@agentauth/verifier/mcp-sdk';
 import { createResource } from '../support/admin.ts';
 import { startAuthorizationServer, type Agent, type AuthorizationServer } from './authorization-server.ts';
 

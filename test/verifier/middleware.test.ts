@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import Koa from 'koa';
 import express from 'express';
 import { generateProof, type KeyPair } from 'dpop';
-import { createVerifier, expressAuth, koaAuth, withAuth, type VerifiedAccess, type Verifier } from '../../verifier/index.ts';
+import { createVerifier, expressAuth, koaAuth, withAuth, type VerifiedAccess, type Verifier } from '../../packages/verifier/src/index.ts';
 import { dpopKeyPair, startAuthorizationServer, type AuthorizationServer } from './authorization-server.ts';
 
 const RESOURCE = 'https://mcp.example.test/mcp';

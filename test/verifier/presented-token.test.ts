@@ -1,7 +1,7 @@
 // Reading the Authorization header: schemes, token68 syntax, and duplicates in both header shapes.
 import { describe, expect, it } from 'vitest';
-import { InvalidRequest } from '../../verifier/errors.ts';
-import { presentedToken } from '../../verifier/presented-token.ts';
+import { InvalidRequest } from '../../packages/verifier/src/errors.ts';
+import { presentedToken } from '../../packages/verifier/src/presented-token.ts';
 
 describe('presentedToken', () => {
   it('finds Bearer and DPoP tokens, schemes case-insensitive', () => {

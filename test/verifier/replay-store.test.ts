@@ -2,8 +2,8 @@
 // concurrency, and again once forgotten; the in-memory store refuses rather than forgets when full.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { MemoryReplayStore, type ReplayStore } from '../../verifier/replay-store.ts';
-import { RedisReplayStore } from '../../verifier/redis-replay-store.ts';
+import { MemoryReplayStore, type ReplayStore } from '../../packages/verifier/src/replay-store.ts';
+import { RedisReplayStore } from '../../packages/verifier/src/redis-replay-store.ts';
 import { connectTestRedis, dropRedisPrefix, uniqueRedisPrefix } from '../support/services.ts';
 
 let redis: Redis;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import {
   TransactionTokenError, verifyTransactionToken, type TransactionTokenErrorCode, type VerifyTransactionTokenOptions,
-} from '../../verifier/transaction-token.ts';
+} from '../../packages/verifier/src/transaction-token.ts';
 
 const TRUST_DOMAIN = 'trust-domain.example';
 const ISSUER = 'https://as.example';

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import {
   InsufficientScope, InvalidDpopProof, InvalidRequest, InvalidToken, MissingToken, RedisReplayStore, VerifierError,
   createVerifier, type Needs, type Verifier, type VerifierOptions, type VerifierRequest,
-} from '../../verifier/index.ts';
+} from '../../packages/verifier/src/index.ts';
 import { connectTestRedis, dropRedisPrefix, uniqueRedisPrefix } from '../support/services.ts';
 import { dpopKeyPair, startAuthorizationServer, type Agent, type AuthorizationServer } from './authorization-server.ts';
 

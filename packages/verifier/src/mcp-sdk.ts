@@ -2,7 +2,7 @@
 // @modelcontextprotocol/express, or the fetch-style one in @modelcontextprotocol/server). That hook hands over the
 // token alone, so it serves Bearer tokens; for DPoP-bound tokens use `expressAuth` / `withAuth` instead, which
 // put the same `AuthInfo` on `req.auth` for the SDK's transports. A separate entry point
-// (`agentauth/verifier/mcp-sdk`), since it is the one module that loads the SDK.
+// (`@agentauth/verifier/mcp-sdk`), since it is the one module that loads the SDK.
 import { OAuthError, OAuthErrorCode, type AuthInfo, type OAuthTokenVerifier } from '@modelcontextprotocol/server';
 import { VerifierError } from './errors.ts';
 import type { VerifiedAccess, Verifier } from './verifier.ts';

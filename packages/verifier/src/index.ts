@@ -1,6 +1,6 @@
-// agentauth/verifier: what a resource server (an MCP server, typically) imports to accept access tokens from
+// @agentauth/verifier: what a resource server (an MCP server, typically) imports to accept access tokens from
 // agentauth, or any OAuth 2.1 authorization server publishing RFC 8414 metadata. Depends on jose only; the
-// MCP SDK adapter is the separate entry point `agentauth/verifier/mcp-sdk`.
+// MCP SDK adapter is the separate entry point `@agentauth/verifier/mcp-sdk`.
 export { createVerifier } from './verifier.ts';
 export type { Needs, VerifiedAccess, Verifier, VerifierOptions, VerifierRequest } from './verifier.ts';
 export type { AccessTokenClaims, ActorClaim } from './access-token-claims.ts';
