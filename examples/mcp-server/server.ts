@@ -41,6 +41,13 @@ function mcpServer(): McpServer {
 
 export function exampleApp(options: ExampleOptions, verifier: Verifier = createVerifier(options)) {
   const app = express();
+  // RFC 9728 §3.1: a client that knows only the resource looks for its metadata at the path-suffixed well-known URL
+  // of the resource's own origin. agentauth publishes the document; this serves the same one here too.
+  app.get(`/.well-known/oauth-protected-resource${new URL(options.resource).pathname}`, async (_req: Request, res: Response) => {
+    const published = await fetch(options.resourceMetadataUrl).catch(() => undefined);
+    if (!published?.ok) return void res.status(502).json({ error: 'temporarily_unavailable', error_description: 'the authorization server did not serve this resource\'s metadata' });
+    res.set('cache-control', 'public, max-age=300').json(await published.json());
+  });
   // Keep the raw bytes: a DPoP proof's content_digest is computed over them.
   app.use(express.json({ verify: (req, _res, buffer) => { (req as { rawBody?: Buffer }).rawBody = buffer; } }));
   app.post('/mcp', expressAuth(verifier, { scopes: ['notes:read'] }), async (req: Request, res: Response) => {

@@ -140,6 +140,12 @@ describe('MCP clients against the example MCP server', () => {
     expect(response.headers.get('www-authenticate')).toMatch(/resource_metadata="[^"]+\/resources\/res_[0-9a-f]+\/\.well-known\/oauth-protected-resource"/);
   });
 
+  it('serves the resource metadata at its own path-suffixed well-known URL too (RFC 9728 §3.1)', async () => {
+    const response = await fetch(`${example.url}/.well-known/oauth-protected-resource/mcp`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ resource: mcpUrl, authorization_servers: [expect.any(String)], scopes_supported: ['notes:read', 'notes:write'] });
+  });
+
   it.each([
     ['a Client ID Metadata Document', true],
     ['anonymous dynamic registration', false],
