@@ -8,12 +8,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import { registerPublicApp, userAccessToken } from '../support/delegation.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/agentauth.mjs', import.meta.url));
+const SIGN_IN_BROWSER = fileURLToPath(new URL('../support/sign-in-browser.ts', import.meta.url));
 const API = 'https://reports.walkthrough.example.test/';
-const REDIRECT_URI = 'http://127.0.0.1:8977/callback';
 const PASSWORD = 'correct horse battery staple';
 
 interface CliRun { code: number | null; stdout: string; stderr: string }
@@ -31,10 +30,10 @@ describe('agentauth CLI walk-through', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  function cli(args: string[], stdin = ''): Promise<CliRun> {
+  function cli(args: string[], stdin = '', env: Record<string, string> = {}): Promise<CliRun> {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: dir, AGENTAUTH_URL: server.url, ADMIN_TOKEN: server.adminToken },
+      env: { PATH: process.env.PATH ?? '', HOME: dir, AGENTAUTH_URL: server.url, ADMIN_TOKEN: server.adminToken, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -45,8 +44,8 @@ describe('agentauth CLI walk-through', () => {
     return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
   }
 
-  async function json(args: string[], stdin?: string): Promise<any> {
-    const run = await cli([...args, '--json'], stdin);
+  async function json(args: string[], stdin?: string, env?: Record<string, string>): Promise<any> {
+    const run = await cli([...args, '--json'], stdin, env);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     return JSON.parse(run.stdout);
@@ -73,9 +72,16 @@ describe('agentauth CLI walk-through', () => {
     expect(decodeJwt(own)).toMatchObject({ sub: agent.id, aud: API, scope: 'reports:read' });
     expect(await json(['decode'], own)).toMatchObject({ claims: { sub: agent.id } });
 
-    // Acting for the user: the user signs in to an app, the agent exchanges the user's token.
-    const app = await registerPublicApp(server, REDIRECT_URI);
-    const userToken = await userAccessToken(app, REDIRECT_URI, { username: 'wanda', password: PASSWORD }, API, 'reports:read');
+    // Acting for the user: the user signs in through the CLI (a browser on a loopback redirect), and the agent
+    // exchanges the user's token for one of its own.
+    const login = await cli(['login', '--scope', 'openid reports:read', '--resource', API, '--raw', '--timeout', '60'], '', {
+      AGENTAUTH_URL: server.issuer, BROWSER: `${process.execPath} ${SIGN_IN_BROWSER}`, LOGIN_USERNAME: 'wanda', LOGIN_PASSWORD: PASSWORD,
+    });
+    expect(login.code).toBe(0);
+    expect(login.stderr).toMatch(/^open this URL to sign in: http:\/\/localhost:\d+\/auth\?/m);
+    expect(login.stderr).toMatch(/registered the CLI as client \S+; export AGENTAUTH_LOGIN_CLIENT_ID=/);
+    const userToken = login.stdout.trim();
+    expect(decodeJwt(userToken)).toMatchObject({ sub: user.id, aud: API, scope: 'reports:read' });
     const exchanged = await json(['exchange', '--key-file', keyFile, '--subject-token', '-', '--resource', API, '--scope', 'reports:read'], userToken);
     expect(exchanged.issued_token_type).toBe('urn:ietf:params:oauth:token-type:access_token');
     expect(decodeJwt(exchanged.access_token)).toMatchObject({ sub: user.id, act: { sub: agent.id }, aud: API });
