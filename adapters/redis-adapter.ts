@@ -2,9 +2,10 @@
 // - Keys hold SHA-256 hashes of ids, never live token values (see storage-rules.ts).
 // - One-time use is atomic here, not in oidc-provider (whose check-then-set races): `consume` is a single-key
 //   Lua HSETNX and DPoP replay detection a SET NX, so concurrent redemptions across instances succeed once.
-// - Cluster-safe: every command and script touches one key.
-import type { Redis } from 'ioredis';
+// - Cluster-safe: every command and script touches one key, so no key needs a hash tag and records spread over
+//   every master. A script that must touch several keys has to hash-tag them into one slot (CROSSSLOT otherwise).
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { RedisClient } from './redis-connection.ts';
 import { CONSUMABLE, GRANTABLE, alreadyConsumed, hashId, replayDetected } from './storage-rules.ts';
 
 // Replaces a record (dropping a stale `consumed` mark) and sets its TTL, atomically. One script instead of a
@@ -35,11 +36,11 @@ export interface RedisAdapterOptions {
 
 export class RedisAdapter implements Adapter {
   readonly #name: string;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #prefix: string;
   readonly #tolerance: number;
 
-  constructor(name: string, redis: Redis, options: RedisAdapterOptions) {
+  constructor(name: string, redis: RedisClient, options: RedisAdapterOptions) {
     this.#name = name;
     this.#redis = redis;
     this.#prefix = options.prefix;
@@ -126,13 +127,16 @@ export class RedisAdapter implements Adapter {
   }
 }
 
-/** The client with our scripts defined on it (ioredis sends EVALSHA and falls back to EVAL after a NOSCRIPT). */
-type ScriptedRedis = Redis & {
+/**
+ * The client with our scripts defined on it. ioredis sends EVALSHA and falls back to EVAL after a NOSCRIPT, on a
+ * Cluster to the node owning the key, so a node that never saw the script (new, restarted, failed over) learns it.
+ */
+type ScriptedRedis = RedisClient & {
   agentauthPutRecord(key: string, payload: string, ttl: string): Promise<number>;
   agentauthIndexInGrant(grantKey: string, member: string, ttl: string): Promise<number>;
 };
 
-export function redisAdapterFactory(redis: Redis, options: RedisAdapterOptions): (name: string) => RedisAdapter {
+export function redisAdapterFactory(redis: RedisClient, options: RedisAdapterOptions): (name: string) => RedisAdapter {
   if (!('agentauthPutRecord' in redis)) {
     redis.defineCommand('agentauthPutRecord', { numberOfKeys: 1, lua: PUT_RECORD });
     redis.defineCommand('agentauthIndexInGrant', { numberOfKeys: 1, lua: INDEX_IN_GRANT });

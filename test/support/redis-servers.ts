@@ -1,0 +1,193 @@
+// Redis deployments a test starts for itself on free loopback ports, in a temporary directory: a 3-master Redis
+// Cluster, or a master with one replica watched by one Sentinel. Every process is killed by `stop()`, and by
+// an exit hook should the test file die first, so none outlives the run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export interface RedisDeployment {
+  /** The REDIS_URL naming it. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface RedisClusterDeployment extends RedisDeployment {
+  ports: number[];
+}
+
+export interface RedisSentinelDeployment extends RedisDeployment {
+  masterName: string;
+  /** Data ports: the master's first, then the replica's (their roles swap on failover). */
+  dataPorts: number[];
+  sentinelPort: number;
+  /** A plain connection to the sentinel, for SENTINEL commands. */
+  sentinel: Redis;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => { for (const child of running) child.kill('SIGKILL'); });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Three masters, every slot assigned, `cluster_state:ok` on each (a Cluster has no replicas here: none needed). */
+export async function startRedisCluster(): Promise<RedisClusterDeployment> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentauth-redis-cluster-'));
+  const children: ChildProcess[] = [];
+  const stop = () => stopAll(children, dir);
+  try {
+    // A cluster node also listens on port + 10000 for its cluster bus.
+    const ports = await freePorts(3, true);
+    for (const port of ports) {
+      children.push(await startRedisServer(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)]));
+    }
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await waitFor('cluster_state:ok on every node', async () => {
+      const states = await Promise.all(ports.map((port) => withRedis(port, (redis) => redis.cluster('INFO'))));
+      return states.every((info) => /cluster_state:ok/.test(String(info)));
+    });
+    return { url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, ports, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** A master, one replica and one Sentinel (quorum 1) watching them as `mymaster`. */
+export async function startRedisSentinel(): Promise<RedisSentinelDeployment> {
+  const masterName = 'mymaster';
+  const dir = await mkdtemp(join(tmpdir(), 'agentauth-redis-sentinel-'));
+  const children: ChildProcess[] = [];
+  let sentinel: Redis | undefined;
+  const stop = async () => {
+    sentinel?.disconnect();
+    await stopAll(children, dir);
+  };
+  try {
+    const [masterPort, replicaPort, sentinelPort] = await freePorts(3, false);
+    children.push(await startRedisServer(masterPort, dir, ['--dbfilename', `dump-${masterPort}.rdb`]));
+    children.push(await startRedisServer(replicaPort, dir, ['--dbfilename', `dump-${replicaPort}.rdb`, '--replicaof', '127.0.0.1', String(masterPort)]));
+    await waitFor('the replica in sync', async () => /master_link_status:up/.test(await withRedis(replicaPort, (redis) => redis.info('replication'))));
+    // Sentinel rewrites its configuration file, so it gets one of its own.
+    const config = join(dir, 'sentinel.conf');
+    await writeFile(config, [
+      `port ${sentinelPort}`, 'bind 127.0.0.1', `dir ${dir}`,
+      `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} 1`,
+      `sentinel down-after-milliseconds ${masterName} 1000`,
+      `sentinel failover-timeout ${masterName} 10000`,
+    ].join('\n'));
+    children.push(await startRedisServer(sentinelPort, dir, [], [config, '--sentinel']));
+    sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    const watcher = sentinel;
+    // SENTINEL FAILOVER needs a replica the sentinel has seen healthy.
+    await waitFor('the sentinel to see the replica', async () => {
+      const replicas = (await watcher.call('SENTINEL', 'REPLICAS', masterName)) as string[][];
+      return replicas.some((fields) => fields.includes('master-link-status') && fields[fields.indexOf('master-link-status') + 1] === 'ok'
+        && !fields[fields.indexOf('flags') + 1].includes('down'));
+    });
+    return { url: `redis+sentinel://127.0.0.1:${sentinelPort}/${masterName}`, masterName, dataPorts: [masterPort, replicaPort], sentinelPort, sentinel, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function startRedisServer(port: number, dir: string, args: string[], config: string[] = []): Promise<ChildProcess> {
+  const child = spawn('redis-server', [...config, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let output = '';
+  child.stdout!.on('data', (chunk) => { output += chunk; });
+  child.stderr!.on('data', (chunk) => { output += chunk; });
+  child.once('exit', () => running.delete(child));
+  try {
+    await waitFor(`redis-server on port ${port}`, async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}:\n${output}`);
+      return (await withRedis(port, (redis) => redis.ping()).catch(() => '')) === 'PONG';
+    });
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return child;
+}
+
+async function stopAll(children: ChildProcess[], dir: string): Promise<void> {
+  await Promise.all(children.map(async (child) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }));
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** One short-lived connection that never retries, for probing a server that may not be up yet. */
+async function withRedis<T>(port: number, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (chunk) => { output += chunk; });
+    child.stderr!.on('data', (chunk) => { output += chunk; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+/** Ports free on loopback right now (and, for cluster nodes, their bus port 10000 above too). */
+export async function freePorts(count: number, withBusPort: boolean): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = withBusPort ? 20_000 + Math.floor(Math.random() * 30_000) : await anyFreePort();
+    if (ports.includes(port)) continue;
+    if (withBusPort && !((await isFree(port)) && (await isFree(port + 10_000)))) continue;
+    ports.push(port);
+  }
+  return ports;
+}
+
+function anyFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
