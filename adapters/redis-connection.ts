@@ -30,6 +30,10 @@ export function connectRedis(target: RedisTarget, options: RedisConnectionOption
         ...target.credentials,
         sentinelUsername: target.sentinelCredentials.username,
         sentinelPassword: target.sentinelCredentials.password,
+        // Follow +switch-master at once. Otherwise, after a failover that leaves the old master up (SENTINEL
+        // FAILOVER, a healed partition), ioredis keeps writing to it until Sentinel demotes it seconds later,
+        // and those writes (consumed codes, replay records) vanish when it resyncs as a replica.
+        failoverDetector: true,
         ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
       });
     case 'cluster':

@@ -42,11 +42,11 @@ export async function startRedisCluster(): Promise<RedisClusterDeployment> {
     // A cluster node also listens on port + 10000 for its cluster bus.
     const ports = await freePorts(3, true);
     for (const port of ports) {
-      children.push(await startRedisServer(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)]));
+      children.push(await startRedisProcess(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)]));
     }
     await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);
     await waitFor('cluster_state:ok on every node', async () => {
-      const states = await Promise.all(ports.map((port) => withRedis(port, (redis) => redis.cluster('INFO'))));
+      const states = await Promise.all(ports.map((port) => withRedis(port, undefined, (redis) => redis.cluster('INFO'))));
       return states.every((info) => /cluster_state:ok/.test(String(info)));
     });
     return { url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, ports, stop };
@@ -56,8 +56,15 @@ export async function startRedisCluster(): Promise<RedisClusterDeployment> {
   }
 }
 
-/** A master, one replica and one Sentinel (quorum 1) watching them as `mymaster`. */
-export async function startRedisSentinel(): Promise<RedisSentinelDeployment> {
+export interface SentinelPasswords {
+  /** `requirepass` of the master and the replica (and the sentinel's `auth-pass` for them). */
+  data?: string;
+  /** `requirepass` of the sentinel itself. */
+  sentinel?: string;
+}
+
+/** A master, one replica and one Sentinel (quorum 1) watching them as `mymaster`, each password-protected if asked. */
+export async function startRedisSentinel(passwords: SentinelPasswords = {}): Promise<RedisSentinelDeployment> {
   const masterName = 'mymaster';
   const dir = await mkdtemp(join(tmpdir(), 'agentauth-redis-sentinel-'));
   const children: ChildProcess[] = [];
@@ -68,9 +75,10 @@ export async function startRedisSentinel(): Promise<RedisSentinelDeployment> {
   };
   try {
     const [masterPort, replicaPort, sentinelPort] = await freePorts(3, false);
-    children.push(await startRedisServer(masterPort, dir, ['--dbfilename', `dump-${masterPort}.rdb`]));
-    children.push(await startRedisServer(replicaPort, dir, ['--dbfilename', `dump-${replicaPort}.rdb`, '--replicaof', '127.0.0.1', String(masterPort)]));
-    await waitFor('the replica in sync', async () => /master_link_status:up/.test(await withRedis(replicaPort, (redis) => redis.info('replication'))));
+    const dataAuth = passwords.data ? ['--requirepass', passwords.data, '--masterauth', passwords.data] : [];
+    children.push(await startRedisProcess(masterPort, dir, ['--dbfilename', `dump-${masterPort}.rdb`, ...dataAuth], [], passwords.data));
+    children.push(await startRedisProcess(replicaPort, dir, ['--dbfilename', `dump-${replicaPort}.rdb`, ...dataAuth, '--replicaof', '127.0.0.1', String(masterPort)], [], passwords.data));
+    await waitFor('the replica in sync', async () => /master_link_status:up/.test(await withRedis(replicaPort, passwords.data, (redis) => redis.info('replication'))));
     // Sentinel rewrites its configuration file, so it gets one of its own.
     const config = join(dir, 'sentinel.conf');
     await writeFile(config, [
@@ -78,15 +86,16 @@ export async function startRedisSentinel(): Promise<RedisSentinelDeployment> {
       `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} 1`,
       `sentinel down-after-milliseconds ${masterName} 1000`,
       `sentinel failover-timeout ${masterName} 10000`,
+      ...(passwords.data ? [`sentinel auth-pass ${masterName} ${passwords.data}`] : []),
+      ...(passwords.sentinel ? [`requirepass ${passwords.sentinel}`] : []),
     ].join('\n'));
-    children.push(await startRedisServer(sentinelPort, dir, [], [config, '--sentinel']));
-    sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    children.push(await startRedisProcess(sentinelPort, dir, [], [config, '--sentinel'], passwords.sentinel));
+    sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', password: passwords.sentinel, maxRetriesPerRequest: 1 });
     const watcher = sentinel;
     // SENTINEL FAILOVER needs a replica the sentinel has seen healthy.
     await waitFor('the sentinel to see the replica', async () => {
       const replicas = (await watcher.call('SENTINEL', 'REPLICAS', masterName)) as string[][];
-      return replicas.some((fields) => fields.includes('master-link-status') && fields[fields.indexOf('master-link-status') + 1] === 'ok'
-        && !fields[fields.indexOf('flags') + 1].includes('down'));
+      return replicas.some((fields) => fields[fields.indexOf('master-link-status') + 1] === 'ok' && !fields[fields.indexOf('flags') + 1].includes('down'));
     });
     return { url: `redis+sentinel://127.0.0.1:${sentinelPort}/${masterName}`, masterName, dataPorts: [masterPort, replicaPort], sentinelPort, sentinel, stop };
   } catch (error) {
@@ -95,7 +104,21 @@ export async function startRedisSentinel(): Promise<RedisSentinelDeployment> {
   }
 }
 
-async function startRedisServer(port: number, dir: string, args: string[], config: string[] = []): Promise<ChildProcess> {
+/** One redis-server with extra arguments (say, `--requirepass`). */
+export async function startRedisServer(args: string[] = [], password?: string): Promise<RedisDeployment & { port: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentauth-redis-'));
+  const [port] = await freePorts(1, false);
+  const children: ChildProcess[] = [];
+  try {
+    children.push(await startRedisProcess(port, dir, args, [], password));
+  } catch (error) {
+    await stopAll(children, dir);
+    throw error;
+  }
+  return { url: `redis://127.0.0.1:${port}`, port, stop: () => stopAll(children, dir) };
+}
+
+async function startRedisProcess(port: number, dir: string, args: string[], config: string[] = [], password?: string): Promise<ChildProcess> {
   const child = spawn('redis-server', [...config, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -107,7 +130,7 @@ async function startRedisServer(port: number, dir: string, args: string[], confi
   try {
     await waitFor(`redis-server on port ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}:\n${output}`);
-      return (await withRedis(port, (redis) => redis.ping()).catch(() => '')) === 'PONG';
+      return (await withRedis(port, password, (redis) => redis.ping()).catch(() => '')) === 'PONG';
     });
   } catch (error) {
     child.kill('SIGKILL');
@@ -127,8 +150,8 @@ async function stopAll(children: ChildProcess[], dir: string): Promise<void> {
 }
 
 /** One short-lived connection that never retries, for probing a server that may not be up yet. */
-async function withRedis<T>(port: number, use: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+async function withRedis<T>(port: number, password: string | undefined, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
