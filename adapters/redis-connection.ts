@@ -47,6 +47,11 @@ function clusterOptions(behaviour: Omit<RedisConnectionOptions, 'tls'>, credenti
   const { enableOfflineQueue, enableAutoPipelining, autoPipeliningIgnoredCommands, enableReadyCheck, lazyConnect, scripts, retryStrategy, ...perNode } = behaviour;
   const clusterLevel: ClusterOptions = { enableOfflineQueue, enableAutoPipelining, autoPipeliningIgnoredCommands, enableReadyCheck, lazyConnect, scripts, clusterRetryStrategy: retryStrategy };
   return {
+    // ioredis refreshes its map of slots on MOVED, or when a node connection closes while retries are left. A
+    // master that dies sends no MOVED, and with maxRetriesPerRequest the commands fail before the connection
+    // gives up, so after a failover its slots would stay mapped to the dead node for good. Asking every second
+    // costs one CLUSTER SLOTS and bounds that to a second after the replica takes over.
+    slotsRefreshInterval: 1000,
     ...Object.fromEntries(Object.entries(clusterLevel).filter(([, value]) => value !== undefined)),
     redisOptions: { ...perNode, ...credentials, ...(tls ? { tls } : {}) },
   };

@@ -17,6 +17,12 @@ export interface RedisDeployment {
 
 export interface RedisClusterDeployment extends RedisDeployment {
   ports: number[];
+  /** The nodes that are masters now (a replica becomes one when its master dies). */
+  masterPorts(): Promise<number[]>;
+  /** SIGKILLs one node. */
+  kill(port: number): Promise<void>;
+  /** Resolves once every live node reports `cluster_state:ok`. */
+  clusterOk(): Promise<void>;
 }
 
 export interface RedisSentinelDeployment extends RedisDeployment {
@@ -33,23 +39,55 @@ process.once('exit', () => { for (const child of running) child.kill('SIGKILL');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Three masters, every slot assigned, `cluster_state:ok` on each (a Cluster has no replicas here: none needed). */
-export async function startRedisCluster(): Promise<RedisClusterDeployment> {
+/**
+ * Three masters, every slot assigned, `cluster_state:ok` on each; with `replicas: 1` a replica per master too,
+ * and a node timeout of one second so a replica takes over quickly when its master is killed.
+ */
+export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Promise<RedisClusterDeployment> {
+  const replicas = options.replicas ?? 0;
   const dir = await mkdtemp(join(tmpdir(), 'agentauth-redis-cluster-'));
-  const children: ChildProcess[] = [];
-  const stop = () => stopAll(children, dir);
+  const children = new Map<number, ChildProcess>();
+  const stop = () => stopAll([...children.values()], dir);
   try {
     // A cluster node also listens on port + 10000 for its cluster bus.
-    const ports = await freePorts(3, true);
+    const ports = await freePorts(3 * (1 + replicas), true);
     for (const port of ports) {
-      children.push(await startRedisProcess(port, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)]));
+      children.set(port, await startRedisProcess(port, dir, [
+        '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', replicas ? '1000' : '15000',
+        '--dbfilename', `dump-${port}.rdb`,
+      ]));
     }
-    await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes']);
-    await waitFor('cluster_state:ok on every node', async () => {
-      const states = await Promise.all(ports.map((port) => withRedis(port, undefined, (redis) => redis.cluster('INFO'))));
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
+    const clusterOk = () => waitFor('cluster_state:ok on every node', async () => {
+      const live = [...children].filter(([, child]) => child.exitCode === null && child.signalCode === null).map(([port]) => port);
+      const states = await Promise.all(live.map((port) => withRedis(port, undefined, (redis) => redis.cluster('INFO'))));
       return states.every((info) => /cluster_state:ok/.test(String(info)));
     });
-    return { url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`, ports, stop };
+    await clusterOk();
+    await waitFor('every replica in sync', async () => {
+      const infos = await Promise.all(ports.map((port) => withRedis(port, undefined, (redis) => redis.info('replication'))));
+      return infos.every((info) => /role:master/.test(info) || /master_link_status:up/.test(info));
+    });
+    return {
+      url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`,
+      ports,
+      stop,
+      async masterPorts() {
+        const roles = await Promise.all(ports.map(async (port) => {
+          const child = children.get(port)!;
+          if (child.exitCode !== null || child.signalCode !== null) return undefined;
+          return ((await withRedis(port, undefined, (redis) => redis.call('ROLE'))) as unknown[])[0] === 'master' ? port : undefined;
+        }));
+        return roles.filter((port): port is number => port !== undefined);
+      },
+      async kill(port) {
+        const child = children.get(port)!;
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+      },
+      clusterOk,
+    };
   } catch (error) {
     await stop();
     throw error;
@@ -119,7 +157,8 @@ export async function startRedisServer(args: string[] = [], password?: string): 
 }
 
 async function startRedisProcess(port: number, dir: string, args: string[], config: string[] = [], password?: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', [...config, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...args], {
+  // A replica's first sync would otherwise wait 5 s (repl-diskless-sync-delay) for more replicas to join it.
+  const child = spawn('redis-server', [...config, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
