@@ -1,12 +1,16 @@
 // connectRedis against deployments this file starts on loopback: one password-protected server with a chosen
 // database, and a Sentinel-watched master with a replica that fails over while a client keeps writing.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { AdapterPayload } from 'oidc-provider';
 import { redisAdapterFactory } from '../../adapters/redis-adapter.ts';
 import { connectRedis, type RedisClient } from '../../adapters/redis-connection.ts';
 import { parseRedisUrl } from '../../config/redis-url.ts';
-import { startRedisSentinel, startRedisServer, type RedisDeployment, type RedisSentinelDeployment } from '../support/redis-servers.ts';
+import { freePorts, startRedisSentinel, startRedisServer, type RedisDeployment, type RedisSentinelDeployment } from '../support/redis-servers.ts';
+import { loopbackCertificate, type LoopbackCertificate } from '../support/tls.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -33,6 +37,46 @@ describe('connectRedis to one server', () => {
     client.on('error', () => undefined);
     clients.push(client);
     await expect(client.ping()).rejects.toThrow();
+  });
+});
+
+describe('connectRedis over TLS (rediss://)', () => {
+  let certificate: LoopbackCertificate;
+  let files: string;
+  let server: RedisDeployment;
+  let tlsPort: number;
+  const clients: RedisClient[] = [];
+  beforeAll(async () => {
+    certificate = await loopbackCertificate();
+    files = await mkdtemp(join(tmpdir(), 'agentauth-redis-tls-'));
+    await writeFile(join(files, 'server.key'), certificate.key);
+    await writeFile(join(files, 'server.pem'), certificate.cert);
+    [tlsPort] = await freePorts(1, false);
+    // The plain port stays open too, for the helper's readiness probe.
+    server = await startRedisServer(['--tls-port', String(tlsPort), '--tls-cert-file', join(files, 'server.pem'), '--tls-key-file', join(files, 'server.key'),
+      '--tls-ca-cert-file', certificate.caFile, '--tls-auth-clients', 'no']);
+  });
+  afterAll(async () => {
+    for (const client of clients) client.disconnect();
+    await server?.stop();
+    await certificate?.dispose();
+    if (files) await rm(files, { recursive: true, force: true });
+  });
+
+  const attempt = (url: string, options: Parameters<typeof connectRedis>[1] = {}) => {
+    const client = connectRedis(parseRedisUrl(url), { maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, ...options });
+    client.on('error', () => undefined);
+    clients.push(client);
+    return client.ping();
+  };
+
+  it('speaks TLS to a server whose certificate the given CA signed', async () => {
+    expect(await attempt(`rediss://127.0.0.1:${tlsPort}`, { tls: { ca: await readFile(certificate.caFile) } })).toBe('PONG');
+  });
+
+  it('verifies the certificate (an unknown CA is refused) and never falls back to plain text', async () => {
+    await expect(attempt(`rediss://127.0.0.1:${tlsPort}`)).rejects.toThrow();
+    await expect(attempt(`redis://127.0.0.1:${tlsPort}`, { tls: { ca: await readFile(certificate.caFile) } })).rejects.toThrow();
   });
 });
 
