@@ -2,7 +2,8 @@
 // resources) can be dropped at once instead of expiring. One instance: an in-process emitter. Several: Redis
 // pub/sub on the Redis they already share.
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from './redis-connection.ts';
 
 export interface ChangeFeed {
   /** Announces to the other instances that `key` under `topic` changed (this instance handles itself). */
@@ -20,29 +21,37 @@ export class LocalChangeFeed implements ChangeFeed {
 }
 
 export class RedisChangeFeed implements ChangeFeed {
-  readonly #publisher: Redis;
-  readonly #subscriber: Redis;
+  readonly #publisher: RedisClient;
+  readonly #subscriber: RedisClient;
   readonly #prefix: string;
   readonly #events = new EventEmitter();
   readonly #origin = `${process.pid}:${Math.random().toString(36).slice(2)}`;
   readonly #subscriptions: Promise<unknown>[] = [];
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.#publisher = redis;
     this.#prefix = prefix;
-    // A connection in subscriber mode can do nothing else, so it is a connection of its own.
+    // A connection in subscriber mode can do nothing else, so it is a connection of its own (on a Cluster, a
+    // client of its own, whose subscription ioredis keeps on one node: Redis Cluster sends PUBLISH to every node).
     this.#subscriber = redis.duplicate();
     this.#subscriber.on('message', (channel: string, message: string) => {
       const separator = message.indexOf(' ');
       if (message.slice(0, separator) === this.#origin) return;
       this.#events.emit(`change:${channel}`, message.slice(separator + 1));
     });
-    // After a reconnect, announcements sent while we were away are lost: every cache starts over.
+    // After a reconnect, announcements sent while we were away are lost: every cache starts over. A Cluster
+    // moves its subscription to another node by itself when the node it used goes, and says so only as a
+    // change of topology (a node added or removed): that counts as a reconnect too.
     let connectedOnce = false;
+    const reset = () => { if (connectedOnce) this.#events.emit('reset'); };
     this.#subscriber.on('ready', () => {
-      if (connectedOnce) this.#events.emit('reset');
+      reset();
       connectedOnce = true;
     });
+    if (this.#subscriber instanceof Cluster) {
+      this.#subscriber.on('+node', reset);
+      this.#subscriber.on('-node', reset);
+    }
   }
 
   #channel(topic: string): string {

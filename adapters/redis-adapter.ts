@@ -3,9 +3,10 @@
 // - One-time use is atomic here, not in oidc-provider (whose check-then-set races): `consume` is a single-key
 //   Lua HSETNX and a replay claim (DPoP proofs, client assertions) a SET NX, so concurrent redemptions across
 //   instances succeed once. The loser of a redemption revokes the grant, as oidc-provider does for a reuse it sees.
-// - Cluster-safe: every command and script touches one key.
-import type { Redis } from 'ioredis';
+// - Cluster-safe: every command and script touches one key, so no key needs a hash tag and records spread over
+//   every master. A script that must touch several keys has to hash-tag them into one slot (CROSSSLOT otherwise).
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { RedisClient } from './redis-connection.ts';
 import { CONSUMABLE, GRANTABLE, REPLAY_CLAIM_SECONDS, alreadyConsumed, goneBeforeUse, hashId, replayedRecord } from './storage-rules.ts';
 
 // Replaces a record (dropping a stale `consumed` mark) and sets its TTL, atomically. One script instead of a
@@ -41,12 +42,12 @@ export type GrantRevoker = (grantId: string) => Promise<void>;
 
 export class RedisAdapter implements Adapter {
   readonly #name: string;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #prefix: string;
   readonly #tolerance: number;
   readonly #revokeGrant: GrantRevoker;
 
-  constructor(name: string, redis: Redis, options: RedisAdapterOptions, revokeGrant: GrantRevoker) {
+  constructor(name: string, redis: RedisClient, options: RedisAdapterOptions, revokeGrant: GrantRevoker) {
     this.#name = name;
     this.#redis = redis;
     this.#prefix = options.prefix;
@@ -143,14 +144,17 @@ export class RedisAdapter implements Adapter {
   }
 }
 
-/** The client with our scripts defined on it (ioredis sends EVALSHA and falls back to EVAL after a NOSCRIPT). */
-type ScriptedRedis = Redis & {
+/**
+ * The client with our scripts defined on it. ioredis sends EVALSHA and falls back to EVAL after a NOSCRIPT, on a
+ * Cluster to the node owning the key, so a node that never saw the script (new, restarted, failed over) learns it.
+ */
+type ScriptedRedis = RedisClient & {
   agentauthPutRecord(key: string, payload: string, ttl: string): Promise<number>;
   agentauthIndexInGrant(grantKey: string, member: string, ttl: string): Promise<number>;
   agentauthConsume(key: string, now: string): Promise<1 | -1 | string>;
 };
 
-export function redisAdapterFactory(redis: Redis, options: RedisAdapterOptions): (name: string) => RedisAdapter {
+export function redisAdapterFactory(redis: RedisClient, options: RedisAdapterOptions): (name: string) => RedisAdapter {
   if (!('agentauthPutRecord' in redis)) {
     redis.defineCommand('agentauthPutRecord', { numberOfKeys: 1, lua: PUT_RECORD });
     redis.defineCommand('agentauthIndexInGrant', { numberOfKeys: 1, lua: INDEX_IN_GRANT });

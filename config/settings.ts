@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { delegationDefaults, redisKeyPrefix, transactionTokenDefaults } from './defaults.ts';
+import { parseRedisUrl, type RedisTarget } from './redis-url.ts';
 import { parseTrustedIssuers, type TrustedIssuerConfig } from './trusted-issuers.ts';
 
 export interface Settings {
@@ -13,7 +14,8 @@ export interface Settings {
   issuer: string | undefined;
   /** Undefined when TRUST_DOMAIN is unset: the trust domain is then the issuer. */
   trustDomain: string | undefined;
-  redisUrl: string | undefined;
+  /** The Redis deployment REDIS_URL names (one server, a Cluster, or Sentinel); undefined when unset. */
+  redis: RedisTarget | undefined;
   databaseUrl: string | undefined;
   /** Prefix of every Redis key we write, so several deployments can share one Redis. */
   redisKeyPrefix: string;
@@ -44,6 +46,9 @@ export class ConfigurationError extends Error {
   }
 }
 
+// Values that may carry a password or credential: an error names the variable but never quotes them.
+const NEVER_QUOTED = new Set(['REDIS_URL', 'DATABASE_URL', 'ADMIN_TOKEN']);
+
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const urlWithProtocols = (protocols: string[], what: string) =>
@@ -70,7 +75,14 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   ISSUER: issuerUrl.optional(),
   TRUST_DOMAIN: z.string().min(1).optional(),
-  REDIS_URL: urlWithProtocols(['redis:', 'rediss:'], 'Redis').optional(),
+  REDIS_URL: z.string().transform((value, ctx) => {
+    try {
+      return parseRedisUrl(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  }).optional(),
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'must be 1-64 characters of letters, digits, ":", ".", "-" or "_"').default(redisKeyPrefix),
   ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -103,7 +115,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const variable = String(issue.path[0]);
-    throw new ConfigurationError(variable, `${issue.message} (got ${JSON.stringify(present[variable])})`);
+    throw new ConfigurationError(variable, NEVER_QUOTED.has(variable) ? issue.message : `${issue.message} (got ${JSON.stringify(present[variable])})`);
   }
   const v = parsed.data;
 
@@ -118,7 +130,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     port: v.PORT,
     issuer: v.ISSUER,
     trustDomain: v.TRUST_DOMAIN,
-    redisUrl: v.REDIS_URL,
+    redis: v.REDIS_URL,
     databaseUrl: v.DATABASE_URL,
     redisKeyPrefix: v.REDIS_KEY_PREFIX,
     adminToken: v.ADMIN_TOKEN ?? randomBytes(32).toString('base64url'),

@@ -3,7 +3,6 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type Provider from 'oidc-provider';
 import { AuditLog } from '../adapters/audit-log.ts';
@@ -15,6 +14,7 @@ import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-s
 import { openDatabase, type Database } from '../adapters/database.ts';
 import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
 import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
+import { connectRedis } from '../adapters/redis-connection.ts';
 import { ResourceStore } from '../adapters/resource-store.ts';
 import { UserStore } from '../adapters/user-store.ts';
 import { clockTolerance } from '../config/defaults.ts';
@@ -56,7 +56,7 @@ export interface StartOptions {
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.error(line));
   const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir });
-  const redis = settings.redisUrl ? new Redis(settings.redisUrl, { maxRetriesPerRequest: 2, enableAutoPipelining: true }) : undefined;
+  const redis = settings.redis ? connectRedis(settings.redis, { maxRetriesPerRequest: 2, enableAutoPipelining: true }) : undefined;
   const server: Server = createServer();
   const closeables: (() => Promise<void>)[] = [];
   try {

@@ -4,7 +4,7 @@ import { ConfigurationError, loadSettings } from '../../config/settings.ts';
 describe('loadSettings', () => {
   it('defaults to development on embedded storage with a generated admin token', () => {
     const settings = loadSettings({});
-    expect(settings).toMatchObject({ nodeEnv: 'development', port: 3000, issuer: undefined, redisUrl: undefined, databaseUrl: undefined, adminTokenGenerated: true });
+    expect(settings).toMatchObject({ nodeEnv: 'development', port: 3000, issuer: undefined, redis: undefined, databaseUrl: undefined, adminTokenGenerated: true });
     expect(settings.adminToken.length).toBeGreaterThanOrEqual(32);
   });
 

@@ -4,9 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
-import { adminRequest } from './admin.ts';
+import { adminRequest, type ServerUnderTest } from './admin.ts';
 import { signInAndConsent } from './browser.ts';
-import type { TestServer } from './server.ts';
 
 export const insecure = { execute: [oidc.allowInsecureRequests] };
 
@@ -31,7 +30,7 @@ export async function startExternalIssuer(): Promise<ExternalIssuer> {
 }
 
 /** A public client (anonymous registration) that users sign in to with authorization code + PKCE. */
-export async function registerPublicApp(server: TestServer, redirectUri: string): Promise<oidc.Configuration> {
+export async function registerPublicApp(server: ServerUnderTest, redirectUri: string): Promise<oidc.Configuration> {
   const issuer = new URL(server.issuer);
   const registered = await oidc.dynamicClientRegistration(issuer, {
     redirect_uris: [redirectUri], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
@@ -40,7 +39,7 @@ export async function registerPublicApp(server: TestServer, redirectUri: string)
 }
 
 /** A resource server that introspects tokens: a confidential client the operator registered. */
-export async function registerIntrospector(server: TestServer): Promise<{ config: oidc.Configuration; basic: string }> {
+export async function registerIntrospector(server: ServerUnderTest): Promise<{ config: oidc.Configuration; basic: string }> {
   const issuer = new URL(server.issuer);
   const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, {
     ...insecure, initialAccessToken: server.adminToken,
@@ -59,7 +58,7 @@ export interface KeyAgent {
 }
 
 /** An agent with an Ed25519 key (private_key_jwt), owned by `owner`; `body` adds or overrides admin API fields. */
-export async function createKeyAgent(server: TestServer, owner: string, body: Record<string, unknown>): Promise<KeyAgent> {
+export async function createKeyAgent(server: ServerUnderTest, owner: string, body: Record<string, unknown>): Promise<KeyAgent> {
   const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
   const response = await adminRequest(server, 'POST', '/admin/agents', {
     owner, scopes: ['files:**'], default_scopes: ['files:read'], jwks: { keys: [await exportJWK(publicKey)] }, ...body,

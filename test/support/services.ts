@@ -2,8 +2,9 @@
 // Every test file gets its own Redis key prefix and its own PostgreSQL schema so files never see each
 // other's data. A missing service fails the suite loudly: nothing is skipped for want of a service.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
+import type { RedisClient } from '../../adapters/redis-connection.ts';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -21,14 +22,25 @@ export function connectTestRedis(): Redis {
   return new Redis(TEST_REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 1 });
 }
 
+/** Every key under the prefix; on a Cluster SCAN sees one node's keys only, so it runs on every master. */
+export async function scanKeys(redis: RedisClient, prefix: string): Promise<string[]> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  const keys: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+  }
+  return keys;
+}
+
 /** Deletes every key under the prefix (for afterAll). */
-export async function dropRedisPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length) await Promise.all(keys.map((key) => redis.del(key)));
-  } while (cursor !== '0');
+export async function dropRedisPrefix(redis: RedisClient, prefix: string): Promise<void> {
+  // One DEL per key: on a Cluster the keys live in different slots.
+  await Promise.all((await scanKeys(redis, prefix)).map((key) => redis.del(key)));
 }
 
 export interface TestSchema {
