@@ -31,6 +31,8 @@ export async function fetchJson(url: string | URL, request: JsonRequest = {}): P
   if (response.status === 204) return undefined;
 
   const text = await response.text();
+  // RFC 7009 §2.2: a successful revocation answers 200 with no body.
+  if (response.ok && text === '') return undefined;
   let json: unknown;
   try {
     json = JSON.parse(text);

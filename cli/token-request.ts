@@ -37,7 +37,16 @@ export async function requestAgentToken(request: AgentTokenRequest): Promise<Tok
 
 /** Sends `grant` (a token request form) to the server's token endpoint, authenticated as the agent. */
 export async function requestAsAgent(agent: AgentCredentials, grant: URLSearchParams): Promise<TokenResponse> {
-  const { issuer, token_endpoint } = await discoverTokenEndpoint(agent.server);
+  const response = await postAsAgent(agent, 'token_endpoint', grant) as Partial<TokenResponse>;
+  if (typeof response?.access_token !== 'string') throw new CliError('the token endpoint answered without an access_token');
+  return response as TokenResponse;
+}
+
+export type AgentEndpoint = 'token_endpoint' | 'introspection_endpoint' | 'revocation_endpoint';
+
+/** POSTs `form` to one of the server's endpoints (RFC 8414 metadata), authenticated as the agent. */
+export async function postAsAgent(agent: AgentCredentials, endpoint: AgentEndpoint, form: URLSearchParams): Promise<unknown> {
+  const { issuer, [endpoint]: url } = await discoverEndpoints(agent.server, endpoint);
   const key = await importJWK(agent.privateJwk, 'EdDSA');
   const assertion = await new SignJWT({})
     .setProtectedHeader({ alg: 'EdDSA', kid: agent.privateJwk.kid })
@@ -49,20 +58,18 @@ export async function requestAsAgent(agent: AgentCredentials, grant: URLSearchPa
     .setExpirationTime(`${ASSERTION_LIFETIME_SECONDS}s`)
     .sign(key);
 
-  const form = new URLSearchParams(grant);
-  form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
-  form.set('client_assertion', assertion);
-  const response = await fetchJson(token_endpoint, { method: 'POST', body: form }) as Partial<TokenResponse>;
-  if (typeof response?.access_token !== 'string') throw new CliError(`${token_endpoint} answered without an access_token`);
-  return response as TokenResponse;
+  const authenticated = new URLSearchParams(form);
+  authenticated.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+  authenticated.set('client_assertion', assertion);
+  return fetchJson(url, { method: 'POST', body: authenticated });
 }
 
 /** RFC 8414 metadata: where to send the request and which issuer the assertion's audience must name. */
-async function discoverTokenEndpoint(server: string): Promise<{ issuer: string; token_endpoint: string }> {
+async function discoverEndpoints(server: string, endpoint: AgentEndpoint): Promise<{ issuer: string } & Record<AgentEndpoint, string>> {
   const url = `${server}/.well-known/oauth-authorization-server`;
-  const metadata = await fetchJson(url) as { issuer?: unknown; token_endpoint?: unknown } | null;
-  if (typeof metadata?.issuer !== 'string' || typeof metadata.token_endpoint !== 'string') {
-    throw new CliError(`${url} does not name an issuer and a token_endpoint`);
+  const metadata = await fetchJson(url) as Record<string, unknown> | null;
+  if (typeof metadata?.issuer !== 'string' || typeof metadata[endpoint] !== 'string') {
+    throw new CliError(`${url} does not name an issuer and a ${endpoint}`);
   }
-  return { issuer: metadata.issuer, token_endpoint: metadata.token_endpoint };
+  return metadata as { issuer: string } & Record<AgentEndpoint, string>;
 }

@@ -86,6 +86,11 @@ describe('agentauth CLI walk-through', () => {
     expect(exchanged.issued_token_type).toBe('urn:ietf:params:oauth:token-type:access_token');
     expect(decodeJwt(exchanged.access_token)).toMatchObject({ sub: user.id, act: { sub: agent.id }, aud: API });
 
+    // The agent asks about the token it holds, revokes it, and asks again.
+    expect(await json(['introspect', '--key-file', keyFile, '-'], exchanged.access_token)).toMatchObject({ active: true, sub: user.id, act: { sub: agent.id } });
+    expect(await json(['revoke', '--key-file', keyFile, exchanged.access_token])).toEqual({ revoked: true });
+    expect(await json(['introspect', '--key-file', keyFile, exchanged.access_token])).toEqual({ active: false });
+
     // A Txn-Token needs a workload the operator gave a txn_token_policy: the server's refusal is one line.
     const txn = await cli(['exchange', '--key-file', keyFile, '--subject-token', exchanged.access_token, '--txn-token']);
     expect(txn.code).toBe(1);
