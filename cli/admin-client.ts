@@ -87,6 +87,17 @@ export interface Resource {
   resource_metadata_url: string;
 }
 
+export interface SigningKey {
+  kid: string;
+  alg: string;
+  status: 'next' | 'active' | 'retired';
+  created_at: string;
+  promoted_at: string | null;
+  retired_at: string | null;
+}
+
+export type KeyStep = 'rotate' | 'promote' | 'prune';
+
 export interface AuditRecord {
   id: string;
   at: string;
@@ -178,6 +189,14 @@ export class AdminClient {
 
   listAudit(query: { client_id?: string; event?: string; from?: string; to?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>> {
     return this.#call('GET', `/admin/audit${querySuffix(query)}`) as Promise<Page<AuditRecord>>;
+  }
+
+  listKeys(): Promise<{ items: SigningKey[] }> {
+    return this.#call('GET', '/admin/keys') as Promise<{ items: SigningKey[] }>;
+  }
+
+  keyStep(step: KeyStep, body: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    return this.#call('POST', `/admin/keys/${step}`, body) as Promise<Record<string, unknown>>;
   }
 
   #call(method: string, path: string, body?: unknown): Promise<unknown> {

@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import type { AgentStore } from '../adapters/agent-store.ts';
 import type { AuditLog } from '../adapters/audit-log.ts';
+import type { Database } from '../adapters/database.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
@@ -19,6 +20,7 @@ import { OIDC_SCOPES } from './provider.ts';
 import { hideStoredClientSecrets, registrableScopes, registrationAccess } from './registration-access.ts';
 import { adminAgentRoutes } from './routes/admin-agents.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
+import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
@@ -35,6 +37,8 @@ export interface AppDependencies {
   resources: ResourceStore;
   agents: AgentStore;
   audit: AuditLog;
+  /** The durable database, for the admin routes over records no store owns (signing keys). */
+  db: Database;
   csrfKey: string;
   readiness: ReadinessChecks;
   log?: (line: string) => void;
@@ -68,10 +72,11 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminResources = adminResourceRoutes(deps.resources, deps.issuer);
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
+  const adminKeys = adminKeyRoutes(deps.db);
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
     noIdsWithNul,
-    ...[adminUsers, adminResources, adminAgents, adminAudit].flatMap((router) => [router.routes(), router.allowedMethods()]),
+    ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;

@@ -127,6 +127,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       resources,
       agents,
       audit,
+      db: database.db,
       csrfKey: secrets.cookieKeys[0],
       readiness: {
         database: () => database.ping(),

@@ -107,6 +107,21 @@ describe('agentauth CLI walk-through', () => {
     expect((await json(['users', 'list'])).items.map((item: { id: string }) => item.id)).not.toContain(user.id);
   });
 
+  it('rotates signing keys through the admin API while the server holds its embedded database', async () => {
+    const before = (await json(['keys', 'list'])).items as { kid: string; status: string }[];
+    const rotated = await json(['keys', 'rotate', '--alg', 'ES256']);
+    expect(rotated).toMatchObject({ published: [expect.any(String)], restart_required: true });
+    const listed = (await json(['keys', 'list'])).items as { kid: string; status: string; alg: string }[];
+    expect(listed).toHaveLength(before.length + 1);
+    expect(listed.find((key) => key.kid === rotated.published[0])).toMatchObject({ alg: 'ES256', status: 'next' });
+    expect(JSON.stringify(listed)).not.toMatch(/"d":/);
+    expect(await json(['keys', 'promote'])).toMatchObject({ promoted: [rotated.published[0]] });
+    expect(await json(['keys', 'prune'])).toEqual({ deleted: [], restart_required: true });
+    const badAlg = await cli(['keys', 'rotate', '--alg', 'HS256']);
+    expect(badAlg.code).toBe(1);
+    expect(badAlg.stderr).toMatch(/^agentauth: HTTP 400 invalid_request: .*algs/);
+  });
+
   it('refuses unusable command lines in one line with exit 2', async () => {
     for (const args of [['users', 'create', '--username', 'x'], ['resources', 'create', '--identifier', API, '--format', 'xml'], ['exchange', '--subject-token', 't']]) {
       const run = await cli(args);
