@@ -2,6 +2,7 @@
 // Node 22.18), to say so in one line instead of failing with ERR_UNKNOWN_FILE_EXTENSION. Every entry point
 // (`npm start`, the `agentauth` CLI, `npm run keys`) goes through it.
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 const { engines } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const minimum = /^>=\s*(\d+\.\d+\.\d+|\d+\.\d+)$/.exec(engines.node)?.[1];
@@ -27,4 +28,13 @@ export async function runOnSupportedNode(entry) {
     process.exit(1);
   }
   await import(new URL(entry, import.meta.url).href);
+}
+
+// Run directly (`node bin/require-node.mjs`, as `npm test` does first): exit 1 with the one line on an older Node.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const problem = nodeVersionProblem(process.versions.node);
+  if (problem) {
+    console.error(problem);
+    process.exit(1);
+  }
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs module without type declarations, on purpose (see its header).
 import { nodeVersionProblem } from '../../bin/require-node.mjs';
 
-const ENTRY_POINTS = ['start.mjs', 'agentauth.mjs', 'keys.mjs'].map((name) => fileURLToPath(new URL(`../../bin/${name}`, import.meta.url)));
+const ENTRY_POINTS = ['start.mjs', 'agentauth.mjs', 'keys.mjs', 'require-node.mjs'].map((name) => fileURLToPath(new URL(`../../bin/${name}`, import.meta.url)));
 
 describe('the Node version check', () => {
   it('accepts the engines minimum and newer, and names the minimum otherwise', () => {
@@ -16,7 +16,7 @@ describe('the Node version check', () => {
     }
   });
 
-  it('makes every entry point refuse an older Node with that one line, before loading any TypeScript', () => {
+  it('makes every entry point (and npm test, through require-node.mjs) refuse an older Node with that one line, before loading any TypeScript', () => {
     // The machine's other Node binaries (the system one is older here); the one running this test is new enough.
     const found = spawnSync('sh', ['-c', 'which -a node'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     const older = [...new Set(found)].filter((binary) => nodeVersionProblem(execFileSync(binary, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim()));
@@ -30,6 +30,7 @@ describe('the Node version check', () => {
     }
     // And the running Node gets past the check: the CLI answers its help.
     const current = spawnSync(process.execPath, [ENTRY_POINTS[1], '--help'], { encoding: 'utf8', timeout: 20_000 });
+    expect(spawnSync(process.execPath, [ENTRY_POINTS[3]], { encoding: 'utf8' })).toMatchObject({ status: 0, stdout: '', stderr: '' });
     expect(current.status).toBe(0);
     expect(current.stdout).toMatch(/agentauth/);
   });
