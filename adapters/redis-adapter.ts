@@ -3,8 +3,10 @@
 // - One-time use is atomic here, not in oidc-provider (whose check-then-set races): `consume` is a single-key
 //   Lua HSETNX and DPoP replay detection a SET NX, so concurrent redemptions across instances succeed once.
 // - Cluster-safe: every command and script touches one key.
+// - An unreachable Redis is StorageUnavailable (503 temporarily_unavailable), thrown from every method.
 import type { Redis } from 'ioredis';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { redisFailure } from './dependency-faults.ts';
 import { CONSUMABLE, GRANTABLE, alreadyConsumed, hashId, replayDetected } from './storage-rules.ts';
 
 // Replaces a record (dropping a stale `consumed` mark) and sets its TTL, atomically. One script instead of a
@@ -59,29 +61,33 @@ export class RedisAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    const key = this.#key(id);
-    const ttl = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn + this.#tolerance)) : undefined;
+    try {
+      const key = this.#key(id);
+      const ttl = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn + this.#tolerance)) : undefined;
 
-    if (this.#name === 'ReplayDetection') {
-      const stored = await this.#redis.set(key, '1', 'EX', ttl ?? 300, 'NX');
-      if (stored === null) throw replayDetected();
-      return;
+      if (this.#name === 'ReplayDetection') {
+        const stored = await this.#redis.set(key, '1', 'EX', ttl ?? 300, 'NX');
+        if (stored === null) throw replayDetected();
+        return;
+      }
+
+      // Index first, so a token is never stored without being reachable from its grant.
+      if (GRANTABLE.has(this.#name) && payload.grantId) {
+        await (this.#redis as ScriptedRedis).agentauthIndexInGrant(this.#grantKey(payload.grantId), key, ttl ? String(ttl) : '');
+      }
+
+      const { jti, ...rest } = payload;
+      await (this.#redis as ScriptedRedis).agentauthPutRecord(key, JSON.stringify(jti === id ? rest : payload), ttl ? String(ttl) : '');
+
+      // The session uid index has to give back the session id itself: oidc-provider looks sessions up by uid
+      // and then uses the returned id (jti) as the session. It is a value, never a key.
+      const indexes: Promise<unknown>[] = [];
+      if (payload.uid) indexes.push(this.#setIndex(this.#indexKey('uid', payload.uid), id, ttl));
+      if (payload.userCode) indexes.push(this.#setIndex(this.#indexKey('userCode', payload.userCode), id, ttl));
+      await Promise.all(indexes);
+    } catch (error) {
+      throw redisFailure(error);
     }
-
-    // Index first, so a token is never stored without being reachable from its grant.
-    if (GRANTABLE.has(this.#name) && payload.grantId) {
-      await (this.#redis as ScriptedRedis).agentauthIndexInGrant(this.#grantKey(payload.grantId), key, ttl ? String(ttl) : '');
-    }
-
-    const { jti, ...rest } = payload;
-    await (this.#redis as ScriptedRedis).agentauthPutRecord(key, JSON.stringify(jti === id ? rest : payload), ttl ? String(ttl) : '');
-
-    // The session uid index has to give back the session id itself: oidc-provider looks sessions up by uid
-    // and then uses the returned id (jti) as the session. It is a value, never a key.
-    const indexes: Promise<unknown>[] = [];
-    if (payload.uid) indexes.push(this.#setIndex(this.#indexKey('uid', payload.uid), id, ttl));
-    if (payload.userCode) indexes.push(this.#setIndex(this.#indexKey('userCode', payload.userCode), id, ttl));
-    await Promise.all(indexes);
   }
 
   #setIndex(key: string, id: string, ttl: number | undefined) {
@@ -89,40 +95,64 @@ export class RedisAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    // oidc-provider's ReplayDetection.unique() reads before it writes; answering "never seen" makes the atomic
-    // SET NX in upsert the only judge, so sequential and concurrent replays get the same error.
-    if (this.#name === 'ReplayDetection') return undefined;
-    const stored = await this.#redis.hmget(this.#key(id), 'payload', 'consumed');
-    const [payload, consumed] = stored;
-    if (!payload) return undefined;
-    const parsed = JSON.parse(payload) as AdapterPayload;
-    return { ...parsed, jti: parsed.jti ?? id, ...(consumed ? { consumed: Number(consumed) } : {}) };
+    try {
+      // oidc-provider's ReplayDetection.unique() reads before it writes; answering "never seen" makes the atomic
+      // SET NX in upsert the only judge, so sequential and concurrent replays get the same error.
+      if (this.#name === 'ReplayDetection') return undefined;
+      const stored = await this.#redis.hmget(this.#key(id), 'payload', 'consumed');
+      const [payload, consumed] = stored;
+      if (!payload) return undefined;
+      const parsed = JSON.parse(payload) as AdapterPayload;
+      return { ...parsed, jti: parsed.jti ?? id, ...(consumed ? { consumed: Number(consumed) } : {}) };
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.#redis.get(this.#indexKey('uid', uid));
-    return id ? this.find(id) : undefined;
+    try {
+      const id = await this.#redis.get(this.#indexKey('uid', uid));
+      return id ? this.find(id) : undefined;
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.#redis.get(this.#indexKey('userCode', userCode));
-    return id ? this.find(id) : undefined;
+    try {
+      const id = await this.#redis.get(this.#indexKey('userCode', userCode));
+      return id ? this.find(id) : undefined;
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 
   async consume(id: string): Promise<void> {
-    const result = await this.#redis.eval(CONSUME, 1, this.#key(id), Math.floor(Date.now() / 1000));
-    if (result === 0 && CONSUMABLE.has(this.#name)) throw alreadyConsumed(this.#name);
+    try {
+      const result = await this.#redis.eval(CONSUME, 1, this.#key(id), Math.floor(Date.now() / 1000));
+      if (result === 0 && CONSUMABLE.has(this.#name)) throw alreadyConsumed(this.#name);
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#redis.del(this.#key(id));
+    try {
+      await this.#redis.del(this.#key(id));
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    const grantKey = this.#grantKey(grantId);
-    const members = await this.#redis.smembers(grantKey);
-    // One DEL per key: members live in different cluster slots.
-    await Promise.all([...members.map((member) => this.#redis.del(member)), this.#redis.del(grantKey)]);
+    try {
+      const grantKey = this.#grantKey(grantId);
+      const members = await this.#redis.smembers(grantKey);
+      // One DEL per key: members live in different cluster slots.
+      await Promise.all([...members.map((member) => this.#redis.del(member)), this.#redis.del(grantKey)]);
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 }
 

@@ -13,6 +13,8 @@ import { AgentStore } from '../adapters/agent-store.ts';
 import { ClientAdapter } from '../adapters/client-adapter.ts';
 import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
 import { openDatabase, type Database } from '../adapters/database.ts';
+import { redisFaultOptions } from '../adapters/dependency-faults.ts';
+import { DependencyState, watchRedis } from '../adapters/dependency-state.ts';
 import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
 import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
 import { ResourceStore } from '../adapters/resource-store.ts';
@@ -55,8 +57,10 @@ export interface StartOptions {
 
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.error(line));
-  const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir });
-  const redis = settings.redisUrl ? new Redis(settings.redisUrl, { maxRetriesPerRequest: 2, enableAutoPipelining: true }) : undefined;
+  const timeoutMs = settings.dependencyTimeoutMs;
+  const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir, timeoutMs, state: new DependencyState('database', log) });
+  const redis = settings.redisUrl ? new Redis(settings.redisUrl, { enableAutoPipelining: true, ...redisFaultOptions(timeoutMs) }) : undefined;
+  const unwatchRedis = redis ? watchRedis(redis, new DependencyState('redis', log)) : () => undefined;
   const server: Server = createServer();
   const closeables: (() => Promise<void>)[] = [];
   try {
@@ -81,7 +85,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes));
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
     const clientModel = new ClientAdapter(clients, agents);
-    if (changes instanceof RedisChangeFeed) await changes.ready();
+    // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
+    // while Redis is not connected, though, so the first requests get a moment for the connection to open.
+    if (redis) await connected(redis, timeoutMs);
     const audit = new AuditLog(database.db, { maxBatch: 2000 });
 
     const ownTokens = new OwnTokenVerifier(issuer, publicJwks(signingKeys));
@@ -154,6 +160,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
           await stopped;
           await audit.close();
           for (const close of closeables) await close();
+          unwatchRedis();
           await redis?.quit();
           await database.close();
         })();
@@ -163,10 +170,22 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   } catch (error) {
     server.close();
     for (const close of closeables) await close().catch(() => undefined);
+    unwatchRedis();
     redis?.disconnect();
     await database.close();
     throw error;
   }
+}
+
+function connected(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function defaultHost(settings: Settings): string {
