@@ -9,7 +9,7 @@
 // issued).
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import { redisFailure } from './dependency-faults.ts';
+import { closeRedis, redisFailure } from './dependency-faults.ts';
 
 export interface ChangeFeed {
   /** True while every change published by any instance reaches this one. */
@@ -115,7 +115,7 @@ export class RedisChangeFeed implements ChangeFeed {
     if (!this.#live) await new Promise((resolve) => this.#events.once('live', resolve));
   }
 
-  async close(): Promise<void> {
-    await this.#subscriber.quit();
+  close(): Promise<void> {
+    return closeRedis(this.#subscriber);
   }
 }

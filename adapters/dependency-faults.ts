@@ -3,7 +3,7 @@
 // 500; which low-level failures count as an outage (anything else stays a bug); and the client options that
 // make an outage show within one bounded time instead of queueing requests until the dependency returns.
 import { errors } from 'oidc-provider';
-import type { RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { PoolConfig } from 'pg';
 
 export type Dependency = 'redis' | 'database';
@@ -82,6 +82,22 @@ export function redisFaultOptions(timeoutMs: number): RedisOptions {
     autoResendUnfulfilledCommands: false,
     retryStrategy: (attempt) => Math.min(attempt * 50, timeoutMs),
   };
+}
+
+/**
+ * Closes a connection made with redisFaultOptions: QUIT while connected; otherwise only stop reconnecting, since
+ * without an offline queue a QUIT would be refused and the connection would go on reconnecting forever.
+ */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    try {
+      await redis.quit();
+      return;
+    } catch {
+      // Dropped while quitting: disconnect below.
+    }
+  }
+  redis.disconnect();
 }
 
 /** node-postgres: connecting and each query get `timeoutMs`. */

@@ -13,7 +13,7 @@ import { AgentStore } from '../adapters/agent-store.ts';
 import { ClientAdapter } from '../adapters/client-adapter.ts';
 import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
 import { openDatabase, type Database } from '../adapters/database.ts';
-import { redisFaultOptions } from '../adapters/dependency-faults.ts';
+import { closeRedis, redisFaultOptions } from '../adapters/dependency-faults.ts';
 import { DependencyState, watchRedis } from '../adapters/dependency-state.ts';
 import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
 import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
@@ -161,7 +161,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
           await audit.close();
           for (const close of closeables) await close();
           unwatchRedis();
-          await redis?.quit();
+          if (redis) await closeRedis(redis);
           await database.close();
         })();
         return closing;

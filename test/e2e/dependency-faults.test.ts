@@ -82,6 +82,9 @@ describe('dependency faults across two instances', () => {
   let postgres: OwnService;
   let a: ServerProcess;
   let b: ServerProcess;
+  /** Started while Redis is down. */
+  let c: ServerProcess | undefined;
+  let env: Record<string, string>;
   let client: string;
   let unusedClient: string;
   let publicClient: string;
@@ -104,7 +107,7 @@ describe('dependency faults across two instances', () => {
 
   beforeAll(async () => {
     [redis, postgres] = await Promise.all([startOwnRedis(), startOwnPostgres()]);
-    const env = { NODE_ENV: 'test', PORT: '0', ISSUER, REDIS_URL: redis.url, DATABASE_URL: postgres.url, ADMIN_TOKEN };
+    env = { NODE_ENV: 'test', PORT: '0', ISSUER, REDIS_URL: redis.url, DATABASE_URL: postgres.url, ADMIN_TOKEN };
     a = await startServerProcess(env);
     b = await startServerProcess(env);
 
@@ -139,6 +142,7 @@ describe('dependency faults across two instances', () => {
   afterAll(async () => {
     await a?.stop();
     await b?.stop();
+    await c?.stop();
     await redis?.dispose();
     await postgres?.dispose();
     console.log(`measured (ms): ${JSON.stringify(Object.fromEntries(Object.entries(measured).map(([k, v]) => [k, Math.round(v)])))}`);
@@ -192,6 +196,12 @@ describe('dependency faults across two instances', () => {
       }
     });
 
+    it('starts an instance all the same, which answers 503 rather than hanging', async () => {
+      c = await startServerProcess(env);
+      expectUnavailable(await token(c, client));
+      expect((await call(c, 'GET', '/readyz')).json.checks.redis).toBe('unavailable');
+    });
+
     it('refuses to suspend an agent it cannot announce at every instance, and changes nothing', async () => {
       const suspend = await admin(a, 'POST', `/admin/agents/${agents.kept.id}/suspend`);
       expectUnavailable(suspend);
@@ -220,6 +230,9 @@ describe('dependency faults across two instances', () => {
       await timeUntil(async () => (await token(a, client)).status === 200 && (await token(b, client)).status === 200, 5000);
       measured.redisRecovery = performance.now() - restarted;
       expect(measured.redisRecovery).toBeLessThan(3000);
+      await timeUntil(async () => (await token(c!, client)).status === 200, 3000);
+      expect((await agentToken(c!, agents.suspended)).status).toBe(401);
+      await c!.stop();
       for (const instance of [a, b]) {
         expect(lines(instance, /Redis is unavailable/)).toBe(1);
         expect(lines(instance, /Redis is back/)).toBe(1);
@@ -300,5 +313,13 @@ describe('dependency faults across two instances', () => {
     for (const instance of [a, b]) {
       expect(instance.output()).not.toMatch(/failed inside oidc-provider|failed: .*Error/);
     }
+  });
+
+  it('shuts down cleanly while Redis is down', async () => {
+    await redis.stop();
+    const started = performance.now();
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+    expect(performance.now() - started).toBeLessThan(5000);
   });
 });
