@@ -148,11 +148,22 @@ describe('dependency faults across two instances', () => {
     console.log(`measured (ms): ${JSON.stringify(Object.fromEntries(Object.entries(measured).map(([k, v]) => [k, Math.round(v)])))}`);
   });
 
+  const authorizationQuery = () => new URLSearchParams({
+    client_id: publicClient, redirect_uri: REDIRECT_URI, response_type: 'code', scope: 'openid', state: 'st4te',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+  });
+
   describe('Redis stopped', () => {
     let issued: string;
+    let interaction: { path: string; cookie: string };
 
     beforeAll(async () => {
       issued = (await token(a, client)).json.access_token;
+      // A sign-in begun before the outage, to be continued during it.
+      const begun = await call(a, 'GET', `/auth?${authorizationQuery()}`);
+      expect(begun.status).toBe(303);
+      const cookies = ([] as string[]).concat(begun.headers['set-cookie'] ?? []).map((cookie) => cookie.split(';')[0]);
+      interaction = { path: new URL(String(begun.headers.location), ISSUER).pathname, cookie: cookies.join('; ') };
       await redis.stop();
     });
 
@@ -167,11 +178,7 @@ describe('dependency faults across two instances', () => {
 
         // RFC 6749 §4.1.2.1: temporarily_unavailable goes back to the client's validated redirect_uri, since a
         // 503 cannot reach it through a redirect.
-        const query = new URLSearchParams({
-          client_id: publicClient, redirect_uri: REDIRECT_URI, response_type: 'code', scope: 'openid', state: 'st4te',
-          code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
-        });
-        const authorization = await call(instance, 'GET', `/auth?${query}`);
+        const authorization = await call(instance, 'GET', `/auth?${authorizationQuery()}`);
         expect(authorization.ms).toBeLessThan(DEFAULT_BOUND_MS);
         measured.redisDownAuth = Math.max(measured.redisDownAuth ?? 0, authorization.ms);
         expect(authorization.status, authorization.text).toBe(303);
@@ -179,9 +186,12 @@ describe('dependency faults across two instances', () => {
         expect(`${location.origin}${location.pathname}`).toBe(REDIRECT_URI);
         expect(Object.fromEntries(location.searchParams)).toMatchObject({ error: 'temporarily_unavailable', state: 'st4te', iss: ISSUER });
 
-        // Without a client to send it back to, the page itself says so.
-        const page = await call(instance, 'GET', '/auth?client_id=nobody&response_type=code', { headers: { accept: 'text/html' } });
-        expect(page.status).toBe(400); // an unknown client: nothing in Redis was needed to refuse it
+        // The sign-in page says so itself.
+        const page = await call(instance, 'GET', interaction.path, { headers: { accept: 'text/html', cookie: interaction.cookie } });
+        expect(page.status, page.text).toBe(503);
+        expect(page.headers['content-type']).toMatch(/^text\/html/);
+        expect(page.text).toContain('temporarily_unavailable');
+        expect(page.ms).toBeLessThan(DEFAULT_BOUND_MS);
       }
     });
 
