@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Selectable, type Transaction } from 'kysely';
-import type { ReadThroughCache } from './read-through-cache.ts';
+import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type {
   AgentAuthMethod, AgentCredentialsTable, AgentStatus, AgentsTable, Database, JsonObject, Tables,
 } from './database.ts';
@@ -150,7 +150,7 @@ export class AgentStore {
       if ((error as { code?: string }).code === '23503') throw new UnknownOwnerError(input.ownerId);
       throw error;
     }
-    await this.#cache?.invalidate(id);
+    // Nothing to announce: a new id cannot be cached anywhere (misses are never cached).
     return { agent: (await this.#load(id))!, clientSecret };
   }
 
@@ -164,8 +164,9 @@ export class AgentStore {
     return found === undefined ? undefined : fromJson(found);
   }
 
+  /** FOR SHARE: waits for a change in progress to commit (read-through-cache.ts says why). */
   async #load(id: string): Promise<Agent | undefined> {
-    const row = await this.#db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.#db.selectFrom('agents').selectAll().where('id', '=', id).forShare().executeTakeFirst();
     if (!row) return undefined;
     const credentials = await this.#db.selectFrom('agent_credentials').selectAll().where('agent_id', '=', id).orderBy('created_at').orderBy('id').execute();
     return toAgent(row, credentials.map(toCredential));
@@ -189,7 +190,7 @@ export class AgentStore {
   }
 
   async update(id: string, patch: AgentPatch): Promise<Agent | undefined> {
-    const result = await this.#db
+    const result = await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('agents')
       .set({
         ...(patch.ownerId !== undefined ? { owner_id: patch.ownerId } : {}),
@@ -204,12 +205,11 @@ export class AgentStore {
         updated_at: sql<Date>`now()`,
       })
       .where('id', '=', id)
-      .executeTakeFirst()
+      .executeTakeFirst())
       .catch((error: { code?: string }) => {
         if (error.code === '23503') throw new UnknownOwnerError(patch.ownerId!);
         throw error;
       });
-    await this.#cache?.invalidate(id);
     return result.numUpdatedRows > 0n ? this.#load(id) : undefined;
   }
 
@@ -229,12 +229,11 @@ export class AgentStore {
       if (wait > 0) await sleep(wait);
     }
     const cutOff = status === 'active' ? {} : { tokens_invalid_before: new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) };
-    await this.#db
+    await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('agents')
       .set({ status, ...cutOff, updated_at: sql<Date>`now()` })
       .where('id', '=', id)
-      .execute();
-    await this.#cache?.invalidate(id);
+      .execute());
     return this.#load(id);
   }
 
@@ -248,7 +247,9 @@ export class AgentStore {
     if (current.status === 'revoked') throw new AgentRevokedError(id);
     const clientSecret = current.tokenEndpointAuthMethod === 'private_key_jwt' ? undefined : newSecret();
     const graceEnds = new Date(Date.now() + graceSeconds * 1000);
-    await this.#db.transaction().execute(async (trx) => {
+    await writeAnnounced(this.#db, this.#cache, id, async (trx) => {
+      // The agent's row first: locking it makes a concurrent load wait for this change (see #load).
+      await trx.updateTable('agents').set({ updated_at: sql<Date>`now()` }).where('id', '=', id).execute();
       await trx.deleteFrom('agent_credentials').where('agent_id', '=', id).where('expires_at', '<=', new Date()).execute();
       await trx
         .updateTable('agent_credentials')
@@ -257,16 +258,13 @@ export class AgentStore {
         .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', graceEnds)]))
         .execute();
       await insertCredentials(trx, id, publicJwks ?? [], clientSecret);
-      await trx.updateTable('agents').set({ updated_at: sql<Date>`now()` }).where('id', '=', id).execute();
     });
-    await this.#cache?.invalidate(id);
     return { agent: (await this.#load(id))!, clientSecret };
   }
 
   /** False when there was no such agent. */
   async delete(id: string): Promise<boolean> {
-    const result = await this.#db.deleteFrom('agents').where('id', '=', id).executeTakeFirst();
-    await this.#cache?.invalidate(id);
+    const result = await writeAnnounced(this.#db, this.#cache, id, (trx) => trx.deleteFrom('agents').where('id', '=', id).executeTakeFirst());
     return result.numDeletedRows > 0n;
   }
 }

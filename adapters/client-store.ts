@@ -4,7 +4,7 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { ReadThroughCache } from './read-through-cache.ts';
+import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { Database, JsonObject } from './database.ts';
 
 const HASH_PREFIX = 'sha256$';
@@ -45,12 +45,11 @@ export class PostgresClientAdapter implements Adapter {
     // A client update (RFC 7592) writes back the secret it read through find(), which is already the hash.
     const hash = typeof secret === 'string' ? (isHashedClientSecret(secret) ? secret : hashClientSecret(secret)) : null;
     const values = { metadata: JSON.stringify(metadata), client_secret_hash: hash };
-    await this.#db
+    await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .insertInto('clients')
       .values({ client_id: id, ...values })
       .onConflict((oc) => oc.column('client_id').doUpdateSet({ ...values, updated_at: sql<Date>`now()` }))
-      .execute();
-    await this.#cache?.invalidate(id);
+      .execute());
   }
 
   /**
@@ -68,19 +67,20 @@ export class PostgresClientAdapter implements Adapter {
     return found === undefined ? undefined : (JSON.parse(found) as AdapterPayload);
   }
 
+  /** FOR SHARE: waits for a change in progress to commit (read-through-cache.ts says why). */
   async #load(id: string): Promise<AdapterPayload | undefined> {
     const row = await this.#db
       .selectFrom('clients')
       .select(['metadata', 'client_secret_hash'])
       .where('client_id', '=', id)
+      .forShare()
       .executeTakeFirst();
     if (!row) return undefined;
     return (row.client_secret_hash === null ? row.metadata : { ...row.metadata, client_secret: row.client_secret_hash }) as AdapterPayload;
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#db.deleteFrom('clients').where('client_id', '=', id).execute();
-    await this.#cache?.invalidate(id);
+    await writeAnnounced(this.#db, this.#cache, id, (trx) => trx.deleteFrom('clients').where('client_id', '=', id).execute());
   }
 
   // oidc-provider never calls these for the Client model; refusing loudly beats pretending to succeed.

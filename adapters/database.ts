@@ -3,9 +3,11 @@
 // bigint as string), so every store is written once against `Database`.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Kysely, PostgresDialect, sql, type ColumnType } from 'kysely';
+import { Kysely, PostgresDialect, sql, type ColumnType, type PostgresCursor, type PostgresPool, type PostgresPoolClient, type PostgresQueryResult } from 'kysely';
 import pg from 'pg';
 import { lockDataDir } from './data-dir-lock.ts';
+import { postgresFailure, postgresFaultOptions, StorageUnavailable } from './dependency-faults.ts';
+import type { DependencyState } from './dependency-state.ts';
 import { migrateToLatest } from './migrate.ts';
 
 /** A column with a database default: optional on insert. */
@@ -139,11 +141,21 @@ export interface OpenDatabase {
   close(): Promise<void>;
 }
 
+export interface DatabaseOptions {
+  url?: string;
+  dataDir: string;
+  /** How long connecting to PostgreSQL and each query may take before the database counts as unavailable. */
+  timeoutMs?: number;
+  /** Told about every outage and recovery of PostgreSQL (the embedded database cannot become unreachable). */
+  state?: DependencyState;
+}
+
 /** Opens PostgreSQL at `url`, or embedded PGlite under `${dataDir}/pglite`, and migrates it to the latest schema. */
-export async function openDatabase(options: { url?: string; dataDir: string }): Promise<OpenDatabase> {
-  const { db, mode, release } = options.url ? openPostgres(options.url) : await openEmbedded(options.dataDir);
+export async function openDatabase(options: DatabaseOptions): Promise<OpenDatabase> {
+  const { db, mode, afterMigrations, release } = options.url ? openPostgres(options.url, options) : await openEmbedded(options.dataDir);
   try {
     await migrateToLatest(db);
+    afterMigrations?.();
   } catch (error) {
     await db.destroy();
     await release?.();
@@ -166,16 +178,106 @@ export async function openDatabase(options: { url?: string; dataDir: string }): 
 interface Opened {
   db: Database;
   mode: 'postgres' | 'embedded';
+  /** Runs once the schema is migrated. */
+  afterMigrations?: () => void;
   /** Gives up the embedded data directory's lock. */
   release?: () => Promise<void>;
 }
 
-function openPostgres(url: string): Opened {
-  const pool = new pg.Pool({ connectionString: url });
+function openPostgres(url: string, options: DatabaseOptions): Opened {
+  const timeouts = options.timeoutMs ? postgresFaultOptions(options.timeoutMs) : {};
+  const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: timeouts.connectionTimeoutMillis });
   // An idle pooled connection that the server drops (restart, failover) is reported here; without a listener
   // node-postgres rethrows it and the process dies. The pool replaces the connection on next use.
-  pool.on('error', (error) => console.error(`PostgreSQL connection lost: ${error.message}`));
-  return { db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }), mode: 'postgres' };
+  pool.on('error', (error) => (options.state ? options.state.down(error.message) : console.error(`PostgreSQL connection lost: ${error.message}`)));
+  const outageAware = new OutageAwarePool(pool, options.state);
+  return {
+    db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool: outageAware }) }),
+    mode: 'postgres',
+    // Migrations run without a query timeout: an instance starting beside another waits on the migration lock
+    // for as long as the other takes to migrate.
+    afterMigrations: () => outageAware.limitQueries(timeouts.query_timeout),
+  };
+}
+
+/**
+ * node-postgres's pool, with every connection or query failure that means "the database is unreachable" turned
+ * into StorageUnavailable where it happens, so each store needs no handling of its own; and a connection that
+ * failed that way is discarded rather than handed to the next query.
+ */
+class OutageAwarePool implements PostgresPool {
+  readonly #pool: pg.Pool;
+  readonly #state: DependencyState | undefined;
+  #queryTimeoutMs: number | undefined;
+
+  constructor(pool: pg.Pool, state: DependencyState | undefined) {
+    this.#pool = pool;
+    this.#state = state;
+  }
+
+  /** From now on every query gets at most `timeoutMs` (undefined: no limit). */
+  limitQueries(timeoutMs: number | undefined): void {
+    this.#queryTimeoutMs = timeoutMs;
+  }
+
+  get options(): object {
+    return this.#pool.options;
+  }
+
+  async connect(): Promise<PostgresPoolClient> {
+    try {
+      return new OutageAwareClient(await this.#pool.connect(), this.#state, this.#queryTimeoutMs);
+    } catch (error) {
+      throw observed(error, this.#state);
+    }
+  }
+
+  end(): Promise<void> {
+    return this.#pool.end();
+  }
+}
+
+class OutageAwareClient implements PostgresPoolClient {
+  readonly #client: pg.PoolClient;
+  readonly #state: DependencyState | undefined;
+  readonly #queryTimeoutMs: number | undefined;
+  #broken = false;
+
+  constructor(client: pg.PoolClient, state: DependencyState | undefined, queryTimeoutMs: number | undefined) {
+    this.#client = client;
+    this.#state = state;
+    this.#queryTimeoutMs = queryTimeoutMs;
+  }
+
+  query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+  query<R>(sqlOrCursor: string | PostgresCursor<R>, parameters?: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    if (typeof sqlOrCursor !== 'string') return this.#client.query(sqlOrCursor as never) as PostgresCursor<R>;
+    return this.#run<R>(sqlOrCursor, parameters ?? []);
+  }
+
+  async #run<R>(text: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> {
+    try {
+      // Per query rather than for the pool, since migrations run without one; pg honours it, its types omit it.
+      const result = await this.#client.query({ text, values: [...parameters], query_timeout: this.#queryTimeoutMs } as pg.QueryConfig);
+      this.#state?.up();
+      return result as unknown as PostgresQueryResult<R>;
+    } catch (error) {
+      const failure = observed(error, this.#state);
+      if (failure instanceof StorageUnavailable) this.#broken = true;
+      throw failure;
+    }
+  }
+
+  release(): void {
+    this.#client.release(this.#broken);
+  }
+}
+
+function observed(error: unknown, state: DependencyState | undefined): unknown {
+  const failure = postgresFailure(error);
+  if (failure instanceof StorageUnavailable) state?.down((error as Error).message);
+  return failure;
 }
 
 async function openEmbedded(dataDir: string): Promise<Opened> {

@@ -3,6 +3,7 @@
 import { sql } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './database.ts';
+import { StorageUnavailable } from './dependency-faults.ts';
 import * as initial from './migrations/0001_initial.ts';
 import * as agents from './migrations/0002_agents.ts';
 import * as agentDelegation from './migrations/0003_agent_delegation.ts';
@@ -29,7 +30,7 @@ export async function migrateToLatest(db: Database): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = failureReason(error);
     throw new Error(failed ? `database migration ${failed} failed: ${reason}` : `database migrations could not run: ${reason}`, {
       cause: error,
     });
@@ -39,9 +40,15 @@ export async function migrateToLatest(db: Database): Promise<void> {
 async function currentSchema(db: Database): Promise<string> {
   const query = sql<{ schema: string | null }>`select current_schema() as schema`;
   const result = await query.execute(db).catch((error: Error) => {
-    throw new Error(`database migrations could not run: ${error.message}`, { cause: error });
+    throw new Error(`database migrations could not run: ${failureReason(error)}`, { cause: error });
   });
   const schema = result.rows[0]?.schema;
   if (!schema) throw new Error('database migrations could not run: no schema on the search_path exists');
   return schema;
+}
+
+function failureReason(error: unknown): string {
+  // StorageUnavailable's message is its OAuth error code; what actually failed is its cause.
+  if (error instanceof StorageUnavailable && error.cause instanceof Error) return error.cause.message;
+  return error instanceof Error ? error.message : String(error);
 }

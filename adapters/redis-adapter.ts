@@ -5,7 +5,9 @@
 //   instances succeed once. The loser of a redemption revokes the grant, as oidc-provider does for a reuse it sees.
 // - Cluster-safe: every command and script touches one key, so no key needs a hash tag and records spread over
 //   every master. A script that must touch several keys has to hash-tag them into one slot (CROSSSLOT otherwise).
+// - An unreachable Redis is StorageUnavailable (503 temporarily_unavailable), thrown from every method.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { redisFailure } from './dependency-faults.ts';
 import type { RedisClient } from './redis-connection.ts';
 import { CONSUMABLE, GRANTABLE, REPLAY_CLAIM_SECONDS, alreadyConsumed, goneBeforeUse, hashId, replayedRecord } from './storage-rules.ts';
 
@@ -68,29 +70,33 @@ export class RedisAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    const key = this.#key(id);
-    const ttl = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn + this.#tolerance)) : undefined;
+    try {
+      const key = this.#key(id);
+      const ttl = typeof expiresIn === 'number' ? Math.max(1, Math.ceil(expiresIn + this.#tolerance)) : undefined;
 
-    if (this.#name === 'ReplayDetection') {
-      // The claim was taken by find(); this only lengthens it for an artifact that lives longer than a claim.
-      if (ttl !== undefined && ttl > REPLAY_CLAIM_SECONDS) await this.#redis.set(key, '1', 'EX', ttl);
-      return;
+      if (this.#name === 'ReplayDetection') {
+        // The claim was taken by find(); this only lengthens it for an artifact that lives longer than a claim.
+        if (ttl !== undefined && ttl > REPLAY_CLAIM_SECONDS) await this.#redis.set(key, '1', 'EX', ttl);
+        return;
+      }
+
+      // Index first, so a token is never stored without being reachable from its grant.
+      if (GRANTABLE.has(this.#name) && payload.grantId) {
+        await (this.#redis as ScriptedRedis).agentauthIndexInGrant(this.#grantKey(payload.grantId), key, ttl ? String(ttl) : '');
+      }
+
+      const { jti, ...rest } = payload;
+      await (this.#redis as ScriptedRedis).agentauthPutRecord(key, JSON.stringify(jti === id ? rest : payload), ttl ? String(ttl) : '');
+
+      // The session uid index has to give back the session id itself: oidc-provider looks sessions up by uid
+      // and then uses the returned id (jti) as the session. It is a value, never a key.
+      const indexes: Promise<unknown>[] = [];
+      if (payload.uid) indexes.push(this.#setIndex(this.#indexKey('uid', payload.uid), id, ttl));
+      if (payload.userCode) indexes.push(this.#setIndex(this.#indexKey('userCode', payload.userCode), id, ttl));
+      await Promise.all(indexes);
+    } catch (error) {
+      throw redisFailure(error);
     }
-
-    // Index first, so a token is never stored without being reachable from its grant.
-    if (GRANTABLE.has(this.#name) && payload.grantId) {
-      await (this.#redis as ScriptedRedis).agentauthIndexInGrant(this.#grantKey(payload.grantId), key, ttl ? String(ttl) : '');
-    }
-
-    const { jti, ...rest } = payload;
-    await (this.#redis as ScriptedRedis).agentauthPutRecord(key, JSON.stringify(jti === id ? rest : payload), ttl ? String(ttl) : '');
-
-    // The session uid index has to give back the session id itself: oidc-provider looks sessions up by uid
-    // and then uses the returned id (jti) as the session. It is a value, never a key.
-    const indexes: Promise<unknown>[] = [];
-    if (payload.uid) indexes.push(this.#setIndex(this.#indexKey('uid', payload.uid), id, ttl));
-    if (payload.userCode) indexes.push(this.#setIndex(this.#indexKey('userCode', payload.userCode), id, ttl));
-    await Promise.all(indexes);
   }
 
   #setIndex(key: string, id: string, ttl: number | undefined) {
@@ -98,31 +104,48 @@ export class RedisAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    // oidc-provider's ReplayDetection.unique() reads before it writes: the read is the atomic claim, so sequential
-    // and concurrent replays are judged alike (storage-rules.ts).
-    if (this.#name === 'ReplayDetection') {
-      const claimed = await this.#redis.set(this.#key(id), '1', 'EX', REPLAY_CLAIM_SECONDS, 'NX');
-      return claimed === null ? (replayedRecord(id) as AdapterPayload) : undefined;
+    try {
+      // oidc-provider's ReplayDetection.unique() reads before it writes: the read is the atomic claim, so sequential
+      // and concurrent replays are judged alike (storage-rules.ts).
+      if (this.#name === 'ReplayDetection') {
+        const claimed = await this.#redis.set(this.#key(id), '1', 'EX', REPLAY_CLAIM_SECONDS, 'NX');
+        return claimed === null ? (replayedRecord(id) as AdapterPayload) : undefined;
+      }
+      const stored = await this.#redis.hmget(this.#key(id), 'payload', 'consumed');
+      const [payload, consumed] = stored;
+      if (!payload) return undefined;
+      const parsed = JSON.parse(payload) as AdapterPayload;
+      return { ...parsed, jti: parsed.jti ?? id, ...(consumed ? { consumed: Number(consumed) } : {}) };
+    } catch (error) {
+      throw redisFailure(error);
     }
-    const stored = await this.#redis.hmget(this.#key(id), 'payload', 'consumed');
-    const [payload, consumed] = stored;
-    if (!payload) return undefined;
-    const parsed = JSON.parse(payload) as AdapterPayload;
-    return { ...parsed, jti: parsed.jti ?? id, ...(consumed ? { consumed: Number(consumed) } : {}) };
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.#redis.get(this.#indexKey('uid', uid));
-    return id ? this.find(id) : undefined;
+    try {
+      const id = await this.#redis.get(this.#indexKey('uid', uid));
+      return id ? this.find(id) : undefined;
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.#redis.get(this.#indexKey('userCode', userCode));
-    return id ? this.find(id) : undefined;
+    try {
+      const id = await this.#redis.get(this.#indexKey('userCode', userCode));
+      return id ? this.find(id) : undefined;
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 
   async consume(id: string): Promise<void> {
-    const result = await (this.#redis as ScriptedRedis).agentauthConsume(this.#key(id), String(Math.floor(Date.now() / 1000)));
+    let result: 1 | -1 | string;
+    try {
+      result = await (this.#redis as ScriptedRedis).agentauthConsume(this.#key(id), String(Math.floor(Date.now() / 1000)));
+    } catch (error) {
+      throw redisFailure(error);
+    }
     if (result === 1 || !CONSUMABLE.has(this.#name)) return;
     if (result === -1) throw goneBeforeUse(this.#name);
     // RFC 6749 §4.1.2 and §10.4, OAuth 2.1 §4.3.1: a code or refresh token used twice ends its grant, whichever
@@ -133,14 +156,22 @@ export class RedisAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.#redis.del(this.#key(id));
+    try {
+      await this.#redis.del(this.#key(id));
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    const grantKey = this.#grantKey(grantId);
-    const members = await this.#redis.smembers(grantKey);
-    // One DEL per key: members live in different cluster slots.
-    await Promise.all([...members.map((member) => this.#redis.del(member)), this.#redis.del(grantKey)]);
+    try {
+      const grantKey = this.#grantKey(grantId);
+      const members = await this.#redis.smembers(grantKey);
+      // One DEL per key: members live in different cluster slots.
+      await Promise.all([...members.map((member) => this.#redis.del(member)), this.#redis.del(grantKey)]);
+    } catch (error) {
+      throw redisFailure(error);
+    }
   }
 }
 

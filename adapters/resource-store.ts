@@ -1,7 +1,7 @@
 // Registered resource servers (RFC 8707 resource indicators): the only audiences tokens may be issued for, with
 // the scopes each accepts, the access token format it verifies and how long its tokens live.
 import { sql, type Selectable } from 'kysely';
-import type { ReadThroughCache } from './read-through-cache.ts';
+import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { Database, ResourcesTable } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
@@ -81,7 +81,7 @@ export class ResourceStore {
       .returningAll()
       .executeTakeFirst();
     if (!row) throw new DuplicateResourceError(input.identifier);
-    await this.#cache?.invalidate(input.identifier);
+    // Nothing to announce: a resource that did not exist is cached nowhere (misses are never cached).
     return toResource(row);
   }
 
@@ -94,7 +94,7 @@ export class ResourceStore {
   }
 
   async #load(identifier: string): Promise<Resource | undefined> {
-    const row = await this.#db.selectFrom('resources').selectAll().where('identifier', '=', identifier).executeTakeFirst();
+    const row = await this.#db.selectFrom('resources').selectAll().where('identifier', '=', identifier).forShare().executeTakeFirst();
     return row && toResource(row);
   }
 
@@ -114,7 +114,7 @@ export class ResourceStore {
 
   /** The updated resource, or undefined when there is no such resource. */
   async update(identifier: string, patch: ResourcePatch): Promise<Resource | undefined> {
-    const row = await this.#db
+    const row = await writeAnnounced(this.#db, this.#cache, identifier, (trx) => trx
       .updateTable('resources')
       .set({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -127,15 +127,13 @@ export class ResourceStore {
       })
       .where('identifier', '=', identifier)
       .returningAll()
-      .executeTakeFirst();
-    await this.#cache?.invalidate(identifier);
+      .executeTakeFirst());
     return row && toResource(row);
   }
 
   /** False when there was no such resource. */
   async delete(identifier: string): Promise<boolean> {
-    const result = await this.#db.deleteFrom('resources').where('identifier', '=', identifier).executeTakeFirst();
-    await this.#cache?.invalidate(identifier);
+    const result = await writeAnnounced(this.#db, this.#cache, identifier, (trx) => trx.deleteFrom('resources').where('identifier', '=', identifier).executeTakeFirst());
     return result.numDeletedRows > 0n;
   }
 }

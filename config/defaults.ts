@@ -23,6 +23,12 @@ export const jwtAccessTokenAlg = 'RS256';
 /** The largest form or JSON body our own endpoints read (oidc-provider caps its own at 56 KiB). */
 export const maxBodyBytes = 56 * 1024;
 
+/**
+ * How long a Redis or PostgreSQL call may take (connecting included) before the dependency counts as
+ * unavailable and the request is answered 503 temporarily_unavailable (DEPENDENCY_TIMEOUT_MS).
+ */
+export const dependencyTimeoutMs = 1000;
+
 /** Redis key prefix for every key this server writes. */
 export const redisKeyPrefix = 'agentauth:';
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { delegationDefaults, redisKeyPrefix, transactionTokenDefaults } from './defaults.ts';
+import { delegationDefaults, dependencyTimeoutMs, redisKeyPrefix, transactionTokenDefaults } from './defaults.ts';
 import { parseRedisUrl, type RedisTarget } from './redis-url.ts';
 import { parseTrustedIssuers, type TrustedIssuerConfig } from './trusted-issuers.ts';
 
@@ -19,6 +19,8 @@ export interface Settings {
   databaseUrl: string | undefined;
   /** Prefix of every Redis key we write, so several deployments can share one Redis. */
   redisKeyPrefix: string;
+  /** Milliseconds a Redis or PostgreSQL call may take before the request is answered 503 temporarily_unavailable. */
+  dependencyTimeoutMs: number;
   adminToken: string;
   /** True when ADMIN_TOKEN was not set and one was generated for this development run. */
   adminTokenGenerated: boolean;
@@ -85,6 +87,7 @@ const schema = z.object({
   }).optional(),
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'must be 1-64 characters of letters, digits, ":", ".", "-" or "_"').default(redisKeyPrefix),
+  DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(dependencyTimeoutMs),
   ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   TRUST_PROXY: booleanFlag.default(false),
@@ -133,6 +136,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     redis: v.REDIS_URL,
     databaseUrl: v.DATABASE_URL,
     redisKeyPrefix: v.REDIS_KEY_PREFIX,
+    dependencyTimeoutMs: v.DEPENDENCY_TIMEOUT_MS,
     adminToken: v.ADMIN_TOKEN ?? randomBytes(32).toString('base64url'),
     adminTokenGenerated: !v.ADMIN_TOKEN,
     dataDir: resolve(v.DATA_DIR),

@@ -9,6 +9,7 @@ import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import type { AgentStore } from '../adapters/agent-store.ts';
 import type { AuditLog } from '../adapters/audit-log.ts';
 import type { Database } from '../adapters/database.ts';
+import { StorageUnavailable } from '../adapters/dependency-faults.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
@@ -115,9 +116,10 @@ function requestId(ctx: Context, next: Next): Promise<void> {
 }
 
 /**
- * Our routes throw HttpError; anything else is a bug and becomes a 500 without internals (the stack goes to
- * the log, never to the client). oidc-provider renders its own errors before they reach this point. An
- * unknown path is a JSON 404, not Koa's plain-text one.
+ * Our routes throw HttpError, and StorageUnavailable when Redis or PostgreSQL cannot be reached (503, logged
+ * once per outage where it is detected); anything else is a bug and becomes a 500 without internals (the stack
+ * goes to the log, never to the client). oidc-provider renders its own errors before they reach this point.
+ * An unknown path is a JSON 404, not Koa's plain-text one.
  */
 function errorsAsJson(log: (line: string) => void) {
   return async function renderErrors(ctx: Context, next: Next): Promise<void> {
@@ -132,6 +134,11 @@ function errorsAsJson(log: (line: string) => void) {
         ctx.status = error.status;
         ctx.set(error.headers);
         ctx.body = { error: error.error, error_description: error.message, ...(error.field ? { field: error.field } : {}) };
+        return;
+      }
+      if (error instanceof StorageUnavailable) {
+        ctx.status = error.statusCode;
+        ctx.body = { error: error.error, error_description: error.error_description };
         return;
       }
       log(`request ${ctx.state.requestId} ${ctx.method} ${ctx.path} failed: ${(error as Error)?.stack ?? String(error)}`);

@@ -12,9 +12,11 @@ import { AgentStore } from '../adapters/agent-store.ts';
 import { ClientAdapter } from '../adapters/client-adapter.ts';
 import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
 import { openDatabase, type Database } from '../adapters/database.ts';
+import { closeRedis, redisFaultOptions } from '../adapters/dependency-faults.ts';
+import { DependencyState, watchRedis } from '../adapters/dependency-state.ts';
 import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
 import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
-import { connectRedis } from '../adapters/redis-connection.ts';
+import { connectRedis, type RedisClient } from '../adapters/redis-connection.ts';
 import { ResourceStore } from '../adapters/resource-store.ts';
 import { UserStore } from '../adapters/user-store.ts';
 import { clockTolerance } from '../config/defaults.ts';
@@ -55,8 +57,10 @@ export interface StartOptions {
 
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.error(line));
-  const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir });
-  const redis = settings.redis ? connectRedis(settings.redis, { maxRetriesPerRequest: 2, enableAutoPipelining: true }) : undefined;
+  const timeoutMs = settings.dependencyTimeoutMs;
+  const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir, timeoutMs, state: new DependencyState('database', log) });
+  const redis = settings.redis ? connectRedis(settings.redis, { enableAutoPipelining: true, ...redisFaultOptions(timeoutMs) }) : undefined;
+  const unwatchRedis = redis ? watchRedis(redis, new DependencyState('redis', log)) : () => undefined;
   const server: Server = createServer();
   const closeables: (() => Promise<void>)[] = [];
   try {
@@ -81,7 +85,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes));
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
     const clientModel = new ClientAdapter(clients, agents);
-    if (changes instanceof RedisChangeFeed) await changes.ready();
+    // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
+    // while Redis is not connected, though, so the first requests get a moment for the connection to open.
+    if (redis) await connected(redis, timeoutMs);
     const audit = new AuditLog(database.db, { maxBatch: 2000 });
 
     const ownTokens = new OwnTokenVerifier(issuer, publicJwks(signingKeys));
@@ -155,7 +161,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
           await stopped;
           await audit.close();
           for (const close of closeables) await close();
-          await redis?.quit();
+          unwatchRedis();
+          if (redis) await closeRedis(redis);
           await database.close();
         })();
         return closing;
@@ -164,10 +171,22 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   } catch (error) {
     server.close();
     for (const close of closeables) await close().catch(() => undefined);
+    unwatchRedis();
     redis?.disconnect();
     await database.close();
     throw error;
   }
+}
+
+function connected(redis: RedisClient, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function defaultHost(settings: Settings): string {

@@ -5,6 +5,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
 import { consentPage, errorPage, loginPage, PAGE_CSP } from '../pages.ts';
 import { readForm } from '../read-body.ts';
@@ -33,6 +34,12 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
         ctx.status = 400;
         ctx.type = 'html';
         ctx.body = errorPage({ error: 'invalid_request', description: description ?? message });
+        return;
+      }
+      if (error instanceof StorageUnavailable) {
+        ctx.status = error.statusCode;
+        ctx.type = 'html';
+        ctx.body = errorPage({ error: error.error, description: error.error_description });
         return;
       }
       throw error;

@@ -1,7 +1,8 @@
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalChangeFeed, RedisChangeFeed } from '../../adapters/change-feed.ts';
 import { ReadThroughCache } from '../../adapters/read-through-cache.ts';
-import { connectTestRedis, uniqueRedisPrefix } from '../support/services.ts';
+import { connectTestRedis, TEST_REDIS_URL, uniqueRedisPrefix } from '../support/services.ts';
 
 describe('ReadThroughCache', () => {
   it('loads once, then serves from memory until invalidated', async () => {
@@ -58,6 +59,33 @@ describe('ReadThroughCache', () => {
       await cacheA.invalidate('client-1');
       await new Promise((resolve) => setTimeout(resolve, 50)); // pub/sub delivery is asynchronous
       expect(await cacheB.get('client-1', async () => 'new')).toBe('new');
+    });
+
+    it('serves from memory only while subscribed: drops everything when the subscription drops, reads through until it is back', async () => {
+      const name = uniqueRedisPrefix('sub').replace(/:/g, '');
+      const redis = new Redis(TEST_REDIS_URL, { connectionName: name, maxRetriesPerRequest: 1, retryStrategy: () => 20 });
+      const feed = new RedisChangeFeed(redis, uniqueRedisPrefix('cache'));
+      const cache = new ReadThroughCache<string>('agents', feed);
+      await feed.ready();
+      let loads = 0;
+      const load = async () => `v${(loads += 1)}`;
+      expect(await cache.get('agent-1', load)).toBe('v1');
+      expect(await cache.get('agent-1', load)).toBe('v1');
+
+      // Redis drops the subscriber connection (as in a restart or failover): announcements could be missed now.
+      const clients = await redisA.client('LIST') as string;
+      const id = /id=(\d+) .*name=(\S+) .*cmd=subscribe/.exec(clients.split('\n').find((line) => line.includes(`name=${name}`) && line.includes('cmd=subscribe'))!)![1];
+      await redisA.client('KILL', 'ID', id);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(feed.live).toBe(false);
+      expect(await cache.get('agent-1', load)).toBe('v2');
+      expect(await cache.get('agent-1', load)).toBe('v3');
+
+      await feed.ready();
+      expect(await cache.get('agent-1', load)).toBe('v4');
+      expect(await cache.get('agent-1', load)).toBe('v4');
+      await feed.close();
+      await redis.quit();
     });
   });
 });
