@@ -90,6 +90,11 @@ export class AuditLog {
     if (this.#pending.length >= this.#maxBatch && !this.#failing) this.#flushInBackground();
   }
 
+  /** Events recorded and not yet written. */
+  get backlog(): number {
+    return this.#pending.length;
+  }
+
   /** Writes every event recorded so far; rejects (keeping them buffered) if the database refuses the write. */
   flush(): Promise<void> {
     this.#queued += 1;

@@ -148,11 +148,13 @@ export interface DatabaseOptions {
   timeoutMs?: number;
   /** Told about every outage and recovery of PostgreSQL (the embedded database cannot become unreachable). */
   state?: DependencyState;
+  /** Where problems with the embedded data directory's lock (and, without `state`, lost connections) are reported; default stderr. */
+  log?: (line: string) => void;
 }
 
 /** Opens PostgreSQL at `url`, or embedded PGlite under `${dataDir}/pglite`, and migrates it to the latest schema. */
 export async function openDatabase(options: DatabaseOptions): Promise<OpenDatabase> {
-  const { db, mode, afterMigrations, release } = options.url ? openPostgres(options.url, options) : await openEmbedded(options.dataDir);
+  const { db, mode, afterMigrations, release } = options.url ? openPostgres(options.url, options) : await openEmbedded(options.dataDir, options.log);
   try {
     await migrateToLatest(db);
     afterMigrations?.();
@@ -189,7 +191,7 @@ function openPostgres(url: string, options: DatabaseOptions): Opened {
   const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: timeouts.connectionTimeoutMillis });
   // An idle pooled connection that the server drops (restart, failover) is reported here; without a listener
   // node-postgres rethrows it and the process dies. The pool replaces the connection on next use.
-  pool.on('error', (error) => (options.state ? options.state.down(error.message) : console.error(`PostgreSQL connection lost: ${error.message}`)));
+  pool.on('error', (error) => (options.state ? options.state.down(error.message) : (options.log ?? console.error)(`PostgreSQL connection lost: ${error.message}`)));
   const outageAware = new OutageAwarePool(pool, options.state);
   return {
     db: new Kysely<Tables>({ dialect: new PostgresDialect({ pool: outageAware }) }),
@@ -280,10 +282,10 @@ function observed(error: unknown, state: DependencyState | undefined): unknown {
   return failure;
 }
 
-async function openEmbedded(dataDir: string): Promise<Opened> {
+async function openEmbedded(dataDir: string, log?: (line: string) => void): Promise<Opened> {
   const directory = join(dataDir, 'pglite');
   await mkdir(directory, { recursive: true });
-  const release = await lockDataDir(dataDir);
+  const release = await lockDataDir(dataDir, log);
   try {
     // Loaded only here: a server on PostgreSQL never carries the embedded database's WebAssembly build.
     const { PGlitePool, openPGlite } = await import('./pglite-pool.ts');

@@ -11,6 +11,7 @@ export class DependencyState {
   readonly #log: (line: string) => void;
   // Optimistic until a failure is seen, so a normal start logs nothing.
   #available = true;
+  readonly #failureListeners: (() => void)[] = [];
 
   constructor(dependency: Dependency, log: (line: string) => void) {
     this.dependency = dependency;
@@ -21,7 +22,13 @@ export class DependencyState {
     return this.#available;
   }
 
+  /** Called with every failure, including those while already down (metrics count them). */
+  onFailure(listener: () => void): void {
+    this.#failureListeners.push(listener);
+  }
+
   down(reason: string): void {
+    for (const listener of this.#failureListeners) listener();
     if (!this.#available) return;
     this.#available = false;
     this.#log(`${NAMES[this.dependency]} is unavailable (${reason}); requests that need it answer 503 temporarily_unavailable until it is back`);
@@ -42,7 +49,8 @@ export class DependencyState {
 export function watchRedis(redis: RedisClient, state: DependencyState): () => void {
   let watching = true;
   redis.on('ready', () => watching && state.up());
-  redis.on('close', () => watching && state.down('connection closed'));
+  // A close is the outage starting; the failed reconnections after it each report an error of their own.
+  redis.on('close', () => watching && state.available && state.down('connection closed'));
   redis.on('error', (error: Error) => watching && state.down(error.message));
   return () => {
     watching = false;

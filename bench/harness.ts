@@ -53,7 +53,7 @@ export async function startProcess(script: string, env: Record<string, string>):
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${output}`)), 30_000);
     child.stdout.on('data', () => {
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match) { clearTimeout(timer); resolve(match[1]); }
     });
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${script} exited ${code}:\n${output}`)); });

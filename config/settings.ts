@@ -37,7 +37,16 @@ export interface Settings {
   cimd: { enabled: boolean; allowPrivateAddresses: boolean };
   /** Transaction tokens: lifetime in seconds; largest request_context / request_details (and rctx / tctx) in bytes. */
   transactionTokens: { lifetime: number; maxContextBytes: number };
+  /** Least severe level written to the JSON log (pino levels; `silent` writes nothing). */
+  logLevel: LogLevel;
+  /** Bearer credential /metrics requires; undefined: /metrics is open (keep it off the public network). */
+  metricsToken: string | undefined;
+  /** `otlp`: a span per request (and storage call) exported over OTLP/HTTP, configured by the OTEL_* variables. */
+  tracing: 'off' | 'otlp';
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export class ConfigurationError extends Error {
   readonly variable: string;
@@ -49,7 +58,7 @@ export class ConfigurationError extends Error {
 }
 
 // Values that may carry a password or credential: an error names the variable but never quotes them.
-const NEVER_QUOTED = new Set(['REDIS_URL', 'DATABASE_URL', 'ADMIN_TOKEN']);
+const NEVER_QUOTED = new Set(['REDIS_URL', 'DATABASE_URL', 'ADMIN_TOKEN', 'METRICS_TOKEN']);
 
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -100,6 +109,9 @@ const schema = z.object({
   // The draft wants Txn-Tokens short-lived, "on the order of minutes or less": an hour is the most we allow.
   TXN_TOKEN_LIFETIME: z.coerce.number().int().min(1).max(3600).default(transactionTokenDefaults.lifetime),
   TXN_TOKEN_MAX_CONTEXT_BYTES: z.coerce.number().int().min(64).max(32_768).default(transactionTokenDefaults.maxContextBytes),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  TRACING: z.enum(['off', 'otlp']).optional(),
   TRUSTED_ISSUERS: z.string().transform((value, ctx) => {
     try {
       return parseTrustedIssuers(value);
@@ -146,5 +158,9 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     trustedIssuers: v.TRUSTED_ISSUERS ?? [],
     cimd: { enabled: v.CIMD_ENABLED, allowPrivateAddresses: v.CIMD_ALLOW_PRIVATE_ADDRESSES },
     transactionTokens: { lifetime: v.TXN_TOKEN_LIFETIME, maxContextBytes: v.TXN_TOKEN_MAX_CONTEXT_BYTES },
+    logLevel: v.LOG_LEVEL,
+    metricsToken: v.METRICS_TOKEN,
+    // Naming an OTLP endpoint is asking for traces, unless TRACING says otherwise.
+    tracing: v.TRACING ?? (present.OTEL_EXPORTER_OTLP_ENDPOINT || present.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : 'off'),
   };
 }

@@ -1,22 +1,36 @@
-// The admin API is for operators holding ADMIN_TOKEN. Compared in constant time so response timing reveals
-// nothing about the token.
+// The admin API is for operators holding ADMIN_TOKEN (and /metrics, when METRICS_TOKEN is set, for scrapers
+// holding that). Compared in constant time so response timing reveals nothing about the token.
 import type { Context, Next } from 'koa';
 import { bearerToken, secretsEqual } from './bearer-token.ts';
 import { HttpError } from './http-error.ts';
 
-export function requireAdminToken(adminToken: string) {
-  return async function checkAdminToken(ctx: Context, next: Next): Promise<void> {
+export interface BearerRequirement {
+  token: string;
+  /** RFC 6750 §3 realm of the challenge. */
+  realm: string;
+  /** The variable holding the token, named in the error description. */
+  name: string;
+  /** What the token protects, named in the error description. */
+  what: string;
+}
+
+export function requireBearerToken({ token: expected, realm, name, what }: BearerRequirement) {
+  return async function checkBearerToken(ctx: Context, next: Next): Promise<void> {
     const token = bearerToken(ctx.get('authorization'));
     if (!token) {
-      throw new HttpError(401, 'invalid_request', 'the admin API requires Authorization: Bearer <ADMIN_TOKEN>', {
-        headers: { 'WWW-Authenticate': 'Bearer realm="admin"' },
+      throw new HttpError(401, 'invalid_request', `${what} requires Authorization: Bearer <${name}>`, {
+        headers: { 'WWW-Authenticate': `Bearer realm="${realm}"` },
       });
     }
-    if (!secretsEqual(token, adminToken)) {
-      throw new HttpError(401, 'invalid_token', 'the admin token is invalid', {
-        headers: { 'WWW-Authenticate': 'Bearer realm="admin", error="invalid_token"' },
+    if (!secretsEqual(token, expected)) {
+      throw new HttpError(401, 'invalid_token', `the ${realm} token is invalid`, {
+        headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` },
       });
     }
     return next();
   };
+}
+
+export function requireAdminToken(adminToken: string) {
+  return requireBearerToken({ token: adminToken, realm: 'admin', name: 'ADMIN_TOKEN', what: 'the admin API' });
 }

@@ -1,7 +1,7 @@
 // The HTTP stack, top to bottom. oidc-provider is itself the Koa application; `provider.use` puts our
 // middleware in front of its router, so each request passes these in order and then, if no route of ours
 // answered, reaches the provider's own endpoints.
-import { randomUUID } from 'node:crypto';
+import type { Tracer } from '@opentelemetry/api';
 import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
@@ -15,8 +15,14 @@ import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
 import { auditIntrospectionAndRevocation } from './audit-events.ts';
 import { serveDiscoveryAliases } from './discovery-aliases.ts';
+import { accessLog } from './access-log.ts';
 import { HttpError, NotFound } from './http-error.ts';
 import { jwtAccessTokenLookup, type JwtRecordIds } from './jwt-access-token-records.ts';
+import type { Logger } from './logger.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { observeRequests } from './observe-requests.ts';
+import { requestMetrics } from './request-metrics.ts';
+import { requestTracing } from './tracing.ts';
 import { OIDC_SCOPES } from './provider.ts';
 import { hideStoredClientSecrets, registrableScopes, registrationAccess } from './registration-access.ts';
 import { adminAgentRoutes } from './routes/admin-agents.ts';
@@ -27,6 +33,7 @@ import { protectedResourceMetadataRoutes } from './routes/protected-resource-met
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interactions.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 
 export interface AppDependencies {
   provider: Provider;
@@ -42,7 +49,12 @@ export interface AppDependencies {
   db: Database;
   csrfKey: string;
   readiness: ReadinessChecks;
-  log?: (line: string) => void;
+  logger: Logger;
+  metrics: ServerMetrics;
+  /** Bearer token /metrics requires; undefined: open. */
+  metricsToken: string | undefined;
+  /** Set when tracing is on. */
+  tracer?: Tracer;
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -80,12 +92,13 @@ export function composeApp(deps: AppDependencies): Provider {
     ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
+  const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
-  provider.use(requestId);
-  provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
+  provider.use(observeRequests([accessLog(deps.logger), requestMetrics(deps.metrics), ...(deps.tracer ? [requestTracing(deps.tracer)] : [])]));
+  provider.use(errorsAsJson(deps.logger));
   // One dispatch by path rather than a chain every request walks: the token endpoint, the busiest, meets nothing of
-  // ours beyond the request id and error rendering, and each group below only ever acts under its own paths.
+  // ours beyond the request observation and error rendering, and each group below only ever acts under its own paths.
   provider.use((ctx, next) => {
     const requested = ctx.path;
     if (requested === tokenPath) return next();
@@ -93,6 +106,7 @@ export function composeApp(deps: AppDependencies): Provider {
     if (requested === registrationPath || requested.startsWith(`${registrationPath}/`)) return registration(ctx, next);
     if (requested === '/admin' || requested.startsWith('/admin/')) return admin(ctx, next);
     if (requested === '/healthz' || requested === '/readyz' || requested.startsWith('/interaction/')) return ours(ctx, next);
+    if (requested === '/metrics') return metrics(ctx, next);
     if (requested.startsWith('/.well-known/oauth-protected-resource') || requested.startsWith('/resources/')) return resourceMetadata(ctx, next);
     return discoveryAlias(ctx, next);
   });
@@ -106,22 +120,13 @@ function noIdsWithNul(ctx: Context, next: Next): Promise<void> {
   return next();
 }
 
-// Pass-through middleware here and in front of the provider is deliberately not `async`: an extra promise and
-// await per request is measurable on the token endpoint.
-function requestId(ctx: Context, next: Next): Promise<void> {
-  const incoming = ctx.get('x-request-id');
-  ctx.state.requestId = /^[\w.:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
-  ctx.set('X-Request-Id', ctx.state.requestId);
-  return next();
-}
-
 /**
  * Our routes throw HttpError, and StorageUnavailable when Redis or PostgreSQL cannot be reached (503, logged
  * once per outage where it is detected); anything else is a bug and becomes a 500 without internals (the stack
  * goes to the log, never to the client). oidc-provider renders its own errors before they reach this point.
  * An unknown path is a JSON 404, not Koa's plain-text one.
  */
-function errorsAsJson(log: (line: string) => void) {
+function errorsAsJson(logger: Logger) {
   return async function renderErrors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
@@ -141,7 +146,7 @@ function errorsAsJson(log: (line: string) => void) {
         ctx.body = { error: error.error, error_description: error.error_description };
         return;
       }
-      log(`request ${ctx.state.requestId} ${ctx.method} ${ctx.path} failed: ${(error as Error)?.stack ?? String(error)}`);
+      logger.error({ err: error, method: ctx.method, path: ctx.path }, 'request failed');
       ctx.status = 500;
       ctx.body = { error: 'server_error', error_description: 'the server failed to handle the request' };
     }

@@ -3,6 +3,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { trace, type TracerProvider } from '@opentelemetry/api';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type Provider from 'oidc-provider';
 import { AuditLog } from '../adapters/audit-log.ts';
@@ -14,8 +15,8 @@ import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-s
 import { openDatabase, type Database } from '../adapters/database.ts';
 import { closeRedis, redisFaultOptions } from '../adapters/dependency-faults.ts';
 import { DependencyState, watchRedis } from '../adapters/dependency-state.ts';
-import { memoryAdapterFactory } from '../adapters/memory-adapter.ts';
-import { redisAdapterFactory } from '../adapters/redis-adapter.ts';
+import { memoryAdapterFactory, type MemoryAdapter } from '../adapters/memory-adapter.ts';
+import { redisAdapterFactory, type RedisAdapter } from '../adapters/redis-adapter.ts';
 import { connectRedis, type RedisClient } from '../adapters/redis-connection.ts';
 import { ResourceStore } from '../adapters/resource-store.ts';
 import { UserStore } from '../adapters/user-store.ts';
@@ -34,6 +35,10 @@ import { createProvider } from './provider.ts';
 import { JwtRecordIds } from './jwt-access-token-records.ts';
 import { isAdminRegistration } from './registration-access.ts';
 import { TokenLiveness } from '../grants/token-liveness.ts';
+import { createLogger, lineLogger, type Logger } from './logger.ts';
+import { ServerMetrics } from './metrics.ts';
+import { countTokenOutcomes } from './request-metrics.ts';
+import { tracedAdapter, tracerFrom } from './tracing.ts';
 
 export interface RunningServer {
   url: string;
@@ -45,6 +50,9 @@ export interface RunningServer {
   resources: ResourceStore;
   agents: AgentStore;
   audit: AuditLog;
+  logger: Logger;
+  /** This instance's metrics (GET /metrics); e.g. registerAuditBacklog for another audit queue. */
+  metrics: ServerMetrics;
   /** Stops accepting requests, lets in-flight ones finish, flushes audit events and closes storage. */
   close(): Promise<void>;
 }
@@ -52,15 +60,25 @@ export interface RunningServer {
 export interface StartOptions {
   /** Listen address; loopback unless told otherwise. */
   host?: string;
-  log?: (line: string) => void;
+  /** Where this instance logs; a JSON logger on stdout at LOG_LEVEL unless given. */
+  logger?: Logger;
+  /** Traces to this provider (tests: an in-memory exporter); otherwise to the global one when TRACING is on. */
+  tracerProvider?: TracerProvider;
 }
 
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? ((line: string) => console.error(line));
+  const logger = options.logger ?? createLogger({ level: settings.logLevel });
+  const metrics = new ServerMetrics();
+  const tracerProvider = options.tracerProvider ?? (settings.tracing === 'otlp' ? trace.getTracerProvider() : undefined);
+  const tracer = tracerProvider && tracerFrom(tracerProvider);
   const timeoutMs = settings.dependencyTimeoutMs;
-  const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir, timeoutMs, state: new DependencyState('database', log) });
+  const databaseState = new DependencyState('database', lineLogger(logger, 'warn', { dependency: 'database' }));
+  metrics.watchDependency(databaseState);
+  const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir, timeoutMs, state: databaseState, log: lineLogger(logger, 'error') });
   const redis = settings.redis ? connectRedis(settings.redis, { enableAutoPipelining: true, ...redisFaultOptions(timeoutMs) }) : undefined;
-  const unwatchRedis = redis ? watchRedis(redis, new DependencyState('redis', log)) : () => undefined;
+  const redisState = new DependencyState('redis', lineLogger(logger, 'warn', { dependency: 'redis' }));
+  if (redis) metrics.watchDependency(redisState);
+  const unwatchRedis = redis ? watchRedis(redis, redisState) : () => undefined;
   const server: Server = createServer();
   const closeables: (() => Promise<void>)[] = [];
   try {
@@ -75,9 +93,11 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const issuer = settings.issuer ?? `http://localhost:${port}`;
     const trustDomain = settings.trustDomain ?? issuer;
 
-    const models = redis
+    const untracedModels: (name: string) => MemoryAdapter | RedisAdapter = redis
       ? redisAdapterFactory(redis, { prefix: settings.redisKeyPrefix, clockTolerance })
       : memoryAdapterFactory({ clockTolerance });
+    const storageSystem = redis ? 'redis' : 'memory';
+    const models: typeof untracedModels = tracer ? (name) => tracedAdapter(untracedModels(name), name, storageSystem, tracer) : untracedModels;
     const changes: ChangeFeed = redis ? new RedisChangeFeed(redis, settings.redisKeyPrefix) : new LocalChangeFeed();
     closeables.push(() => changes.close());
     const clients = new PostgresClientAdapter(database.db, new ReadThroughCache('clients', changes));
@@ -88,7 +108,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.
     if (redis) await connected(redis, timeoutMs);
-    const audit = new AuditLog(database.db, { maxBatch: 2000 });
+    const audit = new AuditLog(database.db, { maxBatch: 2000, log: lineLogger(logger, 'error', { component: 'audit' }) });
+    metrics.registerAuditBacklog(() => audit.backlog);
 
     const ownTokens = new OwnTokenVerifier(issuer, publicJwks(signingKeys));
     const jwtRecords = new JwtRecordIds(secrets.jwtRecordKey);
@@ -119,8 +140,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     });
     provider.proxy = settings.trustProxy;
     auditProviderEvents(provider, audit);
-    provider.on('server_error', (ctx: { state?: { requestId?: string } }, error: Error) => {
-      log(`request ${ctx?.state?.requestId ?? '-'} failed inside oidc-provider: ${error.stack ?? error.message}`);
+    countTokenOutcomes(provider, metrics);
+    // Emitted while handling the request, so the line carries its request id.
+    provider.on('server_error', (_ctx: unknown, error: Error) => {
+      logger.error({ err: error }, 'request failed inside oidc-provider');
     });
 
     composeApp({
@@ -139,7 +162,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
         database: () => database.ping(),
         ...(redis ? { redis: () => redis.ping() } : {}),
       },
-      log,
+      logger,
+      metrics,
+      metricsToken: settings.metricsToken,
+      tracer,
     });
     server.on('request', provider.callback());
 
@@ -154,6 +180,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       resources,
       agents,
       audit,
+      logger,
+      metrics,
       close() {
         closing ??= (async () => {
           const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -7,14 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
 import { temporaryDirectory } from '../support/databases.ts';
-import { runServerProcess, startServerProcess, type ServerProcess } from '../support/process.ts';
+import { logLines, runServerProcess, startServerProcess, type ServerProcess } from '../support/process.ts';
 
 const KEYS_CLI = fileURLToPath(new URL('../../bin/keys.mjs', import.meta.url));
 
 async function adminTokenOf(server: ServerProcess): Promise<string> {
   // Printed right after the listening line that startServerProcess waits for.
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    const match = /development admin token \(kept in .*?\): (\S+)/.exec(server.output());
+    const match = /development admin token \(kept in .*?\): ([^\s"]+)/.exec(server.output());
     if (match) return match[1];
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -58,7 +58,7 @@ describe('one process per DATA_DIR', () => {
   it('refuses a second server on the same DATA_DIR with one line, and the first keeps serving', async () => {
     const second = await runServerProcess({ PORT: '0', DATA_DIR: dataDir }, 30_000);
     expect(second.code).toBe(1);
-    expect(second.output.trim().split('\n')).toEqual([expect.stringMatching(/^agentauth failed to start: DATA_DIR .* is in use by another agentauth process/)]);
+    expect(logLines(second.output).map((line) => line.msg)).toEqual([expect.stringMatching(/^agentauth failed to start: DATA_DIR .* is in use by another agentauth process/)]);
     expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
   }, 40_000);
 

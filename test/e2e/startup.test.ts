@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runServerProcess, startServerProcess } from '../support/process.ts';
+import { logLines, runServerProcess, startServerProcess } from '../support/process.ts';
 
 describe('start-up', () => {
   it('serves discovery within a few seconds on embedded storage with no configuration', async () => {
@@ -16,6 +16,8 @@ describe('start-up', () => {
       expect(Date.now() - started).toBeLessThan(15_000);
       expect(server.output()).toMatch(/storage: sessions in process memory, records in embedded PGlite/);
       expect(server.output()).toMatch(/development admin token/);
+      // Everything the server says is a JSON log line.
+      expect(logLines(server.output()).length).toBeGreaterThan(2);
     } finally {
       expect(await server.stop()).toBe(0);
       await rm(dataDir, { recursive: true, force: true });
@@ -29,13 +31,12 @@ describe('start-up', () => {
   ])('refuses NODE_ENV=production with %j, naming %s', async (env, variable) => {
     const { code, output } = await runServerProcess({ NODE_ENV: 'production', PORT: '0', ...env });
     expect(code).not.toBe(0);
-    expect(output.trim()).toMatch(new RegExp(`^Invalid configuration: ${variable}: `));
+    expect(logLines(output)).toEqual([expect.objectContaining({ level: 60, variable, msg: expect.stringMatching(new RegExp(`^Invalid configuration: ${variable}: `)) })]);
   });
 
   it('stops with one clear line on a bad value', async () => {
     const { code, output } = await runServerProcess({ PORT: 'not-a-port' });
     expect(code).toBe(1);
-    expect(output.trim().split('\n')).toHaveLength(1);
-    expect(output).toMatch(/^Invalid configuration: PORT: /);
+    expect(logLines(output)).toEqual([expect.objectContaining({ level: 60, msg: expect.stringMatching(/^Invalid configuration: PORT: /) })]);
   });
 });

@@ -21,7 +21,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const check = () => {
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match) { clearTimeout(timer); resolve(match[1]); }
     };
     child.stdout!.on('data', check);
@@ -47,4 +47,17 @@ async function stopProcess(child: ChildProcess): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   return exited;
+}
+
+export interface LogLine { level: number; msg: string; reqId?: string; [field: string]: unknown }
+
+/** The server's output as the JSON log lines it is made of; a line that is not JSON fails the test. */
+export function logLines(output: string): LogLine[] {
+  return output.split('\n').filter((line) => line.trim() !== '').map((line) => {
+    try {
+      return JSON.parse(line) as LogLine;
+    } catch {
+      throw new Error(`not a JSON log line: ${line}`);
+    }
+  });
 }

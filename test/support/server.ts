@@ -47,7 +47,8 @@ export async function startTestServer(mode: StorageMode, label: string, env: Rec
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     storageEnv = { DATA_DIR: dir };
   }
-  const settings = loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, ...storageEnv, ...env });
+  // Warnings and errors only: an access line per request would bury the test output.
+  const settings = loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', ...storageEnv, ...env });
   const server = await startServer(settings);
   let issued = 0;
   for (const event of ISSUED_EVENTS) server.provider.on(event as never, () => { issued += 1; });
@@ -59,7 +60,7 @@ export async function startTestServer(mode: StorageMode, label: string, env: Rec
     issuedCount: () => issued,
     async startSibling() {
       if (mode !== 'redis+postgres') throw new Error('only the redis+postgres mode can run several instances');
-      const sibling = await startServer(loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, ...storageEnv, ...env, ISSUER: server.issuer }));
+      const sibling = await startServer(loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', ...storageEnv, ...env, ISSUER: server.issuer }));
       siblings.push(sibling);
       return sibling;
     },

@@ -1,0 +1,67 @@
+// The one log: JSON lines (pino) on stdout, each with the request id of the request it was written for. No
+// credential reaches it: we log identifiers and outcomes, never bodies or credential headers, and `redact`
+// censors the fields that would hold one should an object carrying it ever be logged.
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from '../config/settings.ts';
+import { requestContext } from './request-context.ts';
+
+export type { Logger } from 'pino';
+
+const SECRET_FIELDS = [
+  'client_secret', 'password', 'access_token', 'refresh_token', 'id_token', 'token', 'code', 'code_verifier',
+  'client_assertion', 'assertion', 'subject_token', 'actor_token', 'registration_access_token', 'secret',
+];
+const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'dpop', 'x-api-key'];
+
+/** Paths pino censors, one and two levels deep (fast-redact compiles them once; no per-line search). */
+export const REDACTED_PATHS = [
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((field) => `*.${field}`),
+  ...SECRET_HEADERS.map((header) => `headers["${header}"]`),
+  ...SECRET_HEADERS.map((header) => `*.headers["${header}"]`),
+];
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** Where lines go; stdout (written asynchronously, flushed on exit) unless told otherwise. */
+  destination?: DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  return pino({
+    level: options.level,
+    base: { service: 'agentauth' },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    // Called only for lines actually written, so a disabled level costs nothing here. (pino merges the line's
+    // fields into the returned object, so it must be a fresh one.)
+    mixin() {
+      const request = requestContext.getStore();
+      return request ? { reqId: request.requestId } : {};
+    },
+  }, options.destination ?? stdoutDestination());
+}
+
+let stdout: ReturnType<typeof pino.destination> | undefined;
+
+// Asynchronous writes keep the write(2) off the request path; lines written while one is in flight go out
+// together with the next. Whatever is still buffered is written synchronously when the process exits. One
+// destination per process, however many servers (tests run several) log to it.
+function stdoutDestination(): DestinationStream {
+  if (stdout) return stdout;
+  const destination = pino.destination({ dest: 1, sync: false });
+  process.once('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout already closed: nothing left to write to.
+    }
+  });
+  stdout = destination;
+  return destination;
+}
+
+/** For modules that report in lines (adapters): each line becomes one log entry at `level`. */
+export function lineLogger(logger: Logger, level: 'warn' | 'error' | 'info', fields?: Record<string, string>): (line: string) => void {
+  const target = fields ? logger.child(fields) : logger;
+  return (line) => target[level](line);
+}
