@@ -16,9 +16,16 @@ export function accessLog(logger: Logger): RequestObserver {
         duration_ms: Math.round(answered.milliseconds * 1000) / 1000,
         client_id: answered.clientId,
         grant_type: answered.grantType,
+        // The OAuth error code of a refusal (never its description, which may quote the request).
+        error: answered.status >= 400 ? errorCode(ctx.body) : undefined,
         headers: logger.isLevelEnabled('debug') ? ctx.headers : undefined,
       };
       logger.info(line, 'request');
     },
   };
+}
+
+function errorCode(body: unknown): string | undefined {
+  const error = typeof body === 'object' && body !== null ? (body as { error?: unknown }).error : undefined;
+  return typeof error === 'string' ? error : undefined;
 }

@@ -37,6 +37,7 @@ import { isAdminRegistration } from './registration-access.ts';
 import { TokenLiveness } from '../grants/token-liveness.ts';
 import { createLogger, lineLogger, type Logger } from './logger.ts';
 import { ServerMetrics } from './metrics.ts';
+import { logProviderErrors } from './provider-logging.ts';
 import { countTokenOutcomes } from './request-metrics.ts';
 import { tracedAdapter, tracerFrom } from './tracing.ts';
 
@@ -141,10 +142,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     provider.proxy = settings.trustProxy;
     auditProviderEvents(provider, audit);
     countTokenOutcomes(provider, metrics);
-    // Emitted while handling the request, so the line carries its request id.
-    provider.on('server_error', (_ctx: unknown, error: Error) => {
-      logger.error({ err: error }, 'request failed inside oidc-provider');
-    });
+    logProviderErrors(provider, logger);
 
     composeApp({
       provider,
