@@ -35,8 +35,8 @@ describe('JSON logs at debug level', () => {
   }
 
   // Sees every request openid-client makes and every answer, and remembers the credentials in them.
-  const recordingFetch = async (url: string, options: oidc.CustomFetchOptions<string, unknown>): Promise<Response> => {
-    const headers = new Headers(options.headers as HeadersInit);
+  const recordingFetch = async (url: string, options: { headers: Record<string, string>; body?: unknown }): Promise<Response> => {
+    const headers = new Headers(options.headers);
     for (const name of ['authorization', 'dpop']) remember(headers.get(name)?.replace(/^(Basic|Bearer|DPoP) /, ''));
     const basic = headers.get('authorization')?.match(/^Basic (.+)$/);
     // client_id:client_secret; the id is no secret (it is logged on purpose).

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSettings } from '../../config/settings.ts';
-import { startServer, type RunningServer } from '../../server/start.ts';
+import { startServer, type RunningServer, type StartOptions } from '../../server/start.ts';
 import { connectTestRedis, createTestSchema, dropRedisPrefix, TEST_REDIS_URL, uniqueRedisPrefix } from './services.ts';
 
 export type StorageMode = 'redis+postgres' | 'embedded';
@@ -26,7 +26,7 @@ const ISSUED_EVENTS = [
   'refresh_token.saved', 'authorization_code.saved',
 ];
 
-export async function startTestServer(mode: StorageMode, label: string, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(mode: StorageMode, label: string, env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestServer> {
   const adminToken = 'test-admin-token-0123456789abcdef0123456789';
   const cleanups: (() => Promise<void>)[] = [];
   let storageEnv: Record<string, string>;
@@ -49,7 +49,7 @@ export async function startTestServer(mode: StorageMode, label: string, env: Rec
   }
   // Warnings and errors only: an access line per request would bury the test output.
   const settings = loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', ...storageEnv, ...env });
-  const server = await startServer(settings);
+  const server = await startServer(settings, options);
   let issued = 0;
   for (const event of ISSUED_EVENTS) server.provider.on(event as never, () => { issued += 1; });
   const siblings: RunningServer[] = [];
@@ -60,7 +60,7 @@ export async function startTestServer(mode: StorageMode, label: string, env: Rec
     issuedCount: () => issued,
     async startSibling() {
       if (mode !== 'redis+postgres') throw new Error('only the redis+postgres mode can run several instances');
-      const sibling = await startServer(loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', ...storageEnv, ...env, ISSUER: server.issuer }));
+      const sibling = await startServer(loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', ...storageEnv, ...env, ISSUER: server.issuer }), options);
       siblings.push(sibling);
       return sibling;
     },
