@@ -13,12 +13,16 @@ const SECRET_FIELDS = [
 ];
 const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'dpop', 'x-api-key'];
 
-/** Paths pino censors, one and two levels deep (fast-redact compiles them once; no per-line search). */
+// Where a credential could sit in what we might log: a top-level field, request parameters or a body, headers.
+const CONTAINERS = ['', 'params.', 'body.', 'req.'];
+
+/**
+ * Paths pino censors. All explicit: fast-redact compiles them into straight property checks, while one wildcard
+ * (`*.password`) makes it walk every line and costs ~100 µs a line (measured by bench/observability.ts).
+ */
 export const REDACTED_PATHS = [
-  ...SECRET_FIELDS,
-  ...SECRET_FIELDS.map((field) => `*.${field}`),
-  ...SECRET_HEADERS.map((header) => `headers["${header}"]`),
-  ...SECRET_HEADERS.map((header) => `*.headers["${header}"]`),
+  ...CONTAINERS.flatMap((container) => SECRET_FIELDS.map((field) => `${container}${field}`)),
+  ...['', 'req.'].flatMap((container) => SECRET_HEADERS.map((header) => `${container}headers["${header}"]`)),
 ];
 
 export interface LoggerOptions {
@@ -36,7 +40,9 @@ export function createLogger(options: LoggerOptions): Logger {
     // fields into the returned object, so it must be a fresh one.)
     mixin() {
       const request = requestContext.getStore();
-      return request ? { reqId: request.requestId } : {};
+      if (!request) return {};
+      // With tracing on, the trace id ties the line to its spans.
+      return request.span ? { reqId: request.requestId, trace_id: request.span.spanContext().traceId } : { reqId: request.requestId };
     },
   }, options.destination ?? stdoutDestination());
 }

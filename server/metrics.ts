@@ -28,10 +28,8 @@ export type BacklogSource = () => number | Promise<number>;
 
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly #requests: Counter<'route' | 'method' | 'status'>;
-  readonly #latency: Histogram<'route' | 'method' | 'status'>;
-  readonly #tokenRequests: Counter<'grant_type' | 'status'>;
-  readonly #tokenLatency: Histogram<'grant_type'>;
+  readonly #requests: Counter<'route' | 'method' | 'status' | 'grant_type'>;
+  readonly #latency: Histogram<'route' | 'method' | 'status' | 'grant_type'>;
   readonly #issued: Counter<'grant_type' | 'token_type' | 'format'>;
   readonly #refused: Counter<'grant_type' | 'error'>;
   readonly #dependencyErrors: Counter<'dependency'>;
@@ -41,10 +39,11 @@ export class ServerMetrics {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.#requests = new Counter({ name: 'agentauth_http_requests_total', help: 'HTTP requests answered, by route template, method and status', labelNames: ['route', 'method', 'status'], registers });
-    this.#latency = new Histogram({ name: 'agentauth_http_request_duration_seconds', help: 'Time to answer an HTTP request, by route template, method and status', labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers });
-    this.#tokenRequests = new Counter({ name: 'agentauth_token_requests_total', help: 'Token endpoint requests, by grant type and status', labelNames: ['grant_type', 'status'], registers });
-    this.#tokenLatency = new Histogram({ name: 'agentauth_token_request_duration_seconds', help: 'Time to answer a token endpoint request, by grant type', labelNames: ['grant_type'], buckets: LATENCY_BUCKETS, registers });
+    // Token endpoint requests carry their grant type as a label of these two rather than metrics of their own:
+    // two updates per request instead of four (each costs ~1 µs).
+    const labelNames = ['route', 'method', 'status', 'grant_type'] as const;
+    this.#requests = new Counter({ name: 'agentauth_http_requests_total', help: 'HTTP requests answered, by route template, method, status and (token endpoint) grant type', labelNames, registers });
+    this.#latency = new Histogram({ name: 'agentauth_http_request_duration_seconds', help: 'Time to answer an HTTP request, by route template, method, status and (token endpoint) grant type', labelNames, buckets: LATENCY_BUCKETS, registers });
     this.#issued = new Counter({ name: 'agentauth_tokens_issued_total', help: 'Tokens issued, by grant type, token type and format', labelNames: ['grant_type', 'token_type', 'format'], registers });
     this.#refused = new Counter({ name: 'agentauth_tokens_refused_total', help: 'Token requests refused, by grant type and OAuth error code', labelNames: ['grant_type', 'error'], registers });
     this.#dependencyErrors = new Counter({ name: 'agentauth_dependency_errors_total', help: 'Failed connections and calls to Redis or PostgreSQL that meant it was unreachable', labelNames: ['dependency'], registers });
@@ -78,12 +77,12 @@ export class ServerMetrics {
 
   requestAnswered(facts: RequestFacts): void {
     const status = statusLabel(facts.status);
-    this.#requests.inc({ route: facts.route, method: facts.method, status });
-    this.#latency.observe({ route: facts.route, method: facts.method, status }, facts.seconds);
-    if (facts.grantType !== undefined) {
-      this.#tokenRequests.inc({ grant_type: facts.grantType, status });
-      this.#tokenLatency.observe({ grant_type: facts.grantType }, facts.seconds);
-    }
+    // Without grant_type elsewhere: an absent label, not an empty one.
+    const labels = facts.grantType === undefined
+      ? { route: facts.route, method: facts.method, status }
+      : { route: facts.route, method: facts.method, status, grant_type: facts.grantType };
+    this.#requests.inc(labels);
+    this.#latency.observe(labels, facts.seconds);
   }
 
   tokenIssued(token: IssuedToken): void {

@@ -80,23 +80,24 @@ describe('/metrics after a run', () => {
   });
 
   it('counts requests and their latency by route template, method and status', () => {
-    const ok = { route: '/token', method: 'POST', status: '200' };
+    const ok = { route: '/token', method: 'POST', status: '200', grant_type: 'client_credentials' };
     expect(sample(text, 'agentauth_http_requests_total', ok)).toBe(5);
     expect(sample(text, 'agentauth_http_request_duration_seconds_count', ok)).toBe(5);
     expect(sample(text, 'agentauth_http_request_duration_seconds_bucket', { ...ok, le: '+Inf' })).toBe(5);
     expect(sample(text, 'agentauth_http_request_duration_seconds_sum', ok)).toBeGreaterThan(0);
-    expect(sample(text, 'agentauth_http_requests_total', { route: '/token', method: 'POST', status: '400' })).toBe(4);
+    expect(sample(text, 'agentauth_http_requests_total', { route: '/token', method: 'POST', status: '400', grant_type: 'other' })).toBe(3);
     expect(sample(text, 'agentauth_http_requests_total', { route: '/reg/:clientId', method: 'GET', status: '401' })).toBe(2);
     expect(sample(text, 'agentauth_http_requests_total', { route: 'unmatched', method: 'GET', status: '404' })).toBe(2);
     expect(text).not.toMatch(/unknown-client|nothing-here/);
   });
 
   it('counts token requests by grant type and status, tokens issued by type and format, refusals by error code', () => {
-    expect(sample(text, 'agentauth_token_requests_total', { grant_type: 'client_credentials', status: '200' })).toBe(5);
-    expect(sample(text, 'agentauth_token_requests_total', { grant_type: 'client_credentials', status: '401' })).toBe(1);
-    expect(sample(text, 'agentauth_token_requests_total', { grant_type: 'other', status: '400' })).toBe(3);
-    expect(sample(text, 'agentauth_token_requests_total', { grant_type: 'none', status: '400' })).toBe(1);
-    expect(sample(text, 'agentauth_token_request_duration_seconds_count', { grant_type: 'client_credentials' })).toBe(6);
+    const tokenRequests = (grantType: string, status: string) => sample(text, 'agentauth_http_requests_total', { route: '/token', method: 'POST', status, grant_type: grantType });
+    expect(tokenRequests('client_credentials', '200')).toBe(5);
+    expect(tokenRequests('client_credentials', '401')).toBe(1);
+    expect(tokenRequests('other', '400')).toBe(3);
+    expect(tokenRequests('none', '400')).toBe(1);
+    expect(sample(text, 'agentauth_http_request_duration_seconds_count', { route: '/token', method: 'POST', status: '200', grant_type: 'client_credentials' })).toBe(5);
     expect(sample(text, 'agentauth_tokens_issued_total', { grant_type: 'client_credentials', token_type: 'access_token', format: 'opaque' })).toBe(3);
     expect(sample(text, 'agentauth_tokens_issued_total', { grant_type: 'client_credentials', token_type: 'access_token', format: 'jwt' })).toBe(2);
     expect(sample(text, 'agentauth_tokens_refused_total', { grant_type: 'client_credentials', error: 'invalid_client' })).toBe(1);
@@ -117,7 +118,7 @@ describe('/metrics after a run', () => {
 
   it('keeps one registry per instance: the sibling in the same process counted nothing of this', async () => {
     const siblings = await scrape(sibling);
-    expect(sample(siblings, 'agentauth_token_requests_total', { grant_type: 'client_credentials', status: '200' })).toBeUndefined();
+    expect(sample(siblings, 'agentauth_http_requests_total', { route: '/token', method: 'POST', status: '200', grant_type: 'client_credentials' })).toBeUndefined();
     expect(sample(siblings, 'agentauth_http_requests_total', { route: '/metrics', method: 'GET', status: '200' })).toBeUndefined();
   });
 });
@@ -153,7 +154,7 @@ describe('dependency metrics through a Redis outage', () => {
     const down = await scrape(server);
     expect(sample(down, 'agentauth_dependency_errors_total', { dependency: 'redis' })).toBeGreaterThanOrEqual(1);
     expect(sample(down, 'agentauth_tokens_refused_total', { grant_type: 'client_credentials', error: 'temporarily_unavailable' })).toBe(1);
-    expect(sample(down, 'agentauth_token_requests_total', { grant_type: 'client_credentials', status: '503' })).toBe(1);
+    expect(sample(down, 'agentauth_http_requests_total', { route: '/token', method: 'POST', status: '503', grant_type: 'client_credentials' })).toBe(1);
     expect(sample(down, 'agentauth_dependency_up', { dependency: 'database' })).toBe(1);
     await redis.start();
     await until(async () => (await redisUp()) === 1, 5000);
