@@ -26,8 +26,10 @@ try {
   // Imported only once the settings are known good, so a configuration error is the one line printed.
   const { startServer } = await import('./start.ts');
   const server = await startServer(settings, { logger });
-  logger.info({ url: server.url, issuer: server.issuer }, `agentauth listening on ${server.url} (issuer ${server.issuer})`);
-  logger.info(
+  // The start-up lines are written at any LOG_LEVEL but silent: tooling waits for `listening on`.
+  const announce = settings.logLevel === 'silent' ? logger : logger.child({}, { level: 'info' });
+  announce.info({ url: server.url, issuer: server.issuer }, `agentauth listening on ${server.url} (issuer ${server.issuer})`);
+  announce.info(
     { sessions: server.storage.sessions, database: server.storage.database, tracing: settings.tracing },
     `storage: sessions in ${server.storage.sessions === 'redis' ? 'Redis' : 'process memory'}, records in ${server.storage.database === 'postgres' ? 'PostgreSQL' : `embedded PGlite (${settings.dataDir})`}`,
   );
@@ -36,7 +38,7 @@ try {
   }
   if (settings.adminTokenGenerated) {
     // Development only (production requires ADMIN_TOKEN): the operator needs to see it once to use the admin API.
-    logger.info(`development admin token (kept in ${settings.dataDir}; set ADMIN_TOKEN to choose your own): ${settings.adminToken}`);
+    announce.info(`development admin token (kept in ${settings.dataDir}; set ADMIN_TOKEN to choose your own): ${settings.adminToken}`);
   }
 
   const shutdown = async (signal: string) => {
