@@ -17,6 +17,11 @@ try {
 }
 
 const logger: Logger = createLogger({ level: settings.logLevel });
+// A crash is still a crash (exit 1, as Node does), but said as a log line like everything else.
+process.once('uncaughtException', (error) => {
+  logger.fatal({ err: error }, 'uncaught exception; exiting');
+  process.exit(1);
+});
 try {
   if (settings.adminTokenGenerated) {
     const { keptDevelopmentAdminToken } = await import('../config/development-admin-token.ts');
