@@ -23,7 +23,15 @@ describe('loadSettings', () => {
     expect(loadSettings({ TXN_TOKEN_LIFETIME: '60', TXN_TOKEN_MAX_CONTEXT_BYTES: '8192' }).transactionTokens).toEqual({ lifetime: 60, maxContextBytes: 8192 });
   });
 
+  it('observability: info logs, open /metrics and no tracing unless configured; the metrics token is never quoted', () => {
+    expect(loadSettings({})).toMatchObject({ logLevel: 'info', metricsToken: undefined, tracing: 'off' });
+    expect(loadSettings({ LOG_LEVEL: 'debug', METRICS_TOKEN: 'm'.repeat(16), TRACING: 'otlp' })).toMatchObject({ logLevel: 'debug', metricsToken: 'm'.repeat(16), tracing: 'otlp' });
+    expect(() => loadSettings({ METRICS_TOKEN: 'short-secret' })).toThrow(/^METRICS_TOKEN: must be at least 16 characters$/);
+  });
+
   it.each([
+    [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ TRACING: 'jaeger' }, 'TRACING'],
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
     [{ ISSUER: 'https://auth.example.com/' }, 'ISSUER'],
