@@ -50,11 +50,15 @@ export function createLogger(options: LoggerOptions): Logger {
 let stdout: ReturnType<typeof pino.destination> | undefined;
 
 // Asynchronous writes keep the write(2) off the request path; lines written while one is in flight go out
-// together with the next. Whatever is still buffered is written synchronously when the process exits. One
-// destination per process, however many servers (tests run several) log to it.
+// together with the next. Whatever is still buffered is written synchronously when the process exits (a SIGKILL
+// can lose the last lines). A reader that stops reading costs at most MAX_BUFFERED bytes of memory; lines beyond
+// are dropped rather than the process running out of memory. One destination per process, however many servers
+// (tests run several) log to it.
+const MAX_BUFFERED = 16 * 1024 * 1024;
+
 function stdoutDestination(): DestinationStream {
   if (stdout) return stdout;
-  const destination = pino.destination({ dest: 1, sync: false });
+  const destination = pino.destination({ dest: 1, sync: false, maxLength: MAX_BUFFERED });
   process.once('exit', () => {
     try {
       destination.flushSync();
