@@ -2,7 +2,9 @@
 // template, token requests by grant type and status, tokens issued by type and format and refused by error
 // code, the dependency state gauges following a real Redis outage, and one registry per instance.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createResource } from '../support/admin.ts';
+import * as oidc from 'openid-client';
+import { createResource, createUser } from '../support/admin.ts';
+import { signInAndConsent } from '../support/browser.ts';
 import { startOwnRedis, type OwnService } from '../support/own-services.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import type { RunningServer } from '../../server/start.ts';
@@ -61,6 +63,24 @@ describe('/metrics after a run', () => {
     for (const grantType of ['password', 'urn:example:made-up-1', 'urn:example:made-up-2']) statuses.push((await token(server, basic, { grant_type: grantType })).status);
     statuses.push((await token(server, basic, {})).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 401, 400, 400, 400, 400]);
+    // Authorization code (access, refresh and ID token), a refresh, and a refused reuse of the old refresh token.
+    await createUser(server, 'alice', 'correct horse battery staple');
+    const insecure = { execute: [oidc.allowInsecureRequests] };
+    const issuer = new URL(server.issuer);
+    const registered = await oidc.dynamicClientRegistration(issuer, {
+      redirect_uris: ['http://127.0.0.1:8976/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+    }, oidc.None(), insecure);
+    const app = await oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), oidc.None(), insecure);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(app, {
+      redirect_uri: 'http://127.0.0.1:8976/callback', scope: 'openid offline_access', prompt: 'consent',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const callback = await signInAndConsent(url, 'http://127.0.0.1:8976/callback', { username: 'alice', password: 'correct horse battery staple' });
+    const tokens = await oidc.authorizationCodeGrant(app, callback, { pkceCodeVerifier: verifier });
+    expect(tokens.refresh_token && tokens.id_token).toBeTruthy();
+    await oidc.refreshTokenGrant(app, tokens.refresh_token!);
+    expect(await oidc.refreshTokenGrant(app, tokens.refresh_token!).catch((error) => error)).toMatchObject({ error: 'invalid_grant' });
     // Raw paths with ids must not become label values.
     for (const id of ['unknown-client-1', 'unknown-client-2']) await fetch(`${server.url}/reg/${id}`, { headers: { authorization: 'Bearer nothing-valid' } });
     for (const path of ['/nothing-here-1', '/nothing-here-2']) expect((await fetch(`${server.url}${path}`)).status).toBe(404);
@@ -103,6 +123,11 @@ describe('/metrics after a run', () => {
     expect(sample(text, 'agentauth_tokens_refused_total', { grant_type: 'client_credentials', error: 'invalid_client' })).toBe(1);
     expect(sample(text, 'agentauth_tokens_refused_total', { grant_type: 'other', error: 'unsupported_grant_type' })).toBe(3);
     expect(sample(text, 'agentauth_tokens_refused_total', { grant_type: 'none', error: 'invalid_request' })).toBe(1);
+    const issued = (grantType: string, tokenType: string, format: string) => sample(text, 'agentauth_tokens_issued_total', { grant_type: grantType, token_type: tokenType, format });
+    expect([issued('authorization_code', 'access_token', 'opaque'), issued('authorization_code', 'refresh_token', 'opaque'), issued('authorization_code', 'id_token', 'jwt')]).toEqual([1, 1, 1]);
+    expect([issued('refresh_token', 'access_token', 'opaque'), issued('refresh_token', 'refresh_token', 'opaque'), issued('refresh_token', 'id_token', 'jwt')]).toEqual([1, 1, 1]);
+    expect(sample(text, 'agentauth_tokens_refused_total', { grant_type: 'refresh_token', error: 'invalid_grant' })).toBe(1);
+    expect(issued('client_credentials', 'refresh_token', 'opaque')).toBeUndefined();
   });
 
   it('reports the dependencies up, no dependency errors, and the audit backlog from a registered source', async () => {
