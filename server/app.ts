@@ -14,7 +14,8 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
 import { auditIntrospectionAndRevocation } from './audit-events.ts';
-import { serveDiscoveryAliases } from './discovery-aliases.ts';
+import { discoveryAliases, serveDiscoveryAliases } from './discovery-aliases.ts';
+import { pinRequestOrigin, publishedDocumentCaching } from './issuer-origin.ts';
 import { HttpError, NotFound } from './http-error.ts';
 import { jwtAccessTokenLookup, type JwtRecordIds } from './jwt-access-token-records.ts';
 import { OIDC_SCOPES } from './provider.ts';
@@ -82,8 +83,12 @@ export function composeApp(deps: AppDependencies): Provider {
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
+  pinRequestOrigin(provider, deps.issuer);
+  const discoveryPaths = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', ...discoveryAliases(deps.issuer).keys()]);
+
   provider.use(requestId);
   provider.use(errorsAsJson(deps.log ?? ((line) => console.error(line))));
+  provider.use(publishedDocumentCaching({ metadata: (requested) => discoveryPaths.has(requested), jwks: path('jwks') }));
   // One dispatch by path rather than a chain every request walks: the token endpoint, the busiest, meets nothing of
   // ours beyond the request id and error rendering, and each group below only ever acts under its own paths.
   provider.use((ctx, next) => {
