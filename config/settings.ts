@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { delegationDefaults, dependencyTimeoutMs, redisKeyPrefix, transactionTokenDefaults } from './defaults.ts';
+import { delegationDefaults, dependencyTimeoutMs, lifetimes, redisKeyPrefix, transactionTokenDefaults } from './defaults.ts';
+import { quotableValue, withoutCredentials } from './quoted-value.ts';
 import { parseRedisUrl, type RedisTarget } from './redis-url.ts';
 import { parseTrustedIssuers, type TrustedIssuerConfig } from './trusted-issuers.ts';
 
@@ -37,6 +38,8 @@ export interface Settings {
   cimd: { enabled: boolean; allowPrivateAddresses: boolean };
   /** Transaction tokens: lifetime in seconds; largest request_context / request_details (and rctx / tctx) in bytes. */
   transactionTokens: { lifetime: number; maxContextBytes: number };
+  /** Seconds a sign-in (the `_session` cookie) lasts. */
+  sessionTtl: number;
 }
 
 export class ConfigurationError extends Error {
@@ -47,9 +50,6 @@ export class ConfigurationError extends Error {
     this.variable = variable;
   }
 }
-
-// Values that may carry a password or credential: an error names the variable but never quotes them.
-const NEVER_QUOTED = new Set(['REDIS_URL', 'DATABASE_URL', 'ADMIN_TOKEN']);
 
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -100,6 +100,8 @@ const schema = z.object({
   // The draft wants Txn-Tokens short-lived, "on the order of minutes or less": an hour is the most we allow.
   TXN_TOKEN_LIFETIME: z.coerce.number().int().min(1).max(3600).default(transactionTokenDefaults.lifetime),
   TXN_TOKEN_MAX_CONTEXT_BYTES: z.coerce.number().int().min(64).max(32_768).default(transactionTokenDefaults.maxContextBytes),
+  // Five minutes is the shortest sign-in that lets a person finish a consent; 30 days the longest we call a session.
+  SESSION_TTL: z.coerce.number().int().min(300).max(30 * 24 * 3600).default(lifetimes.session),
   TRUSTED_ISSUERS: z.string().transform((value, ctx) => {
     try {
       return parseTrustedIssuers(value);
@@ -118,7 +120,9 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const variable = String(issue.path[0]);
-    throw new ConfigurationError(variable, NEVER_QUOTED.has(variable) ? issue.message : `${issue.message} (got ${JSON.stringify(present[variable])})`);
+    const quoted = quotableValue(variable, present[variable]);
+    const message = withoutCredentials(issue.message);
+    throw new ConfigurationError(variable, quoted === undefined ? message : `${message} (got ${quoted})`);
   }
   const v = parsed.data;
 
@@ -146,5 +150,6 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     trustedIssuers: v.TRUSTED_ISSUERS ?? [],
     cimd: { enabled: v.CIMD_ENABLED, allowPrivateAddresses: v.CIMD_ALLOW_PRIVATE_ADDRESSES },
     transactionTokens: { lifetime: v.TXN_TOKEN_LIFETIME, maxContextBytes: v.TXN_TOKEN_MAX_CONTEXT_BYTES },
+    sessionTtl: v.SESSION_TTL,
   };
 }

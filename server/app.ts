@@ -16,6 +16,7 @@ import { requireAdminToken } from './admin-auth.ts';
 import { auditIntrospectionAndRevocation } from './audit-events.ts';
 import { discoveryAliases, serveDiscoveryAliases } from './discovery-aliases.ts';
 import { pinRequestOrigin, publishedDocumentCaching } from './issuer-origin.ts';
+import { isClientDisconnect, logDisconnect } from './client-disconnect.ts';
 import { HttpError, NotFound } from './http-error.ts';
 import { jwtAccessTokenLookup, type JwtRecordIds } from './jwt-access-token-records.ts';
 import { OIDC_SCOPES } from './provider.ts';
@@ -144,6 +145,13 @@ function errorsAsJson(log: (line: string) => void) {
       if (error instanceof StorageUnavailable) {
         ctx.status = error.statusCode;
         ctx.body = { error: error.error, error_description: error.error_description };
+        return;
+      }
+      if (isClientDisconnect(error, ctx)) {
+        // Nobody is left to read an answer; 400 keeps a disconnect out of the 5xx counts.
+        logDisconnect(log, ctx, error);
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: 'the client closed the connection before the request was complete' };
         return;
       }
       log(`request ${ctx.state.requestId} ${ctx.method} ${ctx.path} failed: ${(error as Error)?.stack ?? String(error)}`);

@@ -24,7 +24,7 @@ import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
-import { errorPage, loggedOutPage, logoutPage, PAGE_CSP } from './pages.ts';
+import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
 
 export interface ProviderDependencies {
   issuer: string;
@@ -54,6 +54,8 @@ export interface ProviderDependencies {
   isAdminRegistration: (ctx: KoaContextWithOIDC) => boolean;
   /** Hashed client secrets: compares a presented secret with the stored hash. */
   clientSecretMatches: (storedHash: string, presented: string) => Promise<boolean>;
+  /** Seconds a sign-in lasts (SESSION_TTL); lifetimes.session when not given. */
+  sessionTtl?: number;
 }
 
 /** The OpenID Connect scopes we serve; resource scopes come from the resource registry. */
@@ -135,7 +137,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       AuthorizationCode: lifetimes.authorizationCode,
       IdToken: lifetimes.idToken,
       Interaction: lifetimes.interaction,
-      Session: lifetimes.session,
+      Session: deps.sessionTtl ?? lifetimes.session,
       Grant: lifetimes.grant,
       RefreshToken(ctx, token, client) {
         // A public client's refresh token that is not sender-constrained never outlives the chain it came
@@ -183,7 +185,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     },
     async renderError(ctx, out) {
       ctx.type = 'html';
-      ctx.set('Content-Security-Policy', PAGE_CSP);
+      ctx.set(pageHeaders());
       ctx.body = errorPage({ error: String(out.error), description: out.error_description ? String(out.error_description) : undefined });
     },
 
@@ -296,11 +298,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
-          ctx.set('Content-Security-Policy', PAGE_CSP.replace("default-src 'none'", "default-src 'none'; form-action 'self'"));
+          ctx.set(pageHeaders(formTargetOf(ctx.oidc.params?.post_logout_redirect_uri)));
           ctx.body = logoutPage({ host: ctx.host, form });
         },
         async postLogoutSuccessSource(ctx) {
-          ctx.set('Content-Security-Policy', PAGE_CSP);
+          ctx.set(pageHeaders());
           ctx.body = loggedOutPage({ clientName: ctx.oidc.client?.clientName });
         },
       },
