@@ -19,7 +19,7 @@ import type { PresentedTokens } from '../grants/presented-tokens.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
 import { transactionTokenPolicy } from '../grants/transaction-token-policy.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
-import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem } from './client-policy.ts';
+import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
@@ -323,6 +323,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
         }
       }
     }
+    const plainHttp = plainHttpRedirectProblem((metadata as { redirect_uris?: unknown }).redirect_uris);
+    if (plainHttp) throw new errors.InvalidClientMetadata(plainHttp);
     if (admin) return;
     // An update through a registration access token (RFC 7592) may not turn a public client into more.
     if (route === 'client_update' && ctx!.oidc.entities.Client?.clientAuthMethod !== 'none') return;

@@ -44,9 +44,9 @@ async function publicClient(server: Pick<TestServer, 'url'>): Promise<string> {
   return ((await response.json()) as { client_id: string }).client_id;
 }
 
-async function authorizationUrl(server: Pick<TestServer, 'url'>, clientId: string): Promise<URL> {
+async function authorizationUrl(server: Pick<TestServer, 'url'>, clientId: string, verifier = oidc.randomPKCECodeVerifier()): Promise<URL> {
   const url = new URL(`${server.url}/auth`);
-  const challenge = await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier());
+  const challenge = await oidc.calculatePKCECodeChallenge(verifier);
   url.search = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT_URI, response_type: 'code', scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }).toString();
   return url;
 }
@@ -145,6 +145,45 @@ describe('pages, cookies and the authorization endpoint on an http issuer (defau
     expect(response.status).toBe(400);
     expect(response.headers.get('location')).toBeNull();
     expect(await response.text()).toContain('redirect_uri');
+  });
+
+  it('refuses plain-http redirect URIs other than loopback even from the operator (RFC 9700 §2.6)', async () => {
+    const register = (redirectUris: string[]) => fetch(`${server.url}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminToken}` },
+      body: JSON.stringify({ redirect_uris: redirectUris, grant_types: ['authorization_code'], response_types: ['code'] }),
+    });
+    const refused = await register(['https://app.example/cb', 'http://app.example/cb']);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('"http://app.example/cb" uses plain http') });
+    expect((await register(['https://app.example/cb', 'http://127.0.0.1:9000/cb'])).status).toBe(201);
+  });
+
+  it('answers no CORS at the authorization endpoint (RFC 9700 §2.6)', async () => {
+    const url = await authorizationUrl(server, clientId);
+    const preflight = await fetch(url, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:8979', 'access-control-request-method': 'GET' } });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    const simple = await fetch(url, { headers: { origin: 'http://127.0.0.1:8979' }, redirect: 'manual' });
+    expect(simple.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('redeems a code only with the verifier of its PKCE challenge (RFC 9700 §2.1.1)', async () => {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = await signInAndConsent(await authorizationUrl(server, clientId, verifier), REDIRECT_URI, USER);
+    const redeem = async (extra: Record<string, string>) => {
+      const response = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: REDIRECT_URI, client_id: clientId, ...extra }),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    for (const extra of [{}, { code_verifier: oidc.randomPKCECodeVerifier() }] as Record<string, string>[]) {
+      const refused = await redeem(extra);
+      expect(refused.status).toBe(400);
+      expect(refused.body.access_token).toBeUndefined();
+      expect(['invalid_grant', 'invalid_request']).toContain(refused.body.error);
+    }
   });
 
   it('never lets a client choose its client_id, so none can pose as a user or another client (RFC 9700 §2.6, §4.15)', async () => {
