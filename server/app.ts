@@ -131,6 +131,12 @@ function errorsAsJson(log: (line: string) => void) {
   return async function renderErrors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
+      // oidc-provider answers an error of its own (a body cut off mid-read) with 500 after the disconnect
+      // was logged; nobody reads it, and it is not a server failure.
+      if (ctx.state.disconnectLogged && ctx.status >= 500) {
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: 'the client closed the connection before the request was complete' };
+      }
       if (ctx.status === 404 && ctx.body == null) {
         ctx.status = 404;
         ctx.body = { error: 'not_found', error_description: `no endpoint at ${ctx.method} ${ctx.path}` };
