@@ -226,7 +226,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         async allowedPolicy(ctx, client, token) {
           if (client.clientAuthMethod === 'none') return false;
           // RFC 7662 §4: only a party entitled to the token learns about it (server/introspection-rights.ts).
-          if (!introspectionRight(client as never, token as never)) {
+          if (!introspectionRight(client, token)) {
             ctx.state.inactiveReason = 'the introspecting client is not entitled to this token (RFC 7662 §4)';
             return false;
           }
@@ -242,7 +242,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         // so probing token values and token_type_hints reveals nothing (server/introspection-rights.ts).
         async allowedPolicy(_ctx, client, token) {
           if (token.clientId === client.clientId) return true;
-          if (client.clientAuthMethod !== 'none' && introspectionRight(client as never, token as never)) {
+          if (client.clientAuthMethod !== 'none' && introspectionRight(client, token)) {
             throw new errors.InvalidRequest('the token was not issued to this client');
           }
           return false;
