@@ -9,6 +9,7 @@ import * as oidc from 'openid-client';
 import { loadSettings } from '../../config/settings.ts';
 import { startServer, type RunningServer } from '../../server/start.ts';
 import { createUser } from '../support/admin.ts';
+import { runServerProcess } from '../support/process.ts';
 import { Browser, signInAndConsent } from '../support/browser.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -251,5 +252,17 @@ describe('an https issuer with SESSION_TTL, and clients that hang up', () => {
       'POST /token: client disconnected', 'POST /admin/users: client disconnected', 'POST /reg: client disconnected',
     ]);
     expect(disconnects.every((line) => !line.includes('\n'))).toBe(true);
+  });
+});
+
+describe('a configuration error at start', () => {
+  it.each([
+    [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN', 'short'],
+    [{ DATABASE_URL: 'mysql://u:hunter2@db.example/agentauth' }, 'DATABASE_URL', 'hunter2'],
+  ])('%j: one line naming %s, never its value', async (env, variable, secret) => {
+    const { code, output } = await runServerProcess({ PORT: '0', ...env });
+    expect(code).toBe(1);
+    expect(output.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^Invalid configuration: ${variable}: `))]);
+    expect(output).not.toContain(secret);
   });
 });
