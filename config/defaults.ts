@@ -8,7 +8,12 @@ export const lifetimes = {
   idToken: 3600,
   refreshToken: 14 * 24 * 3600,
   grant: 14 * 24 * 3600,
-  session: 14 * 24 * 3600,
+  /**
+   * A sign-in at this server (the `_session` cookie and its record; SESSION_TTL). A working day rather than
+   * oidc-provider's 14 days: a browser left signed in is an open door for every client that asks, and refresh
+   * tokens granted without offline_access end with the session too.
+   */
+  session: 8 * 3600,
   interaction: 3600,
   /** Initial and registration access tokens for DCR (RFC 7591/7592) are long-lived credentials. */
   registrationAccessToken: 365 * 24 * 3600,

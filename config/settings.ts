@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { delegationDefaults, dependencyTimeoutMs, redisKeyPrefix, transactionTokenDefaults } from './defaults.ts';
+import { delegationDefaults, dependencyTimeoutMs, lifetimes, redisKeyPrefix, transactionTokenDefaults } from './defaults.ts';
+import { quotableValue, withoutCredentials } from './quoted-value.ts';
 import { parseRedisUrl, type RedisTarget } from './redis-url.ts';
 import { parseTrustedIssuers, type TrustedIssuerConfig } from './trusted-issuers.ts';
 
@@ -43,6 +44,8 @@ export interface Settings {
   metricsToken: string | undefined;
   /** `otlp`: a span per request (and storage call) exported over OTLP/HTTP, configured by the OTEL_* variables. */
   tracing: 'off' | 'otlp';
+  /** Seconds a sign-in (the `_session` cookie) lasts. */
+  sessionTtl: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -56,9 +59,6 @@ export class ConfigurationError extends Error {
     this.variable = variable;
   }
 }
-
-// Values that may carry a password or credential: an error names the variable but never quotes them.
-const NEVER_QUOTED = new Set(['REDIS_URL', 'DATABASE_URL', 'ADMIN_TOKEN', 'METRICS_TOKEN']);
 
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -112,6 +112,8 @@ const schema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   TRACING: z.enum(['off', 'otlp']).optional(),
+  // Five minutes is the shortest sign-in that lets a person finish a consent; 30 days the longest we call a session.
+  SESSION_TTL: z.coerce.number().int().min(300).max(30 * 24 * 3600).default(lifetimes.session),
   TRUSTED_ISSUERS: z.string().transform((value, ctx) => {
     try {
       return parseTrustedIssuers(value);
@@ -130,7 +132,9 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const variable = String(issue.path[0]);
-    throw new ConfigurationError(variable, NEVER_QUOTED.has(variable) ? issue.message : `${issue.message} (got ${JSON.stringify(present[variable])})`);
+    const quoted = quotableValue(variable, present[variable]);
+    const message = withoutCredentials(issue.message);
+    throw new ConfigurationError(variable, quoted === undefined ? message : `${message} (got ${quoted})`);
   }
   const v = parsed.data;
 
@@ -162,5 +166,6 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     metricsToken: v.METRICS_TOKEN,
     // Naming an OTLP endpoint is asking for traces, unless TRACING says otherwise.
     tracing: v.TRACING ?? (present.OTEL_EXPORTER_OTLP_ENDPOINT || present.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : 'off'),
+    sessionTtl: v.SESSION_TTL,
   };
 }

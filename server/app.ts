@@ -14,11 +14,13 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
 import { auditIntrospectionAndRevocation } from './audit-events.ts';
-import { serveDiscoveryAliases } from './discovery-aliases.ts';
+import { discoveryAliases, serveDiscoveryAliases } from './discovery-aliases.ts';
 import { accessLog } from './access-log.ts';
+import { pinRequestOrigin, publishedDocumentCaching } from './issuer-origin.ts';
+import { isClientDisconnect, logDisconnect } from './client-disconnect.ts';
 import { HttpError, NotFound } from './http-error.ts';
 import { jwtAccessTokenLookup, type JwtRecordIds } from './jwt-access-token-records.ts';
-import type { Logger } from './logger.ts';
+import { lineLogger, type Logger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { observeRequests } from './observe-requests.ts';
 import { requestMetrics } from './request-metrics.ts';
@@ -95,8 +97,12 @@ export function composeApp(deps: AppDependencies): Provider {
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
+  pinRequestOrigin(provider, deps.issuer);
+  const discoveryPaths = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', ...discoveryAliases(deps.issuer).keys()]);
+
   provider.use(observeRequests([accessLog(deps.logger), requestMetrics(deps.metrics), ...(deps.tracer ? [requestTracing(deps.tracer)] : [])]));
   provider.use(errorsAsJson(deps.logger));
+  provider.use(publishedDocumentCaching({ metadata: (requested) => discoveryPaths.has(requested), jwks: path('jwks') }));
   // One dispatch by path rather than a chain every request walks: the token endpoint, the busiest, meets nothing of
   // ours beyond the request observation and error rendering, and each group below only ever acts under its own paths.
   provider.use((ctx, next) => {
@@ -130,6 +136,12 @@ function errorsAsJson(logger: Logger) {
   return async function renderErrors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
+      // oidc-provider answers an error of its own (a body cut off mid-read) with 500 after the disconnect
+      // was logged; nobody reads it, and it is not a server failure.
+      if (ctx.state.disconnectLogged && ctx.status >= 500) {
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: 'the client closed the connection before the request was complete' };
+      }
       if (ctx.status === 404 && ctx.body == null) {
         ctx.status = 404;
         ctx.body = { error: 'not_found', error_description: `no endpoint at ${ctx.method} ${ctx.path}` };
@@ -144,6 +156,13 @@ function errorsAsJson(logger: Logger) {
       if (error instanceof StorageUnavailable) {
         ctx.status = error.statusCode;
         ctx.body = { error: error.error, error_description: error.error_description };
+        return;
+      }
+      if (isClientDisconnect(error, ctx)) {
+        // Nobody is left to read an answer; 400 keeps a disconnect out of the 5xx counts.
+        logDisconnect(lineLogger(logger, 'info'), ctx, error);
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: 'the client closed the connection before the request was complete' };
         return;
       }
       logger.error({ err: error, method: ctx.method, path: ctx.path }, 'request failed');

@@ -80,3 +80,14 @@ export function corsOriginAllowed(origin: string, client: { allowedCorsOrigins?:
     }
   });
 }
+
+/**
+ * RFC 9700 §2.6: authorization responses never cross the network unencrypted, so no client, the operator's
+ * included, may register a plain-http redirect URI other than a loopback one (RFC 8252 §7.3).
+ * Returns why the URIs are refused, or undefined.
+ */
+export function plainHttpRedirectProblem(redirectUris: unknown): string | undefined {
+  if (!Array.isArray(redirectUris)) return undefined;
+  const plain = redirectUris.find((uri) => typeof uri === 'string' && URL.parse(uri)?.protocol === 'http:' && !isLoopbackUrl(new URL(uri)));
+  return plain === undefined ? undefined : `redirect URI "${plain}" uses plain http: only loopback redirect URIs may (RFC 9700 §2.6, RFC 8252 §7.3)`;
+}

@@ -13,6 +13,37 @@ export function escapeHtml(value: unknown): string {
 /** `default-src 'none'` and inline styles only; framing is refused to stop clickjacking of the consent button. */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/**
+ * The headers of every HTML page we serve. `form-action` limits where a form on the page may send the user:
+ * to us, and to where the flow itself ends (the client's redirect URI), because browsers apply it to the
+ * redirects that follow a form submission too. X-Frame-Options repeats frame-ancestors for browsers without
+ * CSP 2; no-referrer keeps the interaction id in our URLs from leaking to the next site; nosniff stops a page
+ * or JSON from being reinterpreted as script; no-store keeps sign-in pages, CSRF tokens and errors out of
+ * shared and back/forward caches.
+ */
+export function pageHeaders(formTargets: readonly string[] = []): Record<string, string> {
+  return {
+    'Content-Security-Policy': `${PAGE_CSP}; form-action ${["'self'", ...formTargets].join(' ')}`,
+    'X-Frame-Options': 'DENY',
+    'Referrer-Policy': 'no-referrer',
+    'X-Content-Type-Options': 'nosniff',
+    'Cache-Control': 'no-store',
+  };
+}
+
+/**
+ * The CSP source for a redirect URI: its origin (https, loopback http), or its scheme for a native app's
+ * private-use URI scheme (RFC 8252 §7.1). Anything unparsable adds nothing; the URL parser's output cannot
+ * carry a space or semicolon into the policy.
+ */
+export function formTargetOf(redirectUri: unknown): string[] {
+  if (typeof redirectUri !== 'string') return [];
+  const url = URL.parse(redirectUri);
+  if (!url) return [];
+  if (url.protocol === 'https:' || url.protocol === 'http:') return [url.origin];
+  return /^[a-z][a-z0-9+.-]*:$/i.test(url.protocol) ? [url.protocol] : [];
+}
+
 const STYLE = `body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;padding:40px 16px;color:#1d2330}
 main{max-width:380px;margin:0 auto;background:#fff;border-radius:8px;padding:24px 28px;box-shadow:0 1px 3px rgba(0,0,0,.15)}
 h1{font-size:1.3em;margin:0 0 16px}label{display:block;margin:12px 0 4px;font-size:.9em}

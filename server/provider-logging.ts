@@ -2,7 +2,8 @@
 // (the request's 500), a refusal at debug with the detail the client is not told (why a grant is invalid).
 // Both are emitted while the request is handled, so each line carries its request id.
 import type Provider from 'oidc-provider';
-import type { Logger } from './logger.ts';
+import { isClientDisconnect, logDisconnect } from './client-disconnect.ts';
+import { lineLogger, type Logger } from './logger.ts';
 
 // oidc-provider's `<route>.error` events of the endpoints we enable.
 const REFUSALS = [
@@ -14,7 +15,9 @@ const REFUSALS = [
 type ProviderError = Error & { error?: string; error_description?: string; error_detail?: string };
 
 export function logProviderErrors(provider: Provider, logger: Logger): void {
-  provider.on('server_error', (_ctx: unknown, error: Error) => {
+  provider.on('server_error', (ctx: Parameters<typeof logDisconnect>[1], error: Error) => {
+    // A client that hung up is one line, not a server failure with a stack.
+    if (isClientDisconnect(error, ctx as never)) return logDisconnect(lineLogger(logger, 'info'), ctx, error);
     logger.error({ err: error }, 'request failed inside oidc-provider');
   });
   for (const event of REFUSALS) {

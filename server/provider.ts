@@ -19,11 +19,12 @@ import type { PresentedTokens } from '../grants/presented-tokens.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
 import { transactionTokenPolicy } from '../grants/transaction-token-policy.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
-import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem } from './client-policy.ts';
+import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
-import { errorPage, loggedOutPage, logoutPage, PAGE_CSP } from './pages.ts';
+import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
+import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
 
 export interface ProviderDependencies {
   issuer: string;
@@ -53,13 +54,15 @@ export interface ProviderDependencies {
   isAdminRegistration: (ctx: KoaContextWithOIDC) => boolean;
   /** Hashed client secrets: compares a presented secret with the stored hash. */
   clientSecretMatches: (storedHash: string, presented: string) => Promise<boolean>;
+  /** Seconds a sign-in lasts (SESSION_TTL); lifetimes.session when not given. */
+  sessionTtl?: number;
 }
 
 /** The OpenID Connect scopes we serve; resource scopes come from the resource registry. */
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 /** Client metadata only the operator may set (registration with ADMIN_TOKEN as initial access token). */
-const OPERATOR_ONLY_METADATA = ['delegation_policy', 'txn_token_policy'];
+const OPERATOR_ONLY_METADATA = ['delegation_policy', 'txn_token_policy', ...INTROSPECTION_RIGHTS_METADATA];
 
 /** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
 const CONFIDENTIAL_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -93,7 +96,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     extraClientMetadata: {
-      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy'],
+      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy', ...INTROSPECTION_RIGHTS_METADATA],
       validator(ctx, key, value, metadata) {
         if (key === 'allowed_cors_origins' && value !== undefined) {
           if (!Array.isArray(value) || !value.every(isOrigin)) {
@@ -103,6 +106,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
         if (key === 'delegation_policy' && value !== undefined) checkMetadata(key, clientDelegationPolicy, value);
         if (key === 'may_act' && value !== undefined) checkMetadata(key, mayActStatement, value);
         if (key === 'txn_token_policy' && value !== undefined) checkMetadata(key, transactionTokenPolicy, value);
+        const rightsProblem = introspectionRightsProblem(key, value);
+        if (rightsProblem) throw new errors.InvalidClientMetadata(rightsProblem);
         // The validator runs once per extra property for every client the provider loads; the registration
         // rule needs to run once per registration, so it hangs off the single property we define.
         if (key === 'allowed_cors_origins') enforceRegistrationPolicy(ctx as KoaContextWithOIDC, metadata);
@@ -132,7 +137,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       AuthorizationCode: lifetimes.authorizationCode,
       IdToken: lifetimes.idToken,
       Interaction: lifetimes.interaction,
-      Session: lifetimes.session,
+      Session: deps.sessionTtl ?? lifetimes.session,
       Grant: lifetimes.grant,
       RefreshToken(ctx, token, client) {
         // A public client's refresh token that is not sender-constrained never outlives the chain it came
@@ -180,7 +185,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     },
     async renderError(ctx, out) {
       ctx.type = 'html';
-      ctx.set('Content-Security-Policy', PAGE_CSP);
+      ctx.set(pageHeaders());
       ctx.body = errorPage({ error: String(out.error), description: out.error_description ? String(out.error_description) : undefined });
     },
 
@@ -220,6 +225,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
         // have killed (its agent suspended, say) is inactive even though it has not expired.
         async allowedPolicy(ctx, client, token) {
           if (client.clientAuthMethod === 'none') return false;
+          // RFC 7662 §4: only a party entitled to the token learns about it (server/introspection-rights.ts).
+          if (!introspectionRight(client, token)) {
+            ctx.state.inactiveReason = 'the introspecting client is not entitled to this token (RFC 7662 §4)';
+            return false;
+          }
           const reason = await deps.liveness.inactiveReason(token);
           if (reason) ctx.state.inactiveReason = reason;
           return reason === undefined;
@@ -227,12 +237,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
       },
       revocation: {
         enabled: true,
-        // RFC 7009 §2.1: a client may revoke only tokens issued to it.
+        // RFC 7009 §2.1: a client may revoke only tokens issued to it. The refusal is spoken only to a party that
+        // could learn about the token anyway; anyone else gets the 200 an unknown token gets (nothing revoked),
+        // so probing token values and token_type_hints reveals nothing (server/introspection-rights.ts).
         async allowedPolicy(_ctx, client, token) {
-          if (token.clientId !== client.clientId) {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod !== 'none' && introspectionRight(client, token)) {
             throw new errors.InvalidRequest('the token was not issued to this client');
           }
-          return true;
+          return false;
         },
       },
       registration: {
@@ -273,6 +286,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
         enabled: deps.cimd.enabled,
         ack: 'draft-02',
         async allowClient(_ctx, client) {
+          // Rights only the operator grants (policies, introspection) cannot come from a document anyone can publish.
+          const claimed = OPERATOR_ONLY_METADATA.find((key) => (client.metadata() as Record<string, unknown>)[key] !== undefined);
+          if (claimed) throw new errors.InvalidClientMetadata(`${claimed} can only be set by the operator, not in a client metadata document`);
           const problem = metadataDocumentClientProblem(client.metadata() as Parameters<typeof metadataDocumentClientProblem>[0]);
           if (problem) throw new errors.InvalidClientMetadata(problem);
           return true;
@@ -282,11 +298,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
-          ctx.set('Content-Security-Policy', PAGE_CSP.replace("default-src 'none'", "default-src 'none'; form-action 'self'"));
+          ctx.set(pageHeaders(formTargetOf(ctx.oidc.params?.post_logout_redirect_uri)));
           ctx.body = logoutPage({ host: ctx.host, form });
         },
         async postLogoutSuccessSource(ctx) {
-          ctx.set('Content-Security-Policy', PAGE_CSP);
+          ctx.set(pageHeaders());
           ctx.body = loggedOutPage({ clientName: ctx.oidc.client?.clientName });
         },
       },
@@ -307,6 +323,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
         }
       }
     }
+    const plainHttp = plainHttpRedirectProblem((metadata as { redirect_uris?: unknown }).redirect_uris);
+    if (plainHttp) throw new errors.InvalidClientMetadata(plainHttp);
     if (admin) return;
     // An update through a registration access token (RFC 7592) may not turn a public client into more.
     if (route === 'client_update' && ctx!.oidc.entities.Client?.clientAuthMethod !== 'none') return;

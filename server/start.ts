@@ -1,6 +1,6 @@
 // Wires storage, keys and the HTTP app together and listens. Used by `npm start` (server/main.ts), by the
 // tests (one or several instances in or out of process) and by the benchmark.
-import { once } from 'node:events';
+import { once, type EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { trace, type TracerProvider } from '@opentelemetry/api';
@@ -31,6 +31,7 @@ import { PresentedTokens } from '../grants/presented-tokens.ts';
 import { TrustedIssuers } from '../grants/trusted-issuers.ts';
 import { composeApp } from './app.ts';
 import { auditProviderEvents } from './audit-events.ts';
+import { logAppErrors } from './client-disconnect.ts';
 import { createProvider } from './provider.ts';
 import { JwtRecordIds } from './jwt-access-token-records.ts';
 import { isAdminRegistration } from './registration-access.ts';
@@ -138,11 +139,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       dpopRequireNonce: settings.dpopRequireNonce,
       isAdminRegistration,
       clientSecretMatches,
+      sessionTtl: settings.sessionTtl,
     });
     provider.proxy = settings.trustProxy;
     auditProviderEvents(provider, audit);
     countTokenOutcomes(provider, metrics);
     logProviderErrors(provider, logger);
+    // Koa's own `error` event (oidc-provider's types list only its events); without a listener Koa prints stacks.
+    (provider as unknown as EventEmitter).on('error', logAppErrors(lineLogger(logger, 'error')));
 
     composeApp({
       provider,

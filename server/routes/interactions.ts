@@ -7,7 +7,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
-import { consentPage, errorPage, loginPage, PAGE_CSP } from '../pages.ts';
+import { consentPage, errorPage, formTargetOf, loginPage, pageHeaders } from '../pages.ts';
 import { readForm } from '../read-body.ts';
 
 export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string }): Router {
@@ -22,11 +22,12 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
   };
 
   router.use(async (ctx, next) => {
-    ctx.set('Content-Security-Policy', PAGE_CSP);
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Cache-Control', 'no-store');
+    ctx.set(pageHeaders());
     try {
       await next();
+      // The page's forms lead, through our redirects, to the client's redirect URI (known once a handler
+      // has loaded the interaction).
+      if (ctx.state.redirectUri) ctx.set(pageHeaders(formTargetOf(ctx.state.redirectUri)));
     } catch (error) {
       // The interaction cookie is missing or expired, or the flow was already finished in another tab.
       const { name, message, error_description: description } = error as { name?: string; message?: string; error_description?: string };
@@ -48,6 +49,7 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
 
   router.get('/:uid', async (ctx) => {
     const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    ctx.state.redirectUri = interaction.params.redirect_uri;
     const client = await provider.Client.find(String(interaction.params.client_id));
     const clientName = client?.clientName ?? String(interaction.params.client_id);
     const csrf = csrfFor(interaction.uid);
@@ -74,6 +76,7 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
 
   router.post('/:uid/login', async (ctx) => {
     const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    ctx.state.redirectUri = interaction.params.redirect_uri;
     const form = await readForm(ctx);
     if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
     if (interaction.prompt.name !== 'login') return wrongStep(ctx);
@@ -99,6 +102,7 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
 
   router.post('/:uid/confirm', async (ctx) => {
     const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    ctx.state.redirectUri = interaction.params.redirect_uri;
     const form = await readForm(ctx);
     if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
     if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId) return wrongStep(ctx);
@@ -122,6 +126,7 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
 
   router.post('/:uid/abort', async (ctx) => {
     const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+    ctx.state.redirectUri = interaction.params.redirect_uri;
     const form = await readForm(ctx);
     if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
     const redirectTo = await provider.interactionResult(

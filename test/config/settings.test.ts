@@ -58,3 +58,40 @@ describe('loadSettings', () => {
     expect(() => loadSettings(env)).toThrow(new RegExp(`^${missing}: `));
   });
 });
+
+describe('configuration errors never repeat a secret', () => {
+  it.each([
+    [{ ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN', 'short'],
+    [{ DATABASE_URL: 'mysql://u:hunter2@db.example/agentauth' }, 'DATABASE_URL', 'hunter2'],
+    [{ REDIS_URL: 'redis://u:hunter2@cache.example:99999' }, 'REDIS_URL', 'hunter2'],
+    [{ REDIS_URL: 'http://u:hunter2@cache.example' }, 'REDIS_URL', 'hunter2'],
+    [{ ISSUER: 'ftp://u:hunter2@auth.example' }, 'ISSUER', 'hunter2'],
+    [{ TRUSTED_ISSUERS: '[{"issuer":"https://u:hunter2@idp.example"}]' }, 'TRUSTED_ISSUERS', 'hunter2'],
+  ])('%j names %s and never shows %s', (env, variable, secret) => {
+    const error = (() => {
+      try {
+        loadSettings(env);
+      } catch (caught) {
+        return caught as ConfigurationError;
+      }
+      throw new Error('expected a configuration error');
+    })();
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable}: `)).toBe(true);
+    expect(error.message).not.toContain(secret);
+  });
+
+  it('still quotes a harmless value, so the operator sees what was read', () => {
+    expect(() => loadSettings({ PORT: 'eighty' })).toThrow('(got "eighty")');
+  });
+});
+
+describe('SESSION_TTL', () => {
+  it('is eight hours unless configured, and bounded', () => {
+    expect(loadSettings({}).sessionTtl).toBe(8 * 3600);
+    expect(loadSettings({ SESSION_TTL: '900' }).sessionTtl).toBe(900);
+    expect(() => loadSettings({ SESSION_TTL: '10' })).toThrow(/^SESSION_TTL: /);
+    expect(() => loadSettings({ SESSION_TTL: String(31 * 24 * 3600) })).toThrow(/^SESSION_TTL: /);
+  });
+});

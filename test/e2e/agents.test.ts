@@ -35,7 +35,7 @@ describe.each(STORAGE_MODES)('agents on %s storage', (mode) => {
     ownerId = (await createUser(server, 'owner', 'correct horse battery staple')).id;
     await createResource(server, { identifier: FILES, scopes: ['files:read', 'files:write', 'files.reports:read'], token_format: 'jwt', access_token_ttl: 300 });
     // A resource server that introspects tokens (a confidential client of its own).
-    const registered = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, {
+    const registered = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, undefined, {
       ...insecure, initialAccessToken: server.adminToken,
     });
     introspector = await oidc.discovery(issuer, registered.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(registered.clientMetadata().client_secret as string), insecure);

@@ -156,7 +156,7 @@ describe('agentauth CLI', () => {
   it('runs the whole lifecycle: CLI for the operator, openid-client for the agent', async () => {
     const issuer = new URL(server.issuer);
     const insecure = { execute: [oidc.allowInsecureRequests] };
-    const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, {
+    const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, undefined, {
       ...insecure, initialAccessToken: server.adminToken,
     });
     const introspector = await oidc.discovery(issuer, rs.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(rs.clientMetadata().client_secret as string), insecure);

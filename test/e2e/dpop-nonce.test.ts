@@ -16,7 +16,7 @@ describe('DPoP with required nonces', () => {
 
     const keyPair = await generateKeyPair('ES256');
     const bare = await fetch(`${server.url}/token`, {
-      method: 'POST', headers: { authorization: basic, dpop: await generateProof(keyPair, `${server.url}/token`, 'POST'), 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST', headers: { authorization: basic, dpop: await generateProof(keyPair, `${server.issuer}/token`, 'POST'), 'content-type': 'application/x-www-form-urlencoded' },
       body: 'grant_type=client_credentials',
     });
     expect(bare.status).toBe(400);

@@ -21,7 +21,7 @@ describe.each(STORAGE_MODES)('refusals on %s storage', (mode) => {
   beforeAll(async () => {
     server = await startTestServer(mode, `e2e-security-${mode}`);
     const issuer = new URL(server.issuer);
-    tokenEndpoint = `${server.url}/token`;
+    tokenEndpoint = `${server.issuer}/token`; // DPoP `htu` and assertion audiences name the issuer's URLs
     await createUser(server, 'bob', 'a long enough password');
 
     const secretClient = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, { ...insecure, initialAccessToken: server.adminToken });

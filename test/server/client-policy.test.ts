@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin } from '../../server/client-policy.ts';
+import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, plainHttpRedirectProblem } from '../../server/client-policy.ts';
 
 describe('anonymousRegistrationProblem', () => {
   const publicClient = { token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['http://127.0.0.1:3333/cb', 'http://localhost/cb', 'http://[::1]:9/cb', 'https://app.example/cb'] };
@@ -33,5 +33,17 @@ describe('CORS', () => {
     expect(corsOriginAllowed('https://spa.example', { redirectUris: ['https://spa.example/cb'], isPublic: true })).toBe(true);
     expect(corsOriginAllowed('https://spa.example', { redirectUris: ['https://spa.example/cb'], isPublic: false })).toBe(false);
     expect(corsOriginAllowed('https://evil.example', { redirectUris: ['https://spa.example/cb'], isPublic: true })).toBe(false);
+  });
+});
+
+describe('plainHttpRedirectProblem (RFC 9700 §2.6)', () => {
+  it('allows https, loopback http and private-use schemes', () => {
+    expect(plainHttpRedirectProblem(['https://app.example/cb', 'http://127.0.0.1:9/cb', 'http://localhost/cb', 'http://[::1]/cb', 'com.example.app:/cb'])).toBeUndefined();
+    expect(plainHttpRedirectProblem(undefined)).toBeUndefined();
+    expect(plainHttpRedirectProblem('http://app.example/cb')).toBeUndefined(); // not a list: the schema refuses it
+  });
+  it('refuses any other plain-http redirect', () => {
+    expect(plainHttpRedirectProblem(['https://app.example/cb', 'http://app.example/cb'])).toMatch(/"http:\/\/app\.example\/cb" uses plain http/);
+    expect(plainHttpRedirectProblem(['http://127.0.0.1.evil.example/cb'])).toMatch(/plain http/);
   });
 });

@@ -41,7 +41,7 @@ export async function registerPublicApp(server: ServerUnderTest, redirectUri: st
 /** A resource server that introspects tokens: a confidential client the operator registered. */
 export async function registerIntrospector(server: ServerUnderTest): Promise<{ config: oidc.Configuration; basic: string }> {
   const issuer = new URL(server.issuer);
-  const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, {
+  const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, undefined, {
     ...insecure, initialAccessToken: server.adminToken,
   });
   const { client_id: id, client_secret: secret } = rs.clientMetadata() as { client_id: string; client_secret: string };

@@ -35,7 +35,9 @@ export async function startAuthorizationServer(label: string, resources: Resourc
   const issuer = server.issuer;
   const owner = (await createUser(server, 'owner', 'correct horse battery staple')).id;
   for (const resource of resources) await createResource(server, resource);
-  const registered = await oidc.dynamicClientRegistration(new URL(issuer), { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, undefined, {
+  const registered = await oidc.dynamicClientRegistration(new URL(issuer), {
+    grant_types: ['client_credentials'], response_types: [], redirect_uris: [], served_resources: resources.map((resource) => resource.identifier),
+  }, undefined, {
     ...insecure, initialAccessToken: server.adminToken,
   });
   const { client_id: clientId, client_secret: clientSecret } = registered.clientMetadata();

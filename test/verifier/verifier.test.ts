@@ -151,9 +151,10 @@ describe('createVerifier against a real authorization server', () => {
         + `DPoP scope="files:read", resource_metadata="${METADATA}", ${ALGS}`,
       );
       expect(JSON.parse(body)).toEqual({ error: 'invalid_token', error_description: 'access token is not for this resource' });
-      // An opaque token without an audience is not for this resource either.
+      // An opaque token without an audience is not for this resource either: the authorization server tells a
+      // resource server nothing about a token not meant for it (RFC 7662 §4), so it is simply not active here.
       const unaudienced = await as.token(agent, { scope: 'files:read' });
-      expect((await refusal(make({ resource: DOCS }).verify(request(`Bearer ${unaudienced}`)))).header).toContain('error_description="access token is not for this resource"');
+      expect((await refusal(make({ resource: DOCS }).verify(request(`Bearer ${unaudienced}`)))).header).toContain('error_description="access token is not active"');
     });
 
     it('an expired token: 401 invalid_token', async () => {
