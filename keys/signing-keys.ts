@@ -38,8 +38,12 @@ export async function generateSigningKey(alg: SigningAlg): Promise<{ kid: string
   return { kid, privateJwk };
 }
 
-/** Creates an active key for every algorithm that has none. Safe to run from several instances at once. */
-export async function ensureSigningKeys(db: Database): Promise<void> {
+/**
+ * Creates an active key for every algorithm that has none, and answers which it created (a first start says so).
+ * Safe to run from several instances at once.
+ */
+export async function ensureSigningKeys(db: Database): Promise<string[]> {
+  const created: string[] = [];
   await db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${KEY_CREATION_LOCK})`.execute(trx);
     const active = await trx.selectFrom('signing_keys').select('alg').where('status', '=', 'active').execute();
@@ -51,8 +55,10 @@ export async function ensureSigningKeys(db: Database): Promise<void> {
         .insertInto('signing_keys')
         .values({ kid, alg, private_jwk: JSON.stringify(privateJwk), status: 'active', promoted_at: new Date() })
         .execute();
+      created.push(alg);
     }
   });
+  return created;
 }
 
 /**

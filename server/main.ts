@@ -1,6 +1,6 @@
 // `npm start`: load settings, start, and stop cleanly on SIGTERM/SIGINT (in-flight requests finish and
 // buffered audit events are written before the process exits). Everything it says is a JSON log line on
-// stdout; the first line after start says `listening on <url> …`, which tooling and the tests read.
+// stdout; after the start-up progress lines one says `listening on <url> …`, which tooling and the tests read.
 import { ConfigurationError, loadSettings, type Settings } from '../config/settings.ts';
 import { createLogger, type Logger } from './logger.ts';
 
@@ -30,7 +30,7 @@ try {
   const tracing = settings.tracing === 'otlp' ? await (await import('./tracing.ts')).startOtlpTracing() : undefined;
   // Imported only once the settings are known good, so a configuration error is the one line printed.
   const { startServer } = await import('./start.ts');
-  const server = await startServer(settings, { logger });
+  const server = await startServer(settings, { logger, announceProgress: true });
   // The start-up lines are written at any LOG_LEVEL but silent: tooling waits for `listening on`.
   const announce = settings.logLevel === 'silent' ? logger : logger.child({}, { level: 'info' });
   announce.info({ url: server.url, issuer: server.issuer }, `agentauth listening on ${server.url} (issuer ${server.issuer})`);

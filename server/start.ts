@@ -64,6 +64,8 @@ export interface StartOptions {
   host?: string;
   /** Where this instance logs; a JSON logger on stdout at LOG_LEVEL unless given. */
   logger?: Logger;
+  /** Say each slow start-up step (opening storage, creating keys) at info even when LOG_LEVEL is quieter: `npm start`. */
+  announceProgress?: boolean;
   /** Traces to this provider (tests: an in-memory exporter); otherwise to the global one when TRACING is on. */
   tracerProvider?: TracerProvider;
 }
@@ -71,11 +73,16 @@ export interface StartOptions {
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: settings.logLevel });
   const metrics = new ServerMetrics();
+  // Start-up progress is written at info whatever LOG_LEVEL says (but silent), as main.ts does its start-up lines.
+  const progress = options.announceProgress && settings.logLevel !== 'silent' ? logger.child({}, { level: 'info' }) : logger.child({}, { level: 'warn' });
   const tracerProvider = options.tracerProvider ?? (settings.tracing === 'otlp' ? trace.getTracerProvider() : undefined);
   const tracer = tracerProvider && tracerFrom(tracerProvider);
   const timeoutMs = settings.dependencyTimeoutMs;
   const databaseState = new DependencyState('database', lineLogger(logger, 'warn', { dependency: 'database' }));
   metrics.watchDependency(databaseState);
+  // A first start on embedded storage creates the database (PGlite), which takes seconds: say so before, not after.
+  const startedAt = Date.now();
+  progress.info(settings.databaseUrl ? 'connecting to PostgreSQL and applying migrations' : `opening the embedded database in ${settings.dataDir} (a first start creates it, which takes several seconds)`);
   const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir, timeoutMs, state: databaseState, log: lineLogger(logger, 'error') });
   const redis = settings.redis ? connectRedis(settings.redis, { enableAutoPipelining: true, ...redisFaultOptions(timeoutMs) }) : undefined;
   const redisState = new DependencyState('redis', lineLogger(logger, 'warn', { dependency: 'redis' }));
@@ -84,7 +91,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const server: Server = createServer();
   const closeables: (() => Promise<void>)[] = [];
   try {
-    await ensureSigningKeys(database.db);
+    progress.info(`database ready after ${Date.now() - startedAt} ms`);
+    const createdKeys = await ensureSigningKeys(database.db);
+    if (createdKeys.length > 0) progress.info(`created signing keys for ${createdKeys.join(', ')}`);
     const signingKeys = await loadSigningKeys(database.db);
     const secrets = await ensureServerSecrets(database.db);
 

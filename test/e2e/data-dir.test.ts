@@ -58,7 +58,11 @@ describe('one process per DATA_DIR', () => {
   it('refuses a second server on the same DATA_DIR with one line, and the first keeps serving', async () => {
     const second = await runServerProcess({ PORT: '0', DATA_DIR: dataDir }, 30_000);
     expect(second.code).toBe(1);
-    expect(logLines(second.output).map((line) => line.msg)).toEqual([expect.stringMatching(/^agentauth failed to start: DATA_DIR .* is in use by another agentauth process/)]);
+    // The progress line the start says before opening storage, then the one line that says why it stops.
+    expect(logLines(second.output).map((line) => line.msg)).toEqual([
+      expect.stringMatching(/^opening the embedded database in /),
+      expect.stringMatching(/^agentauth failed to start: DATA_DIR .* is in use by another agentauth process/),
+    ]);
     expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
   }, 40_000);
 

@@ -16,8 +16,14 @@ describe('start-up', () => {
       expect(Date.now() - started).toBeLessThan(15_000);
       expect(server.output()).toMatch(/storage: sessions in process memory, records in embedded PGlite/);
       expect(server.output()).toMatch(/development admin token/);
-      // Everything the server says is a JSON log line.
-      expect(logLines(server.output()).length).toBeGreaterThan(2);
+      // Everything the server says is a JSON log line, and the slow steps of a first start are said before they run.
+      const messages = logLines(server.output()).map((line) => String(line.msg));
+      expect(messages.slice(0, 3)).toEqual([
+        expect.stringMatching(/^opening the embedded database in .* \(a first start creates it/),
+        expect.stringMatching(/^database ready after \d+ ms$/),
+        'created signing keys for RS256, ES256, EdDSA',
+      ]);
+      expect(messages[3]).toMatch(/^agentauth listening on /);
     } finally {
       expect(await server.stop()).toBe(0);
       await rm(dataDir, { recursive: true, force: true });
