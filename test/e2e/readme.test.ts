@@ -62,6 +62,12 @@ describe('the README walk-through', () => {
     const timer = setTimeout(() => process.kill(-run.pid!, 'SIGKILL'), 100_000);
     const code = await new Promise<number | null>((resolve) => run.once('close', resolve));
     clearTimeout(timer);
+    // A block that failed ends the script before its `kill %1`: the server it started is still in the group.
+    try {
+      process.kill(-run.pid!, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is gone, as it should be after a clean run.
+    }
     expect(code, output).toBe(0);
 
     const results = Object.fromEntries((await readFile(join(dir, 'results.env'), 'utf8')).trim().split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2)));
