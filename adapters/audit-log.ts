@@ -1,6 +1,8 @@
-// The audit trail: who did what, for which client, with what outcome. Recording must never slow down or fail the
-// request being audited, so events are buffered in memory and written in batches; a failed write keeps them
-// buffered for the next attempt, and a clean shutdown writes everything that was recorded.
+// The audit trail: who did what, for which client, with what outcome. Most events must never slow down or fail the
+// request being audited, so they are buffered in memory and written in batches; a failed write keeps them
+// buffered for the next attempt, and a clean shutdown writes everything that was recorded. An issued token's
+// event must survive a crash, so `recordDurably` resolves only once the batch holding it is committed (group
+// commit: the requests of one moment share one INSERT). With Redis, events go to a stream first (audit-stream.ts).
 import { sql, type Selectable } from 'kysely';
 import type { AuditEventsTable, Database, JsonObject } from './database.ts';
 import { JsonRowQueue } from './json-row-queue.ts';
@@ -68,6 +70,13 @@ export class AuditLog {
   #queued = 0;
   #failing = false;
   #closed = false;
+  /** Rows ever buffered, and ever taken off the buffer (written, or refused by the database for their data). */
+  #recorded = 0;
+  #done = 0;
+  /** recordDurably callers, oldest first, each waiting for its row's position to be done. */
+  #waiters: { position: number; resolve: () => void; reject: (error: Error) => void }[] = [];
+  #commitScheduled = false;
+  #upstream: (() => Promise<void>) | undefined;
 
   constructor(db: Database, options: AuditLogOptions = {}) {
     this.#db = db;
@@ -85,9 +94,73 @@ export class AuditLog {
       this.#log(`audit: "${event.event}" event recorded after the audit log was closed; not stored`);
       return;
     }
-    this.#pending.push(this.#toRowJson(event));
+    this.#push(this.toRow(event));
     // While writes are failing, the timer paces the retries instead of every new event.
     if (this.#pending.length >= this.#maxBatch && !this.#failing) this.#flushInBackground();
+  }
+
+  /**
+   * Buffers the event and resolves once it is committed; rejects if the write fails (the event stays buffered
+   * and is written by a later attempt, so the caller may answer with an error but the trail keeps the event).
+   * Callers of the same moment share one INSERT.
+   */
+  recordDurably(event: AuditEvent): Promise<void> {
+    return this.recordRowDurably(this.toRow(event));
+  }
+
+  /** recordDurably for a row built by `toRow`. */
+  recordRowDurably(row: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('the audit log is closed'));
+    this.#push(row);
+    const position = this.#recorded;
+    const written = new Promise<void>((resolve, reject) => this.#waiters.push({ position, resolve, reject }));
+    if (!this.#commitScheduled) {
+      this.#commitScheduled = true;
+      // After the current turn of the event loop, so every request finishing now joins the same batch.
+      setImmediate(() => {
+        this.#commitScheduled = false;
+        this.#flushLocal().catch((error: Error) => this.#failWaiters(error));
+      });
+    }
+    return written;
+  }
+
+  /**
+   * Writes rows built by `toRow` (a JSON array) at once, skipping any whose `event_id` is already stored: the
+   * relay from the Redis stream may deliver an event twice, never store it twice.
+   */
+  async writeRows(rows: string): Promise<void> {
+    try {
+      await this.#insert(rows);
+    } catch (error) {
+      if (!isRejectedData(error)) throw error;
+      // As in #insertOneByOne: a row the database will never take must not hold back the others forever.
+      for (const row of JSON.parse(rows) as unknown[]) {
+        try {
+          await this.#insert(JSON.stringify([row]));
+        } catch (rowError) {
+          if (!isRejectedData(rowError)) throw rowError;
+          this.#log(`audit: the database rejected a relayed event, which is not stored (${(rowError as Error).message})`);
+        }
+      }
+    }
+  }
+
+  #push(row: string): void {
+    this.#pending.push(row);
+    this.#recorded += 1;
+  }
+
+  #taken(count: number): void {
+    this.#pending.drop(count);
+    this.#done += count;
+    while (this.#waiters.length > 0 && this.#waiters[0].position <= this.#done) this.#waiters.shift()!.resolve();
+  }
+
+  #failWaiters(error: Error): void {
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) waiter.reject(error);
   }
 
   /** Events recorded and not yet written. */
@@ -95,8 +168,21 @@ export class AuditLog {
     return this.#pending.length;
   }
 
+  /**
+   * Something that holds events on their way here (the Redis stream): `flush` moves them first, so that after it
+   * every event recorded anywhere so far is in the table.
+   */
+  relayFrom(upstream: () => Promise<void>): void {
+    this.#upstream = upstream;
+  }
+
   /** Writes every event recorded so far; rejects (keeping them buffered) if the database refuses the write. */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
+    await this.#upstream?.();
+    return this.#flushLocal();
+  }
+
+  #flushLocal(): Promise<void> {
     this.#queued += 1;
     const run = this.#queue.then(() => this.#drain()).finally(() => {
       this.#queued -= 1;
@@ -109,7 +195,8 @@ export class AuditLog {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
-    await this.flush();
+    this.#upstream = undefined;
+    await this.#flushLocal();
   }
 
   /** Events newest first. */
@@ -128,7 +215,8 @@ export class AuditLog {
 
   #flushInBackground(): void {
     if (this.#queued > 0 || this.#pending.length === 0) return;
-    this.flush().catch((error: Error) => {
+    this.#flushLocal().catch((error: Error) => {
+      this.#failWaiters(error);
       this.#failing = true;
       this.#log(`audit: writing events failed (${error.message}); ${this.#pending.length} events stay buffered, retrying in ${this.#flushIntervalMs} ms`);
     });
@@ -141,7 +229,7 @@ export class AuditLog {
       const count = Math.min(remaining, this.#maxBatch);
       try {
         await this.#insert(this.#pending.head(count));
-        this.#pending.drop(count);
+        this.#taken(count);
       } catch (error) {
         if (!isRejectedData(error)) throw error;
         await this.#insertOneByOne(count);
@@ -158,12 +246,13 @@ export class AuditLog {
    * PostgreSQL less than jsonb columns in the record definition.
    */
   async #insert(rows: string): Promise<void> {
-    await sql`INSERT INTO audit_events (at, event, client_id, subject, actor, outcome, reason, request_id, source_ip, details)
-      SELECT to_timestamp(at / 1000), event, client_id, subject, actor::jsonb, outcome, reason, request_id, source_ip, details::jsonb
+    await sql`INSERT INTO audit_events (at, event, client_id, subject, actor, outcome, reason, request_id, source_ip, details, event_id)
+      SELECT to_timestamp(at / 1000), event, client_id, subject, actor::jsonb, outcome, reason, request_id, source_ip, details::jsonb, event_id
       FROM json_to_recordset(${rows}::json) AS row(
         at float8, event text, client_id text, subject text, actor json, outcome text, reason text,
-        request_id text, source_ip text, details json
-      )`.execute(this.#db);
+        request_id text, source_ip text, details json, event_id text
+      )
+      ON CONFLICT (event_id) DO NOTHING`.execute(this.#db);
   }
 
   /**
@@ -184,12 +273,15 @@ export class AuditLog {
       }
     } finally {
       // Rows written or refused so far are done with, even when a failed write stops the loop: never written twice.
-      this.#pending.drop(handled);
+      this.#taken(handled);
     }
   }
 
-  /** The event as one JSON object of audit_events columns, `actor` and `details` nested as JSON. */
-  #toRowJson(event: AuditEvent): string {
+  /**
+   * The event as one JSON object of audit_events columns, `actor` and `details` nested as JSON; `eventId` (the
+   * relay's idempotency key) when it goes through the Redis stream.
+   */
+  toRow(event: AuditEvent, eventId?: string): string {
     const dropped: string[] = [];
     const columns = JSON.stringify({
       // Epoch milliseconds: Date.now() costs a fraction of building an ISO string for every event.
@@ -201,6 +293,7 @@ export class AuditLog {
       reason: storableOrNull(event.reason),
       request_id: storableOrNull(event.requestId),
       source_ip: storableOrNull(event.sourceIp),
+      ...(eventId ? { event_id: eventId } : {}),
     });
     const actor = this.#toJson(event, 'actor', dropped);
     const details = this.#toJson(event, 'details', dropped);

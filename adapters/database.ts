@@ -78,6 +78,8 @@ export interface AuditEventsTable {
   request_id: string | null;
   source_ip: string | null;
   details: NullableJson<JsonObject>;
+  /** Set for events relayed from the Redis audit stream: the id they were recorded with (idempotent relay). */
+  event_id: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export type AgentStatus = 'active' | 'suspended' | 'revoked';

@@ -8,6 +8,7 @@ import * as initial from './migrations/0001_initial.ts';
 import * as agents from './migrations/0002_agents.ts';
 import * as agentDelegation from './migrations/0003_agent_delegation.ts';
 import * as resourceMetadata from './migrations/0004_resource_metadata.ts';
+import * as auditEventIds from './migrations/0005_audit_event_ids.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
 // and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
@@ -15,6 +16,7 @@ const migrations: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
     return { '0001_initial': initial, '0002_agents': agents, '0003_agent_delegation': agentDelegation,
       '0004_resource_metadata': resourceMetadata,
+      '0005_audit_event_ids': auditEventIds,
     };
   },
 };

@@ -5,6 +5,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import type { AgentStore } from '../adapters/agent-store.ts';
 import type { AuditLog } from '../adapters/audit-log.ts';
@@ -13,7 +14,7 @@ import { StorageUnavailable } from '../adapters/dependency-faults.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
-import { auditIntrospectionAndRevocation } from './audit-events.ts';
+import { auditIntrospectionAndRevocation, awaitIssuedTokenAudit } from './audit-events.ts';
 import { discoveryAliases, serveDiscoveryAliases } from './discovery-aliases.ts';
 import { accessLog } from './access-log.ts';
 import { pinRequestOrigin, publishedDocumentCaching } from './issuer-origin.ts';
@@ -107,7 +108,7 @@ export function composeApp(deps: AppDependencies): Provider {
   // ours beyond the request observation and error rendering, and each group below only ever acts under its own paths.
   provider.use((ctx, next) => {
     const requested = ctx.path;
-    if (requested === tokenPath) return next();
+    if (requested === tokenPath) return awaitIssuedTokenAudit(ctx as unknown as KoaContextWithOIDC, next);
     if (requested === introspectionPath || requested === revocationPath) return tokenChecks(ctx, next);
     if (requested === registrationPath || requested.startsWith(`${registrationPath}/`)) return registration(ctx, next);
     if (requested === '/admin' || requested.startsWith('/admin/')) return admin(ctx, next);

@@ -1,11 +1,13 @@
 // What the provider does, written to the audit table: tokens issued and refused, clients registered and
-// removed. Events are recorded without blocking the request (AuditLog buffers); no token, secret or assertion
+// removed. An issued token's event is recorded durably: the token endpoint answers only once it is (see
+// `awaitIssuedTokenAudit`). The others are recorded without blocking the request. No token, secret or assertion
 // is ever passed along, only identifiers and outcomes.
 import { decodeJwt } from 'jose';
 import type { Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditEvent, AuditLog } from '../adapters/audit-log.ts';
+import type { AuditTrail } from '../adapters/audit-stream.ts';
 import type { JsonObject } from '../adapters/database.ts';
 import type { IssuedTransactionToken } from '../grants/token-exchange.ts';
 
@@ -15,16 +17,16 @@ function requestFacts(ctx: KoaContextWithOIDC): Pick<AuditEvent, 'requestId' | '
   return { requestId: ctx.state?.requestId, sourceIp: ctx.ip, clientId: ctx.oidc?.client?.clientId };
 }
 
-export function auditProviderEvents(provider: Provider, audit: AuditLog): void {
+export function auditProviderEvents(provider: Provider, audit: AuditTrail): void {
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     const transaction = (ctx.oidc.entities as { TransactionToken?: IssuedTransactionToken }).TransactionToken;
     if (transaction) {
-      audit.record(transactionTokenIssued(ctx, transaction));
+      issuedTokenAudit(ctx, audit.recordDurably(transactionTokenIssued(ctx, transaction)));
       return;
     }
     const token = ctx.oidc.entities.AccessToken ?? ctx.oidc.entities.ClientCredentials;
     const act = (token as { extra?: { act?: AuditEvent['actor'] } } | undefined)?.extra?.act;
-    audit.record({
+    issuedTokenAudit(ctx, audit.recordDurably({
       ...requestFacts(ctx),
       event: 'token.issued',
       outcome: 'success',
@@ -32,7 +34,7 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog): void {
       // The delegation chain of an exchanged token (RFC 8693 act): who acts for the subject, newest first.
       ...(act ? { actor: act } : {}),
       details: { grant_type: ctx.oidc.params?.grant_type as string, scope: token?.scope, audience: token?.aud },
-    });
+    }));
   });
   provider.on('grant.error', (ctx: KoaContextWithOIDC, error: OidcError) => {
     audit.record({
@@ -53,6 +55,32 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog): void {
   provider.on('registration_delete.success', (ctx: KoaContextWithOIDC, client: { clientId: string }) => {
     audit.record({ ...requestFacts(ctx), clientId: client.clientId, event: 'client.deleted', outcome: 'success' });
   });
+}
+
+const AUDIT_WRITE = Symbol('issued token audit write');
+
+function issuedTokenAudit(ctx: KoaContextWithOIDC, written: Promise<void>): void {
+  // Handled here so a failure is never an unhandled rejection; the token endpoint reads the outcome.
+  (ctx.state as Record<symbol, Promise<boolean>>)[AUDIT_WRITE] = written.then(() => true, () => false);
+}
+
+type IssuedEntities = { AccessToken?: { destroy(): Promise<void> }; ClientCredentials?: { destroy(): Promise<void> }; RefreshToken?: { destroy(): Promise<void> } };
+
+/**
+ * Middleware for the token endpoint: the response waits until the issued token's audit event is durable. If it
+ * cannot be made durable (Redis and PostgreSQL both refusing), the token is destroyed and the client told to come
+ * back: a token nobody can account for is never handed out.
+ */
+export async function awaitIssuedTokenAudit(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  await next();
+  const written = (ctx.state as Record<symbol, Promise<boolean> | undefined>)[AUDIT_WRITE];
+  if (written === undefined || (await written)) return;
+  const entities = (ctx.oidc?.entities ?? {}) as IssuedEntities;
+  await Promise.allSettled([entities.AccessToken, entities.ClientCredentials, entities.RefreshToken].map((token) => token?.destroy()));
+  ctx.status = 503;
+  ctx.set('Retry-After', '1');
+  ctx.remove('Pragma');
+  ctx.body = { error: 'temporarily_unavailable', error_description: 'the token could not be recorded on the audit trail; try again' };
 }
 
 /**

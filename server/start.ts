@@ -7,6 +7,7 @@ import { trace, type TracerProvider } from '@opentelemetry/api';
 import type { JSONWebKeySet, JWK } from 'jose';
 import type Provider from 'oidc-provider';
 import { AuditLog } from '../adapters/audit-log.ts';
+import { localAuditTrail, RedisAuditStream, type AuditTrail } from '../adapters/audit-stream.ts';
 import { LocalChangeFeed, RedisChangeFeed, type ChangeFeed } from '../adapters/change-feed.ts';
 import { ReadThroughCache } from '../adapters/read-through-cache.ts';
 import { AgentStore } from '../adapters/agent-store.ts';
@@ -120,7 +121,11 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.
     if (redis) await connected(redis, timeoutMs);
     const audit = new AuditLog(database.db, { maxBatch: 2000, log: lineLogger(logger, 'error', { component: 'audit' }) });
-    metrics.registerAuditBacklog(() => audit.backlog);
+    // With Redis, events reach PostgreSQL through a stream every instance relays (no instance owns undelivered rows).
+    const trail: AuditTrail = redis
+      ? new RedisAuditStream(redis, audit, { prefix: settings.redisKeyPrefix, log: lineLogger(logger, 'warn', { component: 'audit' }) })
+      : localAuditTrail(audit);
+    metrics.registerAuditBacklog(() => trail.backlog());
 
     const ownTokens = new OwnTokenVerifier(issuer, publicJwks(signingKeys));
     const jwtRecords = new JwtRecordIds(secrets.jwtRecordKey);
@@ -151,7 +156,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       sessionTtl: settings.sessionTtl,
     });
     provider.proxy = settings.trustProxy;
-    auditProviderEvents(provider, audit);
+    auditProviderEvents(provider, trail);
     countTokenOutcomes(provider, metrics);
     logProviderErrors(provider, logger);
     // Koa's own `error` event (oidc-provider's types list only its events); without a listener Koa prints stacks.
@@ -198,7 +203,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
           const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
           server.closeIdleConnections();
           await stopped;
-          await audit.close();
+          await trail.close();
           for (const close of closeables) await close();
           unwatchRedis();
           if (redis) await closeRedis(redis);
