@@ -22,6 +22,8 @@ export interface Settings {
   redisKeyPrefix: string;
   /** Milliseconds a Redis or PostgreSQL call may take before the request is answered 503 temporarily_unavailable. */
   dependencyTimeoutMs: number;
+  /** On SIGTERM, how long idle keep-alive connections stay open for one last request (answered `Connection: close`). */
+  shutdownIdleGraceMs: number;
   adminToken: string;
   /** True when ADMIN_TOKEN was not set and one was generated for this development run. */
   adminTokenGenerated: boolean;
@@ -97,6 +99,8 @@ const schema = z.object({
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:'], 'PostgreSQL').optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'must be 1-64 characters of letters, digits, ":", ".", "-" or "_"').default(redisKeyPrefix),
   DEPENDENCY_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(dependencyTimeoutMs),
+  // Long enough for a busy client to send on each idle keep-alive socket once more; under the 10 s shutdown bound.
+  SHUTDOWN_IDLE_GRACE_MS: z.coerce.number().int().min(0).max(8000).default(2000),
   ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   TRUST_PROXY: booleanFlag.default(false),
@@ -153,6 +157,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     databaseUrl: v.DATABASE_URL,
     redisKeyPrefix: v.REDIS_KEY_PREFIX,
     dependencyTimeoutMs: v.DEPENDENCY_TIMEOUT_MS,
+    shutdownIdleGraceMs: v.SHUTDOWN_IDLE_GRACE_MS,
     adminToken: v.ADMIN_TOKEN ?? randomBytes(32).toString('base64url'),
     adminTokenGenerated: !v.ADMIN_TOKEN,
     dataDir: resolve(v.DATA_DIR),

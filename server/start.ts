@@ -32,6 +32,7 @@ import { PresentedTokens } from '../grants/presented-tokens.ts';
 import { TrustedIssuers } from '../grants/trusted-issuers.ts';
 import { composeApp } from './app.ts';
 import { auditProviderEvents } from './audit-events.ts';
+import { drainable } from './drain.ts';
 import { logAppErrors } from './client-disconnect.ts';
 import { createProvider } from './provider.ts';
 import { JwtRecordIds } from './jwt-access-token-records.ts';
@@ -90,6 +91,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   if (redis) metrics.watchDependency(redisState);
   const unwatchRedis = redis ? watchRedis(redis, redisState) : () => undefined;
   const server: Server = createServer();
+  const drain = drainable(server);
   const closeables: (() => Promise<void>)[] = [];
   try {
     progress.info(`database ready after ${Date.now() - startedAt} ms`);
@@ -200,9 +202,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       metrics,
       close() {
         closing ??= (async () => {
-          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-          server.closeIdleConnections();
-          await stopped;
+          await drain(settings.shutdownIdleGraceMs);
           await trail.close();
           for (const close of closeables) await close();
           unwatchRedis();

@@ -8,11 +8,14 @@ export interface ServerProcess {
   url: string;
   output(): string;
   stop(): Promise<number | null>;
+  /** Sends the signal and resolves with the exit code (null when the signal ended it). */
+  signal(signal: NodeJS.Signals): Promise<number | null>;
 }
 
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    // No keep-alive grace at shutdown unless a test asks: each stop would otherwise wait for the test's idle sockets.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', SHUTDOWN_IDLE_GRACE_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -27,7 +30,16 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     child.stdout!.on('data', check);
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
   });
-  return { url, output: () => output, stop: () => stopProcess(child) };
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    url,
+    output: () => output,
+    stop: () => stopProcess(child),
+    signal: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
 }
 
 /** Runs the server expecting it to exit by itself (e.g. on a configuration error). */

@@ -48,7 +48,8 @@ export async function startTestServer(mode: StorageMode, label: string, env: Rec
     storageEnv = { DATA_DIR: dir };
   }
   // Warnings and errors only: an access line per request would bury the test output.
-  const settings = loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', ...storageEnv, ...env });
+  // No keep-alive grace at close: the test's own idle sockets would hold every close for the whole grace.
+  const settings = loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', SHUTDOWN_IDLE_GRACE_MS: '0', ...storageEnv, ...env });
   const server = await startServer(settings, options);
   let issued = 0;
   for (const event of ISSUED_EVENTS) server.provider.on(event as never, () => { issued += 1; });
@@ -60,7 +61,7 @@ export async function startTestServer(mode: StorageMode, label: string, env: Rec
     issuedCount: () => issued,
     async startSibling() {
       if (mode !== 'redis+postgres') throw new Error('only the redis+postgres mode can run several instances');
-      const sibling = await startServer(loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', ...storageEnv, ...env, ISSUER: server.issuer }), options);
+      const sibling = await startServer(loadSettings({ NODE_ENV: 'test', PORT: '0', ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn', SHUTDOWN_IDLE_GRACE_MS: '0', ...storageEnv, ...env, ISSUER: server.issuer }), options);
       siblings.push(sibling);
       return sibling;
     },
