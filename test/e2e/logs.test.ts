@@ -146,7 +146,10 @@ describe('JSON logs at debug level', () => {
     // After the start-up lines, everything is written while handling some request.
     const firstRequest = lines.findIndex((line) => line.reqId !== undefined);
     const startup = lines.slice(0, firstRequest);
-    expect(startup.map((line) => line.msg)).toEqual([expect.stringMatching(/^agentauth listening on http:\/\/127\.0\.0\.1:\d+ /), expect.stringMatching(/^storage: /)]);
+    expect(startup.map((line) => line.msg)).toEqual([
+      'connecting to PostgreSQL and applying migrations', expect.stringMatching(/^database ready after \d+ ms$/), 'created signing keys for RS256, ES256, EdDSA',
+      expect.stringMatching(/^agentauth listening on http:\/\/127\.0\.0\.1:\d+ /), expect.stringMatching(/^storage: /),
+    ]);
     expect(lines.slice(firstRequest).filter((line) => line.reqId === undefined)).toEqual([]);
   });
 
