@@ -17,11 +17,20 @@ function isAcceptableAnonymousRedirect(value: string): boolean {
   return url.protocol === 'https:' || isLoopbackUrl(url);
 }
 
+/** Registration metadata as the client sent it: nothing about its types is known until checked. */
 interface RegistrationMetadata {
-  token_endpoint_auth_method?: string;
-  grant_types?: string[];
-  response_types?: string[];
-  redirect_uris?: string[];
+  token_endpoint_auth_method?: unknown;
+  grant_types?: unknown;
+  response_types?: unknown;
+  redirect_uris?: unknown;
+}
+
+/** The member as a list of strings, or why it is not one (RFC 7591 §2: these members are arrays of strings). */
+function stringList(metadata: RegistrationMetadata, member: 'grant_types' | 'redirect_uris'): string[] | string {
+  const value = metadata[member];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) return `${member} must be an array of strings`;
+  return value;
 }
 
 /**
@@ -34,11 +43,15 @@ export function anonymousRegistrationProblem(metadata: RegistrationMetadata): st
   if (metadata.token_endpoint_auth_method !== 'none') {
     return 'anonymous registration is limited to public clients (token_endpoint_auth_method "none"); confidential clients need an initial access token';
   }
-  const extraGrant = (metadata.grant_types ?? []).find((g) => g !== 'authorization_code' && g !== 'refresh_token');
+  const grants = stringList(metadata, 'grant_types');
+  if (typeof grants === 'string') return grants;
+  const redirects = stringList(metadata, 'redirect_uris');
+  if (typeof redirects === 'string') return redirects;
+  const extraGrant = grants.find((g) => g !== 'authorization_code' && g !== 'refresh_token');
   if (extraGrant) {
     return `anonymous registration allows only the authorization_code and refresh_token grants, not "${extraGrant}"`;
   }
-  const badRedirect = (metadata.redirect_uris ?? []).find((uri) => !isAcceptableAnonymousRedirect(uri));
+  const badRedirect = redirects.find((uri) => !isAcceptableAnonymousRedirect(uri));
   if (badRedirect) {
     return `redirect URI "${badRedirect}" must use https or be a loopback http URL for anonymous registration`;
   }

@@ -33,6 +33,7 @@ import { TrustedIssuers } from '../grants/trusted-issuers.ts';
 import { composeApp } from './app.ts';
 import { auditProviderEvents } from './audit-events.ts';
 import { drainable } from './drain.ts';
+import { storableClients } from './storable-text.ts';
 import { logAppErrors } from './client-disconnect.ts';
 import { createProvider } from './provider.ts';
 import { JwtRecordIds } from './jwt-access-token-records.ts';
@@ -118,7 +119,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const users = new UserStore(database.db);
     const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes));
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
-    const clientModel = new ClientAdapter(clients, agents);
+    const clientModel = storableClients(new ClientAdapter(clients, agents));
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.
     if (redis) await connected(redis, timeoutMs);
