@@ -6,6 +6,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { bearerToken, secretsEqual } from './bearer-token.ts';
 import { HttpError } from './http-error.ts';
 import { readRawBody, replaceRequestBody } from './read-body.ts';
+import { describeTextProblem, findUnstorableText } from './storable-text.ts';
 
 const ADMIN_REGISTRATION = 'agentauth.adminRegistration';
 
@@ -70,6 +71,9 @@ export function registrableScopes(options: { registrationPath: string; supported
       replaceRequestBody(ctx, body); // oidc-provider answers malformed JSON itself
       return;
     }
+    // Refused before oidc-provider walks it: nesting no metadata has, or text PostgreSQL cannot store.
+    const problem = findUnstorableText(metadata);
+    if (problem) throw new HttpError(400, 'invalid_client_metadata', describeTextProblem(problem, 'metadata'));
     const scope = (metadata as { scope?: unknown } | null)?.scope;
     if (typeof scope !== 'string' || scope.split(' ').every((value) => supported.has(value))) {
       replaceRequestBody(ctx, body);
