@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
+import { PasswordHashingBusy } from '../../adapters/scrypt-gate.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
 import { consentPage, errorPage, loginPage, PAGE_CSP } from '../pages.ts';
 import { readForm } from '../read-body.ts';
@@ -38,6 +39,13 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
       }
       if (error instanceof StorageUnavailable) {
         ctx.status = error.statusCode;
+        ctx.type = 'html';
+        ctx.body = errorPage({ error: error.error, description: error.error_description });
+        return;
+      }
+      if (error instanceof PasswordHashingBusy) {
+        ctx.status = error.statusCode;
+        ctx.set('Retry-After', '1');
         ctx.type = 'html';
         ctx.body = errorPage({ error: error.error, description: error.error_description });
         return;
