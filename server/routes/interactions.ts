@@ -6,12 +6,13 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
+import type { AuditLog } from '../../adapters/audit-log.ts';
 import { PasswordHashingBusy } from '../../adapters/scrypt-gate.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
 import { consentPage, errorPage, loginPage, PAGE_CSP } from '../pages.ts';
 import { readForm } from '../read-body.ts';
 
-export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string }): Router {
+export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string; audit?: AuditLog }): Router {
   const { provider, users } = deps;
   const router = new Router({ prefix: '/interaction' });
 
@@ -88,6 +89,12 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
     const username = form.get('username') ?? '';
     const user = await users.verifyPassword(username, form.get('password') ?? '');
     if (!user) {
+      // The username is what was typed (it may not exist); the password never leaves this function.
+      deps.audit?.record({
+        event: 'login.failed', outcome: 'failure', reason: 'invalid_credentials',
+        clientId: String(interaction.params.client_id), requestId: ctx.state.requestId, sourceIp: ctx.ip,
+        details: { username: username.slice(0, 256) },
+      });
       const client = await provider.Client.find(String(interaction.params.client_id));
       ctx.status = 401;
       ctx.type = 'html';

@@ -89,5 +89,14 @@ describe('login flood against token issuance (embedded storage)', () => {
     expect(statuses.every((status) => status === 401 || status === 503 || status === 429)).toBe(true);
     // A floor of 2 ms keeps timer noise on a sub-millisecond baseline from failing the ratio.
     expect(loaded).toBeLessThanOrEqual(2 * Math.max(unloaded, 2));
+
+    // Every refused attempt is audited as login.failed, with the username typed and never the password.
+    await server.audit.flush();
+    const response = await fetch(`${server.url}/admin/audit?event=login.failed&limit=500`, { headers: { authorization: `Bearer ${server.adminToken}` } });
+    const text = await response.text();
+    const { items } = JSON.parse(text) as { items: Array<{ event: string }> };
+    expect(items).toHaveLength(statuses.filter((status) => status === 401).length);
+    expect(text).toContain('victim');
+    expect(text).not.toContain('wrong guess');
   }, 50_000);
 });
