@@ -1,8 +1,10 @@
 // The people who sign in at the login page. Passwords are stored only as scrypt hashes: people reuse passwords,
 // so a stolen table must be expensive to brute-force offline (memory-hard to resist GPU/ASIC cracking).
-import { randomBytes, randomUUID, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import type { Database, UsersTable } from './database.ts';
+import { scryptGate } from './scrypt-gate.ts';
+import { scryptInWorker } from './scrypt-worker.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 /** A user as the rest of the server sees it: never the password hash. */
@@ -159,9 +161,7 @@ function parseHash(stored: string): { parameters: ScryptParameters; salt: Buffer
 function deriveKey(password: string, salt: Buffer, { N, r, p }: ScryptParameters, length: number): Promise<Buffer> {
   // Node refuses scrypt above `maxmem` (default 32 MiB, exactly what N = 2^15, r = 8 needs): allow twice that.
   const options: ScryptOptions = { N, r, p, maxmem: 2 * 128 * N * r * p };
-  return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFKC'), salt, length, options, (error, key) => (error ? reject(error) : resolve(key)));
-  });
+  return scryptGate.run(() => scryptInWorker(password.normalize('NFKC'), salt, length, options));
 }
 
 /** Matches no password; verifying against it costs exactly what verifying a real user's password costs. */

@@ -83,7 +83,7 @@ export function composeApp(deps: AppDependencies): Provider {
 
   // Our own routes.
   const health = healthRoutes(deps.readiness);
-  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey });
+  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit });
   const adminUsers = adminUserRoutes(deps.users);
   const adminResources = adminResourceRoutes(deps.resources, deps.issuer);
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });

@@ -6,11 +6,13 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
+import type { AuditLog } from '../../adapters/audit-log.ts';
+import { PasswordHashingBusy } from '../../adapters/scrypt-gate.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
 import { consentPage, errorPage, formTargetOf, loginPage, pageHeaders } from '../pages.ts';
 import { readForm } from '../read-body.ts';
 
-export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string }): Router {
+export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string; audit?: AuditLog }): Router {
   const { provider, users } = deps;
   const router = new Router({ prefix: '/interaction' });
 
@@ -39,6 +41,13 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
       }
       if (error instanceof StorageUnavailable) {
         ctx.status = error.statusCode;
+        ctx.type = 'html';
+        ctx.body = errorPage({ error: error.error, description: error.error_description });
+        return;
+      }
+      if (error instanceof PasswordHashingBusy) {
+        ctx.status = error.statusCode;
+        ctx.set('Retry-After', '1');
         ctx.type = 'html';
         ctx.body = errorPage({ error: error.error, description: error.error_description });
         return;
@@ -83,6 +92,12 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
     const username = form.get('username') ?? '';
     const user = await users.verifyPassword(username, form.get('password') ?? '');
     if (!user) {
+      // The username is what was typed (it may not exist); the password never leaves this function.
+      deps.audit?.record({
+        event: 'login.failed', outcome: 'failure', reason: 'invalid_credentials',
+        clientId: String(interaction.params.client_id), requestId: ctx.state.requestId, sourceIp: ctx.ip,
+        details: { username: username.slice(0, 256) },
+      });
       const client = await provider.Client.find(String(interaction.params.client_id));
       ctx.status = 401;
       ctx.type = 'html';
