@@ -2,7 +2,7 @@
 // client can put either in any parameter, identifier or metadata value, and if it reaches a query the database
 // answers with an error that used to surface as a 500. These are refused where the value enters storage or a
 // lookup, as the bad input they are: a lookup finds nothing, a write is refused as invalid metadata.
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter } from 'oidc-provider';
 
 export function isStorableText(text: string): boolean {
   return !text.includes('\u0000') && text.isWellFormed();
@@ -49,23 +49,20 @@ export function describeTextProblem(problem: TextProblem, what = 'body'): string
 /**
  * The Client model's adapter with the rule applied: a client id that cannot be stored names no client (so every
  * endpoint answers as for an unknown client: invalid_client, or the error page at /auth), and metadata that cannot
- * be stored is invalid_client_metadata at registration and its updates.
+ * be stored is invalid_client_metadata at registration and its updates. The other methods pass through.
  */
-export function storableClients<T extends Adapter>(adapter: T): T {
-  return new Proxy(adapter, {
-    get(target, property, receiver) {
-      if (property === 'find') {
-        return (id: string) => (typeof id === 'string' && isStorableText(id) ? target.find(id) : Promise.resolve(undefined));
-      }
-      if (property === 'upsert') {
-        return (id: string, payload: AdapterPayload, expiresIn: number) => {
-          const problem = findUnstorableText(payload);
-          if (problem) return Promise.reject(new errors.InvalidClientMetadata(describeTextProblem(problem, 'metadata')));
-          return target.upsert(id, payload, expiresIn);
-        };
-      }
-      const member = Reflect.get(target, property, receiver) as unknown;
-      return typeof member === 'function' ? (member as (...args: unknown[]) => unknown).bind(target) : member;
+export function storableClients(adapter: Adapter): Adapter {
+  return {
+    find: (id) => (typeof id === 'string' && isStorableText(id) ? adapter.find(id) : Promise.resolve(undefined)),
+    upsert: (id, payload, expiresIn) => {
+      const problem = findUnstorableText(payload);
+      if (problem) return Promise.reject(new errors.InvalidClientMetadata(describeTextProblem(problem, 'metadata')));
+      return adapter.upsert(id, payload, expiresIn);
     },
-  });
+    destroy: (id) => adapter.destroy(id),
+    consume: (id) => adapter.consume(id),
+    findByUid: (uid) => adapter.findByUid(uid),
+    findByUserCode: (code) => adapter.findByUserCode(code),
+    revokeByGrantId: (grantId) => adapter.revokeByGrantId(grantId),
+  };
 }
