@@ -81,13 +81,21 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const tracerProvider = options.tracerProvider ?? (settings.tracing === 'otlp' ? trace.getTracerProvider() : undefined);
   const tracer = tracerProvider && tracerFrom(tracerProvider);
   const timeoutMs = settings.dependencyTimeoutMs;
+  scryptGate.configure(settings.scrypt);
   const databaseState = new DependencyState('database', lineLogger(logger, 'warn', { dependency: 'database' }));
   metrics.watchDependency(databaseState);
   // A first start on embedded storage creates the database (PGlite), which takes seconds: say so before, not after.
   const startedAt = Date.now();
   progress.info(settings.databaseUrl ? 'connecting to PostgreSQL and applying migrations' : `opening the embedded database in ${settings.dataDir} (a first start creates it, which takes several seconds)`);
   const database = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir, timeoutMs, state: databaseState, log: lineLogger(logger, 'error') });
-  const redis = settings.redis ? connectRedis(settings.redis, { enableAutoPipelining: true, ...redisFaultOptions(timeoutMs) }) : undefined;
+  const redis = settings.redis ? connectRedis(settings.redis, {
+    enableAutoPipelining: true,
+    // ioredis groups auto-pipelined commands by the slot of their first argument; these two name their stream
+    // key later (XGROUP CREATE <key>, XREADGROUP … STREAMS <key>), so on a Cluster they would join a batch bound
+    // for another node and fail it, with whatever token writes shared the batch.
+    autoPipeliningIgnoredCommands: ['xgroup', 'xreadgroup'],
+    ...redisFaultOptions(timeoutMs),
+  }) : undefined;
   const redisState = new DependencyState('redis', lineLogger(logger, 'warn', { dependency: 'redis' }));
   if (redis) metrics.watchDependency(redisState);
   const unwatchRedis = redis ? watchRedis(redis, redisState) : () => undefined;
