@@ -25,10 +25,15 @@ export interface ScryptGateLimits {
 export class ScryptGate {
   #running = 0;
   readonly #waiting: Array<() => void> = [];
-  readonly #limits: ScryptGateLimits;
+  #limits: ScryptGateLimits;
 
   constructor(limits: ScryptGateLimits) {
     this.#limits = limits;
+  }
+
+  /** The server sets its limits at start, from SCRYPT_CONCURRENCY and SCRYPT_QUEUE (config/settings.ts). */
+  configure(limits: ScryptGateLimits): void {
+    this.#limits = { ...limits };
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {
@@ -49,13 +54,8 @@ export class ScryptGate {
   }
 }
 
-function positiveInteger(value: string | undefined, fallback: number): number {
-  const parsed = Number(value);
-  return Number.isInteger(parsed) && parsed > 0 ? parsed : fallback;
-}
+/** SCRYPT_CONCURRENCY and SCRYPT_QUEUE when unset. */
+export const scryptGateDefaults: ScryptGateLimits = { concurrency: 1, queue: 64 };
 
-/** Process-wide gate: SCRYPT_CONCURRENCY (default 1) and SCRYPT_QUEUE (default 64). */
-export const scryptGate = new ScryptGate({
-  concurrency: positiveInteger(process.env.SCRYPT_CONCURRENCY, 1),
-  queue: positiveInteger(process.env.SCRYPT_QUEUE, 64),
-});
+/** Process-wide gate (one per process, as the threadpool it protects is); startServer configures it. */
+export const scryptGate = new ScryptGate(scryptGateDefaults);

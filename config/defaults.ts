@@ -62,3 +62,30 @@ export const transactionTokenDefaults = { lifetime: 300, maxContextBytes: 4096, 
 
 /** JWS algorithm of the Txn-Tokens we sign: compact and fast to verify for every workload on the call chain. */
 export const transactionTokenAlg = 'ES256';
+
+/**
+ * Abuse limits (RATE_LIMIT_*), each `points` attempts per `window` seconds and then `block` seconds refused.
+ * Chosen so that nobody who types or configures correctly ever meets them, and the attacks they answer cost
+ * more than they can win:
+ * - loginAddress: wrong passwords for one username from one address. Five is more than anyone mistypes in a
+ *   row; 15 minutes makes online guessing from one address about 20 tries an hour.
+ * - loginUsername: wrong passwords for one username from anywhere. Looser, with a short block that doubles
+ *   each time it is reached again within a day (capped at `maxProgressiveBlock`): an attacker spread over many
+ *   addresses slows to a crawl, while the real user is never locked out for longer than that cap.
+ * - clientAuthAddress / clientAuth: failed client authentication at the token, introspection and revocation
+ *   endpoints for one client_id, from one address and from anywhere; the same two tiers as the login form.
+ * - clientRequests: requests one authenticated client makes at those endpoints (100 a second on average, a
+ *   ceiling for a runaway agent rather than a quota).
+ * - registration: anonymous dynamic client registrations (RFC 7591) from one address.
+ */
+export const rateLimitDefaults = {
+  loginAddress: { points: 5, window: 900, block: 900 },
+  loginUsername: { points: 20, window: 900, block: 60 },
+  clientAuthAddress: { points: 10, window: 300, block: 300 },
+  clientAuth: { points: 100, window: 300, block: 60 },
+  clientRequests: { points: 6000, window: 60, block: 0 },
+  registration: { points: 30, window: 600, block: 600 },
+} as const;
+
+/** The longest a progressive (per-username, per-client) block grows to, in seconds. */
+export const maxProgressiveBlock = 900;

@@ -7,6 +7,8 @@ import { delegationDefaults, dependencyTimeoutMs, lifetimes, redisKeyPrefix, tra
 import { quotableValue, withoutCredentials } from './quoted-value.ts';
 import { parseRedisUrl, type RedisTarget } from './redis-url.ts';
 import { parseTrustedIssuers, type TrustedIssuerConfig } from './trusted-issuers.ts';
+import { rateLimitsFrom, type RateLimits } from './rate-limits.ts';
+import { scryptGateDefaults, type ScryptGateLimits } from '../adapters/scrypt-gate.ts';
 
 export interface Settings {
   nodeEnv: 'development' | 'production' | 'test';
@@ -48,6 +50,10 @@ export interface Settings {
   tracing: 'off' | 'otlp';
   /** Seconds a sign-in (the `_session` cookie) lasts. */
   sessionTtl: number;
+  /** Abuse limits (RATE_LIMIT_*); an absent one is off. */
+  rateLimits: RateLimits;
+  /** Password hashing admitted at once and queued (SCRYPT_CONCURRENCY, SCRYPT_QUEUE). */
+  scrypt: ScryptGateLimits;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -118,6 +124,9 @@ const schema = z.object({
   TRACING: z.enum(['off', 'otlp']).optional(),
   // Five minutes is the shortest sign-in that lets a person finish a consent; 30 days the longest we call a session.
   SESSION_TTL: z.coerce.number().int().min(300).max(30 * 24 * 3600).default(lifetimes.session),
+  // Below libuv's 4 threads, which signing shares (see adapters/scrypt-gate.ts); each derivation holds 32 MiB.
+  SCRYPT_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(scryptGateDefaults.concurrency),
+  SCRYPT_QUEUE: z.coerce.number().int().min(0).max(10_000).default(scryptGateDefaults.queue),
   TRUSTED_ISSUERS: z.string().transform((value, ctx) => {
     try {
       return parseTrustedIssuers(value);
@@ -172,5 +181,9 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     // Naming an OTLP endpoint is asking for traces, unless TRACING says otherwise.
     tracing: v.TRACING ?? (present.OTEL_EXPORTER_OTLP_ENDPOINT || present.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : 'off'),
     sessionTtl: v.SESSION_TTL,
+    rateLimits: rateLimitsFrom((variable) => present[variable], (variable, message) => {
+      throw new ConfigurationError(variable, `${message} (got ${quotableValue(variable, present[variable]) ?? 'a value'})`);
+    }),
+    scrypt: { concurrency: v.SCRYPT_CONCURRENCY, queue: v.SCRYPT_QUEUE },
   };
 }

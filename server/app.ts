@@ -26,6 +26,8 @@ import type { ServerMetrics } from './metrics.ts';
 import { observeRequests } from './observe-requests.ts';
 import { requestMetrics } from './request-metrics.ts';
 import { requestTracing } from './tracing.ts';
+import { clientThrottling, registrationThrottling } from './throttling.ts';
+import type { Throttles } from './throttles.ts';
 import { OIDC_SCOPES } from './provider.ts';
 import { hideStoredClientSecrets, registrableScopes, registrationAccess } from './registration-access.ts';
 import { adminAgentRoutes } from './routes/admin-agents.ts';
@@ -58,6 +60,8 @@ export interface AppDependencies {
   metricsToken: string | undefined;
   /** Set when tracing is on. */
   tracer?: Tracer;
+  /** The abuse limits (RATE_LIMIT_*). */
+  throttles: Throttles;
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -72,10 +76,13 @@ export function composeApp(deps: AppDependencies): Provider {
   // Run in front of oidc-provider's own endpoints of the same paths.
   const registration = compose<Context>([
     registrationAccess({ adminToken: deps.adminToken, registrationPath }),
+    registrationThrottling(deps.throttles, registrationPath),
     hideStoredClientSecrets(registrationPath),
     registrableScopes({ registrationPath, supportedScopes: OIDC_SCOPES }),
   ] as Middleware[]);
+  const throttleClients = clientThrottling(deps.throttles);
   const tokenChecks = compose<Context>([
+    throttleClients,
     jwtAccessTokenLookup({ verifier: deps.ownTokens, records: deps.jwtRecords, paths: [introspectionPath, revocationPath] }),
     auditIntrospectionAndRevocation(deps.audit, { introspection: introspectionPath, revocation: revocationPath }),
   ] as Middleware[]);
@@ -83,7 +90,7 @@ export function composeApp(deps: AppDependencies): Provider {
 
   // Our own routes.
   const health = healthRoutes(deps.readiness);
-  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit });
+  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login });
   const adminUsers = adminUserRoutes(deps.users);
   const adminResources = adminResourceRoutes(deps.resources, deps.issuer);
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
@@ -105,10 +112,12 @@ export function composeApp(deps: AppDependencies): Provider {
   provider.use(errorsAsJson(deps.logger));
   provider.use(publishedDocumentCaching({ metadata: (requested) => discoveryPaths.has(requested), jwks: path('jwks') }));
   // One dispatch by path rather than a chain every request walks: the token endpoint, the busiest, meets nothing of
-  // ours beyond the request observation and error rendering, and each group below only ever acts under its own paths.
+  // ours beyond the request observation, error rendering, the client limits and its audit, and each group below
+  // only ever acts under its own paths.
+  const tokenEndpoint = (ctx: Context, next: Next) => throttleClients(ctx, () => awaitIssuedTokenAudit(ctx as unknown as KoaContextWithOIDC, next));
   provider.use((ctx, next) => {
     const requested = ctx.path;
-    if (requested === tokenPath) return awaitIssuedTokenAudit(ctx as unknown as KoaContextWithOIDC, next);
+    if (requested === tokenPath) return tokenEndpoint(ctx, next);
     if (requested === introspectionPath || requested === revocationPath) return tokenChecks(ctx, next);
     if (requested === registrationPath || requested.startsWith(`${registrationPath}/`)) return registration(ctx, next);
     if (requested === '/admin' || requested.startsWith('/admin/')) return admin(ctx, next);

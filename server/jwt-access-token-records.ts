@@ -10,7 +10,7 @@ import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { Context, Next } from 'koa';
 import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
-import { peekArrivedBody, readRawBody, replaceRequestBody } from './read-body.ts';
+import { peekArrivedBody, readRawBody, refuseDeclaredOversize, replaceRequestBody } from './read-body.ts';
 
 interface StorableToken {
   jti: string;
@@ -75,6 +75,8 @@ export function jwtAccessTokenLookup(options: { verifier: OwnTokenVerifier; reco
   async function lookUp(ctx: Context, next: Next): Promise<void> {
     // This runs while Node is still parsing the request; a small form body has arrived once it yields.
     await Promise.resolve();
+    // The same 413 whether or not the whole oversized body happens to have arrived by now.
+    refuseDeclaredOversize(ctx);
     // A compact JWS always has two dots, written as '.' or percent-encoded; a form without either (an opaque
     // token, client_secret_basic) goes on untouched. Copying the stream into a new one costs more than the
     // introspection itself.

@@ -6,9 +6,14 @@ import type { Context } from 'koa';
 import { maxBodyBytes } from '../config/defaults.ts';
 import { HttpError, InvalidField } from './http-error.ts';
 
-export async function readRawBody(ctx: Context, limit = maxBodyBytes): Promise<Buffer> {
+/** 413 for a body whose declared length is over the limit, before anything reads it. */
+export function refuseDeclaredOversize(ctx: Context, limit = maxBodyBytes): void {
   const declared = ctx.request.length;
   if (declared !== undefined && declared > limit) throw tooLarge(limit);
+}
+
+export async function readRawBody(ctx: Context, limit = maxBodyBytes): Promise<Buffer> {
+  refuseDeclaredOversize(ctx, limit);
   const chunks: Buffer[] = [];
   let received = 0;
   for await (const chunk of ctx.req) {

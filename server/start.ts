@@ -31,6 +31,8 @@ import { TokenLineage, type TokenRef } from '../adapters/token-lineage.ts';
 import { PresentedTokens } from '../grants/presented-tokens.ts';
 import { TrustedIssuers } from '../grants/trusted-issuers.ts';
 import { composeApp } from './app.ts';
+import { createThrottles } from './throttles.ts';
+import { scryptGate } from '../adapters/scrypt-gate.ts';
 import { auditProviderEvents } from './audit-events.ts';
 import { drainable } from './drain.ts';
 import { storableClients } from './storable-text.ts';
@@ -193,6 +195,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       metrics,
       metricsToken: settings.metricsToken,
       tracer,
+      throttles: createThrottles(settings.rateLimits, { redis, prefix: settings.redisKeyPrefix }),
     });
     server.on('request', provider.callback());
 

@@ -9,10 +9,11 @@ import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import { PasswordHashingBusy } from '../../adapters/scrypt-gate.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
+import { retryAfterSeconds, type GuessThrottle } from '../throttles.ts';
 import { consentPage, errorPage, formTargetOf, loginPage, pageHeaders } from '../pages.ts';
 import { readForm } from '../read-body.ts';
 
-export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string; audit?: AuditLog }): Router {
+export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string; audit?: AuditLog; throttle?: GuessThrottle }): Router {
   const { provider, users } = deps;
   const router = new Router({ prefix: '/interaction' });
 
@@ -90,7 +91,31 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
     if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
     if (interaction.prompt.name !== 'login') return wrongStep(ctx);
     const username = form.get('username') ?? '';
+    const guesser = { name: username, address: ctx.ip };
+    // Counted before the password is checked, so a burst cannot pass the limit together (nor cost the scrypt).
+    const refusedMs = (await deps.throttle?.attempt(guesser)) ?? 0;
+    if (refusedMs) {
+      const seconds = retryAfterSeconds(refusedMs);
+      deps.audit?.record({
+        event: 'login.throttled', outcome: 'failure', reason: 'rate_limited',
+        clientId: String(interaction.params.client_id), requestId: ctx.state.requestId, sourceIp: ctx.ip,
+        details: { username: username.slice(0, 256), retry_after: seconds },
+      });
+      const client = await provider.Client.find(String(interaction.params.client_id));
+      ctx.status = 429;
+      ctx.set('Retry-After', String(seconds));
+      ctx.type = 'html';
+      ctx.body = loginPage({
+        action: `/interaction/${interaction.uid}/login`,
+        csrf: csrfFor(interaction.uid),
+        clientName: client?.clientName ?? String(interaction.params.client_id),
+        username,
+        error: `Too many failed sign-in attempts for this username. Try again in ${describeWait(seconds)}.`,
+      });
+      return;
+    }
     const user = await users.verifyPassword(username, form.get('password') ?? '');
+    if (user) await deps.throttle?.succeeded(guesser);
     if (!user) {
       // The username is what was typed (it may not exist); the password never leaves this function.
       deps.audit?.record({
@@ -167,4 +192,11 @@ function wrongStep(ctx: Context): void {
   ctx.status = 400;
   ctx.type = 'html';
   ctx.body = errorPage({ error: 'invalid_request', description: 'this step of the sign-in is not expected now' });
+}
+
+/** "45 seconds", "3 minutes": the wait as a person reads it. */
+function describeWait(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minutes`;
 }
