@@ -30,7 +30,22 @@ export interface TrustedIssuerConfig {
   maxTokenAgeSeconds?: number;
   /** A space-delimited string claim; an array `scp` claim is read when this one is absent. */
   scopeClaim: string;
+  /**
+   * Set when this issuer is an enterprise IdP whose Identity Assertion JWT Authorization Grants (ID-JAG) the
+   * jwt-bearer grant accepts (grants/jwt-bearer.ts).
+   */
+  idJag?: IdJagTrust;
 }
+
+export interface IdJagTrust {
+  /** Our client_ids the IdP may name in an ID-JAG's `client_id`; `*` for any. */
+  clients: string[];
+  /** An ID-JAG older than this (by `iat`) is refused, whatever its `exp` says: they are meant to live minutes. */
+  maxAgeSeconds: number;
+}
+
+/** Default ID-JAG age limit: the draft's examples issue them for 300 seconds. */
+export const defaultIdJagMaxAgeSeconds = 300;
 
 export class TrustedIssuerConfigError extends Error {
   /** Where the problem is, as `[1].jwks_uri`; empty for the whole value. */
@@ -77,9 +92,11 @@ export const trustedIssuerSchema = z
   .strictObject({
     issuer: requiredString('a non-empty string'),
     jwks_uri: jwksUri,
+    // Required unless the issuer is trusted for ID-JAGs only (their audience is always our issuer).
     audiences: z
       .array(requiredString('a non-empty string'), { error: (issue) => (issue.input === undefined ? 'is required' : 'must be an array of strings') })
-      .min(1, 'must name at least one audience'),
+      .min(1, 'must name at least one audience')
+      .optional(),
     subject_claim: requiredString('a non-empty string').default('sub'),
     // No default: an empty prefix lets the issuer's subjects pass for local user ids, which only an operator who
     // shares user ids with that issuer should choose, explicitly.
@@ -90,16 +107,22 @@ export const trustedIssuerSchema = z
       .default([...defaultTrustedIssuerAlgorithms]),
     max_token_age_seconds: z.number({ error: 'must be a positive integer (seconds)' }).int('must be a positive integer (seconds)').positive('must be a positive integer (seconds)').optional(),
     scope_claim: requiredString('a non-empty string').default('scope'),
+    id_jag: z.strictObject({
+      clients: z.array(requiredString('a client_id or "*"'), { error: 'must be an array of client_ids (or ["*"])' }).min(1, 'must name at least one client_id (or "*")'),
+      max_age_seconds: z.number({ error: 'must be a positive integer (seconds)' }).int('must be a positive integer (seconds)').positive('must be a positive integer (seconds)').max(3600, 'must be at most 3600: ID-JAGs are short-lived').default(defaultIdJagMaxAgeSeconds),
+    }, { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object' : undefined) }).optional(),
   }, { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object' : undefined) })
+  .refine((v) => v.audiences !== undefined || v.id_jag !== undefined, { path: ['audiences'], message: 'is required (unless the issuer is trusted for ID-JAGs only, with id_jag)' })
   .transform((v): TrustedIssuerConfig => ({
     issuer: v.issuer,
     jwksUri: v.jwks_uri,
-    audiences: v.audiences,
+    audiences: v.audiences ?? [],
     subjectClaim: v.subject_claim,
     subjectPrefix: v.subject_prefix,
     algorithms: [...new Set(v.algorithms)],
     maxTokenAgeSeconds: v.max_token_age_seconds,
     scopeClaim: v.scope_claim,
+    ...(v.id_jag ? { idJag: { clients: v.id_jag.clients, maxAgeSeconds: v.id_jag.max_age_seconds } } : {}),
   }));
 
 export const trustedIssuersSchema = z

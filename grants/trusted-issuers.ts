@@ -51,6 +51,8 @@ export interface ExternalSubject {
   audiences: string[];
   /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to. */
   jkt?: string;
+  /** Every claim, verified, for the grants that read more than the above (ID-JAG's `jti`, `resource`). */
+  claims: JWTPayload;
 }
 
 export interface TrustedIssuersOptions {
@@ -249,6 +251,7 @@ function externalSubject(config: TrustedIssuerConfig, payload: JWTPayload): Exte
     clientId: clientIdOf(payload),
     audiences: audiencesOf(payload),
     jkt: jktOf(payload),
+    claims: payload,
   };
 }
 

@@ -10,6 +10,7 @@ import type { AuditEvent, AuditLog } from '../adapters/audit-log.ts';
 import type { AuditTrail } from '../adapters/audit-stream.ts';
 import type { JsonObject } from '../adapters/database.ts';
 import type { IssuedTransactionToken } from '../grants/token-exchange.ts';
+import type { RedeemedIdentityAssertion } from '../grants/jwt-bearer.ts';
 
 type OidcError = Error & { error?: string; error_description?: string };
 
@@ -26,6 +27,7 @@ export function auditProviderEvents(provider: Provider, audit: AuditTrail): void
     }
     const token = ctx.oidc.entities.AccessToken ?? ctx.oidc.entities.ClientCredentials;
     const act = (token as { extra?: { act?: AuditEvent['actor'] } } | undefined)?.extra?.act;
+    const assertion = (ctx.oidc.entities as { IdentityAssertion?: RedeemedIdentityAssertion }).IdentityAssertion;
     issuedTokenAudit(ctx, audit.recordDurably({
       ...requestFacts(ctx),
       event: 'token.issued',
@@ -33,7 +35,11 @@ export function auditProviderEvents(provider: Provider, audit: AuditTrail): void
       subject: (token as { accountId?: string } | undefined)?.accountId ?? ctx.oidc.client?.clientId,
       // The delegation chain of an exchanged token (RFC 8693 act): who acts for the subject, newest first.
       ...(act ? { actor: act } : {}),
-      details: { grant_type: ctx.oidc.params?.grant_type as string, scope: token?.scope, audience: token?.aud },
+      details: {
+        grant_type: ctx.oidc.params?.grant_type as string, scope: token?.scope, audience: token?.aud,
+        // The enterprise IdP whose ID-JAG was redeemed, and which one.
+        ...(assertion ? { id_jag_issuer: assertion.issuer, id_jag_jti: assertion.jti } : {}),
+      },
     }));
   });
   provider.on('grant.error', (ctx: KoaContextWithOIDC, error: OidcError) => {

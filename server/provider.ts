@@ -17,6 +17,8 @@ import * as clientCredentials from '../grants/client-credentials.ts';
 import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../grants/delegation-policy.ts';
 import type { PresentedTokens } from '../grants/presented-tokens.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
+import * as jwtBearer from '../grants/jwt-bearer.ts';
+import type { IdJagVerifier } from '../grants/id-jag.ts';
 import { transactionTokenPolicy } from '../grants/transaction-token-policy.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
@@ -38,6 +40,8 @@ export interface ProviderDependencies {
   lineage: TokenLineage;
   /** Subject and actor tokens for token exchange. */
   presented: PresentedTokens;
+  /** Enterprise IdPs whose ID-JAGs the jwt-bearer grant accepts; the grant is offered only when there is one. */
+  idJag?: IdJagVerifier;
   delegationDefaults: PolicyDefaults;
   /** Transaction tokens: the trust domain they are valid in, the key that signs them, and their limits. */
   transactionTokens: tokenExchange.TransactionTokenService;
@@ -211,6 +215,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       revocation_endpoint_auth_methods_supported: [...CONFIDENTIAL_AUTH_METHODS, 'none'],
       introspection_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGS,
       revocation_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGS,
+      // ID-JAG draft §6: the profile is listed, and then grant_types_supported has jwt-bearer (registered below).
+      // Which IdPs are trusted is not disclosed (the draft forbids listing them).
+      ...(deps.idJag?.enabled ? { authorization_grant_profiles_supported: [jwtBearer.ID_JAG_PROFILE] } : {}),
     },
 
     features: {
@@ -383,6 +390,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
     tokenExchange.parameters,
     tokenExchange.allowedDuplicateParameters,
   );
+  if (deps.idJag?.enabled) {
+    provider.registerGrantType(
+      jwtBearer.grantType,
+      jwtBearer.jwtBearerHandler({ idJag: deps.idJag, agents: deps.agents }),
+      jwtBearer.parameters,
+      jwtBearer.allowedDuplicateParameters,
+    );
+  }
 
   return provider;
 }

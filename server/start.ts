@@ -32,6 +32,7 @@ import { PresentedTokens } from '../grants/presented-tokens.ts';
 import { TrustedIssuers } from '../grants/trusted-issuers.ts';
 import { composeApp } from './app.ts';
 import { createThrottles } from './throttles.ts';
+import { IdJagVerifier } from '../grants/id-jag.ts';
 import { scryptGate } from '../adapters/scrypt-gate.ts';
 import { auditProviderEvents } from './audit-events.ts';
 import { drainable } from './drain.ts';
@@ -155,7 +156,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       agents,
       liveness,
       lineage,
-      presented: new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers), liveness, lineage, trustDomain }),
+      // An issuer trusted for ID-JAGs only (no audiences of its own) has no tokens token exchange accepts.
+      presented: new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain }),
+      idJag: new IdJagVerifier(settings.trustedIssuers, issuer),
       delegationDefaults: settings.delegation,
       transactionTokens: { trustDomain, signer: new TokenSigner(signingKeys), ...settings.transactionTokens },
       cimd: settings.cimd,

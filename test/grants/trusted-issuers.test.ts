@@ -129,6 +129,7 @@ describe('TrustedIssuers.verify accepts', () => {
       clientId: 'agent-7',
       audiences: [AUDIENCE],
       jkt: 'thumbprint-1',
+      claims: expect.objectContaining({ iss: ISSUER, sub: 'alice', azp: 'agent-7' }),
     });
     expect(subject.expiresAt - now()).toBeGreaterThan(3500);
   });

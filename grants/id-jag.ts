@@ -1,0 +1,120 @@
+// Identity Assertion JWT Authorization Grants (draft-ietf-oauth-identity-assertion-authz-grant, profiled by MCP's
+// Enterprise-Managed Authorization extension): verifying one an enterprise IdP issued for a client of ours. The
+// IdP's keys, algorithms and subject prefix are its TRUSTED_ISSUERS entry (grants/trusted-issuers.ts does the
+// JWS work); what is particular to an ID-JAG is checked here: `typ`, `aud` exactly our issuer, `client_id` the
+// authenticated client (and one the operator lets this IdP name), `jti`, a short age, and `resource`. Every
+// refusal is an IdJagError whose message is safe to put in an `invalid_grant` description.
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { maxPresentedTokenBytes } from '../config/defaults.ts';
+import type { IdJagTrust, TrustedIssuerConfig } from '../config/trusted-issuers.ts';
+import { quotable, SubjectTokenError, TrustedIssuers } from './trusted-issuers.ts';
+
+/** The JWT `typ` an ID-JAG carries (§3 of the draft); `application/` prefixed is the same media type. */
+export const ID_JAG_TYP = 'oauth-id-jag+jwt';
+
+export class IdJagError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IdJagError';
+  }
+}
+
+/** What a verified ID-JAG grants. */
+export interface IdentityAssertionGrant {
+  /** The IdP (`iss`). */
+  issuer: string;
+  /** The IdP's `sub`, with its subject prefix: the subject of the token we issue. */
+  subject: string;
+  jti: string;
+  /** `exp`, seconds since the epoch. */
+  expiresAt: number;
+  /** `resource`: the resources the IdP granted access to (empty when it named none). */
+  resources: string[];
+  /** `scope`; undefined when the ID-JAG carries none. */
+  scopes: string[] | undefined;
+  /** `cnf.jkt`: the DPoP key the grant is bound to. */
+  jkt?: string;
+}
+
+export class IdJagVerifier {
+  readonly #issuer: string;
+  readonly #trust: Map<string, IdJagTrust>;
+  readonly #verifier: TrustedIssuers;
+
+  /** `issuer`: ours, the only audience an ID-JAG for us may have. */
+  constructor(configs: TrustedIssuerConfig[], issuer: string) {
+    this.#issuer = issuer;
+    // An IdP never redeems its own ID-JAGs (draft §4.4), and ours are not issued for ourselves.
+    const idps = configs.filter((config) => config.idJag && config.issuer !== issuer);
+    this.#trust = new Map(idps.map((config) => [config.issuer, config.idJag!]));
+    this.#verifier = new TrustedIssuers(idps.map((config) => ({
+      ...config,
+      audiences: [issuer],
+      maxTokenAgeSeconds: Math.min(config.maxTokenAgeSeconds ?? Infinity, config.idJag!.maxAgeSeconds),
+    })), { maxTokenBytes: maxPresentedTokenBytes });
+  }
+
+  /** True when some IdP is trusted for ID-JAGs (the grant and its metadata are then offered). */
+  get enabled(): boolean {
+    return this.#trust.size > 0;
+  }
+
+  /** Verifies `assertion` as an ID-JAG for the authenticated client `clientId`; throws IdJagError saying why not. */
+  async verify(assertion: string, clientId: string): Promise<IdentityAssertionGrant> {
+    if (Buffer.byteLength(assertion, 'utf8') > maxPresentedTokenBytes) throw new IdJagError(`the assertion is larger than ${maxPresentedTokenBytes} bytes`);
+    const { typ, iss } = peek(assertion);
+    if (typ?.toLowerCase().replace(/^application\//, '') !== ID_JAG_TYP) {
+      throw new IdJagError(`the assertion is not an ID-JAG: its typ must be "${ID_JAG_TYP}"${typ === undefined ? '' : `, not "${quotable(typ)}"`}`);
+    }
+    if (iss === this.#issuer) throw new IdJagError('this server does not accept ID-JAGs it issued itself');
+    const trust = iss === undefined ? undefined : this.#trust.get(iss);
+    if (!trust) throw new IdJagError(iss === undefined ? 'the assertion names no issuer (iss)' : `the assertion's issuer "${quotable(iss)}" is not a trusted identity provider`);
+
+    let verified;
+    try {
+      verified = await this.#verifier.verify(assertion);
+    } catch (error) {
+      if (error instanceof SubjectTokenError) throw new IdJagError(error.code === 'ERR_WRONG_AUDIENCE' ? `the assertion's audience (aud) must be this server's issuer, ${this.#issuer}` : error.message.replace(/^the token/, 'the assertion'));
+      throw error;
+    }
+    const { claims } = verified;
+    // Draft §4.3: an array `aud` must have exactly one member.
+    if (verified.audiences.length !== 1) throw new IdJagError(`the assertion's audience (aud) must be this server's issuer alone, ${this.#issuer}`);
+    if (typeof claims.jti !== 'string' || !claims.jti) throw new IdJagError('the assertion has no "jti" claim, which an ID-JAG must carry');
+    if (claims.iat === undefined) throw new IdJagError('the assertion has no "iat" claim, which an ID-JAG must carry');
+    if (typeof claims.client_id !== 'string' || !claims.client_id) throw new IdJagError('the assertion has no "client_id" claim, which an ID-JAG must carry');
+    if (claims.client_id !== clientId) throw new IdJagError('the assertion was issued for another client (client_id)');
+    if (!trust.clients.includes('*') && !trust.clients.includes(clientId)) {
+      throw new IdJagError(`the identity provider "${quotable(verified.issuer)}" is not allowed to grant access to this client`);
+    }
+    return {
+      issuer: verified.issuer,
+      subject: verified.subject,
+      jti: claims.jti,
+      expiresAt: verified.expiresAt,
+      resources: resourcesOf(claims.resource),
+      scopes: verified.scopes,
+      ...(verified.jkt ? { jkt: verified.jkt } : {}),
+    };
+  }
+}
+
+function peek(assertion: string): { typ: string | undefined; iss: string | undefined } {
+  if (assertion.split('.').length !== 3) throw new IdJagError('the assertion is not a well-formed JWT');
+  try {
+    const { typ } = decodeProtectedHeader(assertion);
+    const { iss } = decodeJwt(assertion);
+    return { typ: typeof typ === 'string' ? typ : undefined, iss: typeof iss === 'string' ? iss : undefined };
+  } catch {
+    throw new IdJagError('the assertion is not a well-formed JWT');
+  }
+}
+
+function resourcesOf(value: unknown): string[] {
+  if (value === undefined) return [];
+  const resources = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(resources) || !resources.length || !resources.every((resource) => typeof resource === 'string' && URL.canParse(resource))) {
+    throw new IdJagError('the assertion\'s "resource" claim is neither an absolute URI nor an array of them');
+  }
+  return [...new Set(resources as string[])];
+}

@@ -1,0 +1,133 @@
+// The JWT bearer grant (RFC 7523 §2.1) for Identity Assertion JWT Authorization Grants: a client presents an
+// ID-JAG its user's enterprise IdP issued for it (grants/id-jag.ts) and gets an access token for the resource the
+// IdP named, for that user, without a consent screen (MCP Enterprise-Managed Authorization). The assertion is
+// used once (its `jti`, through the same atomic claim as DPoP proofs, across instances); the scope is what both
+// the request and the IdP name, within what the resource (and an agent's patterns) allow; a DPoP-bound ID-JAG
+// needs a proof of its key. No refresh token: the client presents a new ID-JAG (draft §4.4, "SHOULD NOT").
+// Every refusal of the assertion is `invalid_grant` (RFC 7523 §3.1).
+import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
+import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
+import { lifetimes } from '../config/defaults.ts';
+import { bindDpopProof } from './dpop-binding.ts';
+import { IdJagError, type IdentityAssertionGrant, type IdJagVerifier } from './id-jag.ts';
+import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
+import { scopeAllowed } from './scope-patterns.ts';
+
+export const grantType = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const parameters = ['assertion', 'scope', 'resource'];
+export const allowedDuplicateParameters: string[] = [];
+/** What `authorization_grant_profiles_supported` lists for this grant (draft §6). */
+export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
+/** `gty` of the tokens this grant issues. */
+export const ID_JAG_TOKEN_GTY = 'id_jag';
+
+export interface JwtBearerDependencies {
+  idJag: IdJagVerifier;
+  agents: AgentStore;
+}
+
+/** What the audit trail records of the assertion behind an issued token (server/audit-events.ts). */
+export interface RedeemedIdentityAssertion {
+  issuer: string;
+  jti: string;
+}
+
+export function jwtBearerHandler(deps: JwtBearerDependencies) {
+  return async function jwtBearer(ctx: TokenEndpointGrantContext): Promise<void> {
+    const { provider, client } = ctx.oidc;
+    const params = ctx.oidc.params as Record<string, string | undefined>;
+    const dPoP = await validateDpop(provider, ctx);
+    const requestedScopes = typeof params.scope === 'string' ? params.scope.split(' ').filter(Boolean) : undefined;
+    if (!params.assertion) throw new errors.InvalidRequest("missing required parameter 'assertion'");
+
+    let grant: IdentityAssertionGrant;
+    try {
+      grant = await deps.idJag.verify(params.assertion, client.clientId);
+    } catch (error) {
+      if (error instanceof IdJagError) throw invalidGrant(error.message);
+      throw error;
+    }
+    // A bound grant is used only with a proof of its key (draft §7 and draft-parecki-oauth-jwt-dpop-grant).
+    if (grant.jkt && dPoP?.thumbprint !== grant.jkt) {
+      throw invalidGrant('the ID-JAG is DPoP-bound: the request must carry a DPoP proof made with the key it is bound to');
+    }
+
+    // MCP: `aud` and `resource` are a bound pair; the token is for the resource the IdP named.
+    const target = targetOf(grant, params.resource);
+    params.resource = target;
+    const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
+    if (agent?.resources && !agent.resources.includes(target)) throw new errors.InvalidTarget(`this agent may not request tokens for "${target}"`);
+    let resourceServer;
+    try {
+      [resourceServer] = await resolveRequestedResources(provider, ctx);
+    } catch (error) {
+      if (error instanceof errors.InvalidTarget) throw invalidGrant(`the ID-JAG's resource "${target}" is not a resource of this server`);
+      throw error;
+    }
+    if (!resourceServer) throw invalidGrant(`the ID-JAG's resource "${target}" is not a resource of this server`);
+
+    // The intersection of what was asked and what the IdP granted (MCP EMA), within the resource and the agent.
+    const granted = grant.scopes ?? [];
+    const accepted = new Set(resourceServer.scope?.split(' '));
+    const scopes = (requestedScopes ?? granted)
+      .filter((scope) => granted.includes(scope) && accepted.has(scope) && (!agent || scopeAllowed(scope, agent.scopes)));
+
+    // Used once, across instances: claimed only now, so a request refused for another reason leaves it usable.
+    if (!(await firstUse(provider, grant))) throw invalidGrant('this ID-JAG was already used (its jti was seen before)');
+
+    const token = new provider.AccessToken({
+      client,
+      accountId: grant.subject,
+      gty: ID_JAG_TOKEN_GTY,
+      scope: scopes.join(' ') || undefined,
+      expiresIn: Math.min(resourceServer.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity),
+    } as never);
+    token.resourceServer = resourceServer;
+    await bindDpopProof(ctx, dPoP, token);
+    checkDpopRequired(provider, ctx, dPoP);
+
+    ctx.oidc.entity('AccessToken', token);
+    ctx.oidc.entity('IdentityAssertion', { issuer: grant.issuer, jti: grant.jti } satisfies RedeemedIdentityAssertion);
+    const value = await token.save();
+    const issuedScope = token.scope || undefined;
+    ctx.body = buildTokenResponse(provider, {
+      accessToken: value,
+      tokenType: token.tokenType,
+      expiresIn: token.expiration,
+      // RFC 6749 §5.1: scope is in the response when it differs from the request (or none was requested).
+      scope: requestedScopes && issuedScope === requestedScopes.join(' ') ? undefined : issuedScope,
+    });
+  };
+}
+
+/**
+ * The atomic one-time claim on (issuer, jti) that DPoP proofs and client assertions use. Our adapters answer a
+ * replay there as a replayed DPoP proof, the common case; here it is a used grant.
+ */
+async function firstUse(provider: TokenEndpointGrantContext['oidc']['provider'], grant: IdentityAssertionGrant): Promise<boolean> {
+  try {
+    return await provider.ReplayDetection.unique(`id-jag:${grant.issuer}`, grant.jti, grant.expiresAt);
+  } catch (error) {
+    if (error instanceof errors.InvalidDpopProof) return false;
+    throw error;
+  }
+}
+
+/** The one resource the token is for: the requested one, which the ID-JAG must name, or the ID-JAG's only one. */
+function targetOf(grant: IdentityAssertionGrant, requested: string | undefined): string {
+  if (requested !== undefined) {
+    if (grant.resources.length && !grant.resources.includes(requested)) throw invalidGrant(`the ID-JAG does not grant access to "${requested}"`);
+    return requested;
+  }
+  if (grant.resources.length === 1) return grant.resources[0];
+  if (!grant.resources.length) throw invalidGrant('the ID-JAG names no resource and the request has none');
+  throw invalidGrant('the ID-JAG names several resources: choose one with the resource parameter');
+}
+
+/**
+ * oidc-provider's InvalidGrant keeps its argument as `error_detail`, which is never shown, and answers "grant
+ * request is invalid"; RFC 7523 §3.1 wants the client told which rule the assertion broke.
+ */
+function invalidGrant(description: string): InstanceType<typeof errors.InvalidGrant> {
+  return Object.assign(new errors.InvalidGrant(description), { error_description: description });
+}
