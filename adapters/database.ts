@@ -122,6 +122,18 @@ export interface ServerSecretsTable {
   created_at: Timestamp;
 }
 
+export interface IdJagAudiencesTable {
+  issuer: string;
+  name: string | null;
+  resources: Json<string[]>;
+  /** Our client_id → the client_id the audience knows the client by. */
+  clients: Json<Record<string, string>>;
+  /** Null: any scope of the resources. */
+  scopes: NullableJson<string[]>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Tables {
   clients: ClientsTable;
   users: UsersTable;
@@ -131,6 +143,7 @@ export interface Tables {
   server_secrets: ServerSecretsTable;
   agents: AgentsTable;
   agent_credentials: AgentCredentialsTable;
+  id_jag_audiences: IdJagAudiencesTable;
 }
 
 export type Database = Kysely<Tables>;

@@ -9,6 +9,7 @@ import * as agents from './migrations/0002_agents.ts';
 import * as agentDelegation from './migrations/0003_agent_delegation.ts';
 import * as resourceMetadata from './migrations/0004_resource_metadata.ts';
 import * as auditEventIds from './migrations/0005_audit_event_ids.ts';
+import * as idJagAudiences from './migrations/0007_id_jag_audiences.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
 // and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
@@ -17,6 +18,7 @@ const migrations: MigrationProvider = {
     return { '0001_initial': initial, '0002_agents': agents, '0003_agent_delegation': agentDelegation,
       '0004_resource_metadata': resourceMetadata,
       '0005_audit_event_ids': auditEventIds,
+      '0007_id_jag_audiences': idJagAudiences,
     };
   },
 };

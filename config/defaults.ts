@@ -64,6 +64,13 @@ export const transactionTokenDefaults = { lifetime: 300, maxContextBytes: 4096, 
 export const transactionTokenAlg = 'ES256';
 
 /**
+ * ID-JAGs we issue as an enterprise IdP: signed like Txn-Tokens, and living five minutes (the draft's examples;
+ * "short-lived"), never beyond the ID token they were exchanged for.
+ */
+export const idJagAlg = 'ES256';
+export const idJagLifetime = 300;
+
+/**
  * Abuse limits (RATE_LIMIT_*), each `points` attempts per `window` seconds and then `block` seconds refused.
  * Chosen so that nobody who types or configures correctly ever meets them, and the attacks they answer cost
  * more than they can win:

@@ -6,7 +6,9 @@
 //
 // The same grant is the Transaction Token Service (draft-ietf-oauth-transaction-tokens): with
 // `requested_token_type=urn:ietf:params:oauth:token-type:txn_token` an operator-approved workload gets a
-// Txn-Token for the trust domain instead (issueTransactionToken below, rules in grants/transaction-tokens.ts).
+// Txn-Token for the trust domain instead (issueTransactionToken below, rules in grants/transaction-tokens.ts),
+// and, with `urn:ietf:params:oauth:token-type:id-jag`, this server acts as an enterprise IdP and issues an ID-JAG
+// for another authorization server (grants/id-jag-issuance.ts).
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import { isAgentId, type Agent, type AgentStore } from '../adapters/agent-store.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
@@ -18,6 +20,7 @@ import {
   type ClientDelegationPolicy, type PolicyDefaults, type PolicyRefusal,
 } from './delegation-policy.ts';
 import { bindDpopProof } from './dpop-binding.ts';
+import { issueIdJag, type IdJagIssuanceDependencies } from './id-jag-issuance.ts';
 import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
 import { UnacceptableTokenError, type PresentedRole, type PresentedToken, type PresentedTokens } from './presented-tokens.ts';
 import { scopeAllowed } from './scope-patterns.ts';
@@ -45,6 +48,8 @@ export interface TokenExchangeDependencies {
   lineage: TokenLineage;
   delegationDefaults: PolicyDefaults;
   transactionTokens: TransactionTokenService;
+  /** This server as an enterprise IdP (requested_token_type id-jag). */
+  idJag: IdJagIssuanceDependencies;
 }
 
 /** What this grant needs to act as the trust domain's Transaction Token Service. */
@@ -80,6 +85,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     const requestedScopes = scopeList(params.scope);
     const request = checkRequest(params);
     if (request.requestedTokenType === TOKEN_TYPE.txnToken) return issueTransactionToken(ctx, deps, request, requestedScopes);
+    if (request.requestedTokenType === TOKEN_TYPE.idJag) return issueIdJag(ctx, deps.idJag, dPoP);
     const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
 
     const subject = await acceptToken(ctx, deps.presented, request.subjectToken, request.subjectTokenType, 'subject_token');
@@ -256,8 +262,8 @@ function checkRequest(params: Params): ExchangeRequest {
   if (actorToken && !actorTokenType) throw new errors.InvalidRequest('actor_token_type is required when actor_token is present');
   if (!actorToken && actorTokenType) throw new errors.InvalidRequest('actor_token_type must not be sent without actor_token');
   const requestedTokenType = single('requested_token_type') ?? TOKEN_TYPE.accessToken;
-  if (requestedTokenType !== TOKEN_TYPE.accessToken && requestedTokenType !== TOKEN_TYPE.txnToken) {
-    throw new errors.InvalidRequest(`requested_token_type "${requestedTokenType}" is not supported; this server issues access tokens (${TOKEN_TYPE.accessToken}) and Txn-Tokens (${TOKEN_TYPE.txnToken})`);
+  if (requestedTokenType !== TOKEN_TYPE.accessToken && requestedTokenType !== TOKEN_TYPE.txnToken && requestedTokenType !== TOKEN_TYPE.idJag) {
+    throw new errors.InvalidRequest(`requested_token_type "${requestedTokenType}" is not supported; this server issues access tokens (${TOKEN_TYPE.accessToken}), Txn-Tokens (${TOKEN_TYPE.txnToken}) and ID-JAGs (${TOKEN_TYPE.idJag})`);
   }
   return { subjectToken, subjectTokenType, actorToken, actorTokenType, requestedTokenType };
 }

@@ -11,6 +11,8 @@ export const TOKEN_TYPE = {
   txnToken: 'urn:ietf:params:oauth:token-type:txn_token',
   selfSigned: 'urn:ietf:params:oauth:token-type:self_signed',
   unsignedJson: 'urn:ietf:params:oauth:token-type:unsigned_json',
+  /** draft-ietf-oauth-identity-assertion-authz-grant (note: a hyphen, not an underscore) */
+  idJag: 'urn:ietf:params:oauth:token-type:id-jag',
 } as const;
 
 /** The JWT `typ` header of a Txn-Token (draft-ietf-oauth-transaction-tokens; media type application/txntoken+jwt). */

@@ -33,6 +33,8 @@ import { hideStoredClientSecrets, registrableScopes, registrationAccess } from '
 import { adminAgentRoutes } from './routes/admin-agents.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeyRoutes } from './routes/admin-keys.ts';
+import { adminIdJagAudienceRoutes } from './routes/admin-id-jag-audiences.ts';
+import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
@@ -60,6 +62,8 @@ export interface AppDependencies {
   metricsToken: string | undefined;
   /** Set when tracing is on. */
   tracer?: Tracer;
+  /** The authorization servers we issue ID-JAGs for (/admin/id-jag-audiences). */
+  idJagAudiences: IdJagAudienceStore;
   /** The abuse limits (RATE_LIMIT_*). */
   throttles: Throttles;
 }
@@ -96,10 +100,11 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
+  const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
     noIdsWithNul,
-    ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys].flatMap((router) => [router.routes(), router.allowedMethods()]),
+    ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys, adminIdJagAudiences].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;

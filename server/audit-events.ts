@@ -11,6 +11,7 @@ import type { AuditTrail } from '../adapters/audit-stream.ts';
 import type { JsonObject } from '../adapters/database.ts';
 import type { IssuedTransactionToken } from '../grants/token-exchange.ts';
 import type { RedeemedIdentityAssertion } from '../grants/jwt-bearer.ts';
+import type { IssuedIdJag } from '../grants/id-jag-issuance.ts';
 
 type OidcError = Error & { error?: string; error_description?: string };
 
@@ -23,6 +24,11 @@ export function auditProviderEvents(provider: Provider, audit: AuditTrail): void
     const transaction = (ctx.oidc.entities as { TransactionToken?: IssuedTransactionToken }).TransactionToken;
     if (transaction) {
       issuedTokenAudit(ctx, audit.recordDurably(transactionTokenIssued(ctx, transaction)));
+      return;
+    }
+    const idJag = (ctx.oidc.entities as { IssuedIdJag?: IssuedIdJag }).IssuedIdJag;
+    if (idJag) {
+      issuedTokenAudit(ctx, audit.recordDurably(idJagIssued(ctx, idJag)));
       return;
     }
     const token = ctx.oidc.entities.AccessToken ?? ctx.oidc.entities.ClientCredentials;
@@ -87,6 +93,17 @@ export async function awaitIssuedTokenAudit(ctx: KoaContextWithOIDC, next: () =>
   ctx.set('Retry-After', '1');
   ctx.remove('Pragma');
   ctx.body = { error: 'temporarily_unavailable', error_description: 'the token could not be recorded on the audit trail; try again' };
+}
+
+/** An ID-JAG we issued as an enterprise IdP: for whom, to which authorization server and resource; never the JWT. */
+function idJagIssued(ctx: KoaContextWithOIDC, { claims }: IssuedIdJag): AuditEvent {
+  return {
+    ...requestFacts(ctx),
+    event: 'id_jag.issued',
+    outcome: 'success',
+    subject: claims.sub,
+    details: { jti: claims.jti, audience: claims.aud, audience_client_id: claims.client_id, resource: claims.resource ?? null, scope: claims.scope ?? null, expires_at: claims.exp },
+  };
 }
 
 /**

@@ -19,6 +19,8 @@ import type { PresentedTokens } from '../grants/presented-tokens.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
 import * as jwtBearer from '../grants/jwt-bearer.ts';
 import type { IdJagVerifier } from '../grants/id-jag.ts';
+import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
+import { TOKEN_TYPE } from '../grants/token-types.ts';
 import { transactionTokenPolicy } from '../grants/transaction-token-policy.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
@@ -40,6 +42,8 @@ export interface ProviderDependencies {
   lineage: TokenLineage;
   /** Subject and actor tokens for token exchange. */
   presented: PresentedTokens;
+  /** The authorization servers we issue ID-JAGs for, as an enterprise IdP. */
+  idJagAudiences: IdJagAudienceStore;
   /** Enterprise IdPs whose ID-JAGs the jwt-bearer grant accepts; the grant is offered only when there is one. */
   idJag?: IdJagVerifier;
   delegationDefaults: PolicyDefaults;
@@ -218,6 +222,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // ID-JAG draft §6: the profile is listed, and then grant_types_supported has jwt-bearer (registered below).
       // Which IdPs are trusted is not disclosed (the draft forbids listing them).
       ...(deps.idJag?.enabled ? { authorization_grant_profiles_supported: [jwtBearer.ID_JAG_PROFILE] } : {}),
+      // As an IdP (identity chaining §5, ID-JAG draft §6): the token types token exchange issues for another domain.
+      identity_chaining_requested_token_types_supported: [TOKEN_TYPE.idJag],
     },
 
     features: {
@@ -386,6 +392,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       jwtRecords: deps.jwtRecords,
       delegationDefaults: deps.delegationDefaults,
       transactionTokens: deps.transactionTokens,
+      idJag: { issuer: deps.issuer, audiences: deps.idJagAudiences, users: deps.users, presented: deps.presented, signer: deps.transactionTokens.signer },
     }),
     tokenExchange.parameters,
     tokenExchange.allowedDuplicateParameters,

@@ -33,6 +33,7 @@ import { TrustedIssuers } from '../grants/trusted-issuers.ts';
 import { composeApp } from './app.ts';
 import { createThrottles } from './throttles.ts';
 import { IdJagVerifier } from '../grants/id-jag.ts';
+import { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import { scryptGate } from '../adapters/scrypt-gate.ts';
 import { auditProviderEvents } from './audit-events.ts';
 import { drainable } from './drain.ts';
@@ -129,6 +130,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const clients = new PostgresClientAdapter(database.db, new ReadThroughCache('clients', changes));
     const users = new UserStore(database.db);
     const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes));
+    const idJagAudiences = new IdJagAudienceStore(database.db);
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
     const clientModel = storableClients(new ClientAdapter(clients, agents));
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
@@ -159,6 +161,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       // An issuer trusted for ID-JAGs only (no audiences of its own) has no tokens token exchange accepts.
       presented: new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain }),
       idJag: new IdJagVerifier(settings.trustedIssuers, issuer),
+      idJagAudiences,
       delegationDefaults: settings.delegation,
       transactionTokens: { trustDomain, signer: new TokenSigner(signingKeys), ...settings.transactionTokens },
       cimd: settings.cimd,
@@ -198,6 +201,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       metrics,
       metricsToken: settings.metricsToken,
       tracer,
+      idJagAudiences,
       throttles: createThrottles(settings.rateLimits, { redis, prefix: settings.redisKeyPrefix }),
     });
     server.on('request', provider.callback());
