@@ -112,6 +112,21 @@ export class ResourceStore {
     return toPage(await query.execute(), limit, toResource, (row) => row.identifier);
   }
 
+  /**
+   * The resources that define at least one of `scopes` (server/scope-resolution.ts infers a request's resource
+   * from them). Not cached: a resource registered or changed on another instance counts at once.
+   */
+  async definingAnyScope(scopes: readonly string[]): Promise<Resource[]> {
+    const wanted = scopes.filter((scope) => !scope.includes('\u0000'));
+    if (!wanted.length) return [];
+    // One parameter whatever the number of scopes: a JSON array, unnested into the text[] that `?|` takes.
+    const rows = await this.#db.selectFrom('resources').selectAll()
+      .where(sql<boolean>`scopes ?| array(select jsonb_array_elements_text(${JSON.stringify(wanted)}::jsonb))`)
+      .orderBy('identifier')
+      .execute();
+    return rows.map(toResource);
+  }
+
   /** The updated resource, or undefined when there is no such resource. */
   async update(identifier: string, patch: ResourcePatch): Promise<Resource | undefined> {
     const row = await writeAnnounced(this.#db, this.#cache, identifier, (trx) => trx

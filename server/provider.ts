@@ -22,6 +22,7 @@ import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
+import { apiScopes, defaultResourceFor } from './scope-resolution.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
 import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
@@ -258,6 +259,23 @@ export function createProvider(deps: ProviderDependencies): Provider {
       resourceIndicators: {
         enabled: true,
         useGrantedResource: () => true,
+        // RFC 9068 §3: a request naming scopes but no resource is for the one resource its scopes refer to
+        // (server/scope-resolution.ts). oidc-provider asks here at the authorization endpoint (before anyone is
+        // asked to log in), for our client_credentials and token exchange grants, and, with `oneOf`, when a code
+        // or refresh token covers several resources and the token request names none.
+        async defaultResource(ctx, _client, oneOf) {
+          const requested = apiScopes((ctx.oidc.params?.scope as string | undefined)?.split(' ') ?? [], OIDC_SCOPES);
+          if (oneOf) {
+            if (!requested.length) return oneOf;
+            const granted = new Set([oneOf].flat());
+            const decided = defaultResourceFor(requested, (await deps.resources.definingAnyScope(requested)).filter((r) => granted.has(r.identifier)));
+            // Undecided: oidc-provider then asks for the one resource this token is for.
+            return 'resource' in decided && decided.resource ? decided.resource : oneOf;
+          }
+          const decided = defaultResourceFor(requested, await deps.resources.definingAnyScope(requested));
+          if ('refusal' in decided) throw new errors.InvalidScope(decided.refusal.description, decided.refusal.scope as string);
+          return decided.resource;
+        },
         async getResourceServerInfo(_ctx, resourceIndicator) {
           const resource = await deps.resources.get(resourceIndicator);
           if (!resource) {

@@ -47,6 +47,18 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
     expect((await resources.get('https://dup.example/'))!.name).toBe('Calendar');
   });
 
+  it('finds the resources defining any of some scopes, by exact scope, in identifier order', async () => {
+    await resources.create({ identifier: 'https://scoped-b.example/', scopes: ['scoped:read', 'shared'], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    await resources.create({ identifier: 'https://scoped-a.example/', scopes: ['scoped:write', 'shared'], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    const identifiers = async (scopes: string[]) => (await resources.definingAnyScope(scopes)).map((r) => r.identifier);
+    expect(await identifiers(['scoped:read'])).toEqual(['https://scoped-b.example/']);
+    expect(await identifiers(['shared'])).toEqual(['https://scoped-a.example/', 'https://scoped-b.example/']);
+    expect(await identifiers(['scoped:read', 'scoped:write'])).toEqual(['https://scoped-a.example/', 'https://scoped-b.example/']);
+    // No pattern matching and no partial matches; quotes and NUL are data, not syntax.
+    expect(await identifiers(['scoped:*', 'scoped', 'shared"', 'x\u0000'])).toEqual([]);
+    expect(await identifiers([])).toEqual([]);
+  });
+
   it('updates only the fields given and can clear the name', async () => {
     const created = await resources.create({ ...calendar, identifier: 'https://patch.example/' });
     const scoped = await resources.update('https://patch.example/', { scopes: ['only:this'] });
