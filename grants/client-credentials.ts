@@ -31,6 +31,9 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     // resource, and an agent's `resource:action` scopes are not in its static list.
     const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
     const scopes = agent ? agentScopes(requested, agent) : undefined;
+    // An agent's default scopes stand for the scope it did not send, so they decide the resource as a sent scope
+    // would (server/scope-resolution.ts, through resourceIndicators.defaultResource).
+    if (scopes && !requested.length && scopes.length) ctx.oidc.params.scope = scopes.join(' ');
     const resourceServers = await resolveRequestedResources(provider, ctx);
     if (resourceServers.length > 1) {
       throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');

@@ -90,6 +90,17 @@ describe.each(STORAGE_MODES)('scope rule on %s storage', (mode) => {
     });
   });
 
+  it('an agent\'s default scopes decide the resource as sent scopes would', async () => {
+    const alice = (await oidc.tokenIntrospection(introspector, (await oidc.clientCredentialsGrant(agent, { scope: 'files:read' })).access_token)).owner as string;
+    const defaults = await createKeyAgent(server, alice, { name: 'defaults', scopes: ['files:**', 'shared:*'], default_scopes: ['files:read'] });
+    const token = await oidc.clientCredentialsGrant(defaults.config);
+    expect(token.scope).toBe('files:read');
+    expect(decodeJwt(token.access_token)).toMatchObject({ aud: FILES, scope: 'files:read' });
+    const ambiguous = await createKeyAgent(server, alice, { name: 'ambiguous-defaults', scopes: ['shared:*'], default_scopes: ['shared:read'] });
+    expect(await refusal(oidc.clientCredentialsGrant(ambiguous.config))).toEqual({ status: 400, error: 'invalid_scope', description: AMBIGUOUS });
+    expect((await oidc.clientCredentialsGrant(ambiguous.config, { resource: MAIL })).scope).toBe('shared:read');
+  });
+
   describe('authorization code', () => {
     async function authorizationUrl(scope: string, extra: Record<string, string> = {}) {
       const verifier = oidc.randomPKCECodeVerifier();
@@ -114,6 +125,21 @@ describe.each(STORAGE_MODES)('scope rule on %s storage', (mode) => {
       expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: FILES, scope: 'files:read' });
       const refreshed = await oidc.refreshTokenGrant(app, tokens.refresh_token ?? '', {});
       expect(decodeJwt(refreshed.access_token)).toMatchObject({ aud: FILES, scope: 'files:read' });
+    });
+
+    it('a refresh token granted for two resources is used for the one its requested scope refers to', async () => {
+      const { url, verifier } = await authorizationUrl('openid offline_access files:read mail:send', { resource: FILES, prompt: 'consent' });
+      url.searchParams.append('resource', MAIL);
+      const callback = await signInAndConsent(url, REDIRECT_URI, ALICE);
+      const tokens = await oidc.authorizationCodeGrant(app, callback, { pkceCodeVerifier: verifier, expectedState: 'st-1' }, { resource: FILES });
+      expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: FILES, scope: 'files:read' });
+      const mail = await oidc.refreshTokenGrant(app, tokens.refresh_token!, { scope: 'mail:send' });
+      expect(mail.scope).toBe('mail:send');
+      expect(mail.access_token.split('.')).toHaveLength(1);
+      expect(await oidc.tokenIntrospection(introspector, mail.access_token)).toMatchObject({ active: true, aud: MAIL, scope: 'mail:send' });
+      // Scopes of both still need the resource named.
+      const refused = await refusal(oidc.refreshTokenGrant(app, mail.refresh_token!, { scope: 'files:read mail:send' }));
+      expect(refused).toMatchObject({ status: 400, error: 'invalid_target' });
     });
 
     it.each([
