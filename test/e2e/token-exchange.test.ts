@@ -287,6 +287,24 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
     });
   });
 
+  it('without resource or a subject audience, exchanges for the resource the scope refers to (RFC 9068 §3)', async () => {
+    const external = await idp.sign({ iss: EXTERNAL_ISSUER, sub: 'bob', aud: 'https://as.example.test', scope: 'files:read files.reports:read', exp: Math.floor(Date.now() / 1000) + 300 });
+    const jwtType = 'urn:ietf:params:oauth:token-type:jwt';
+    const exchanged = await exchange(agentA, { subject_token: external, subject_token_type: jwtType, scope: 'files.reports:read' });
+    expect(exchanged.scope).toBe('files.reports:read');
+    expect(decodeJwt(exchanged.access_token)).toMatchObject({ sub: 'partner:bob', aud: FILES, scope: 'files.reports:read' });
+    // `files:read` is defined by three resources here: the request must say which.
+    expect(await refusal(exchange(agentA, { subject_token: external, subject_token_type: jwtType, scope: 'files:read' }))).toEqual({
+      error: 'invalid_scope',
+      description: `the requested scopes refer to more than one resource ("${DOCS}", "${FILES}", "${SHORT}"): send the resource parameter (RFC 8707) to say which`,
+    });
+    // An inferred resource is held to the same rules as a named one: an agent limited to DOCS may not get FILES.
+    const docsOnly = await createAgent({ name: 'docs-only', resources: [DOCS] });
+    expect(await refusal(exchange(docsOnly, { subject_token: external, subject_token_type: jwtType, scope: 'files.reports:read' }))).toMatchObject({
+      error: 'invalid_target', description: `this agent may not request tokens for "${FILES}"`,
+    });
+  });
+
   describe('DPoP', () => {
     it('binds the exchanged token to the proof key and refuses a replayed proof', async () => {
       const subject = await aliceToken();
