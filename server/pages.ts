@@ -78,7 +78,7 @@ export function consentPage(input: {
   scopes: string[];
   claims: string[];
   resources: { indicator: string; scopes: string[] }[];
-  /** The request's scope, shown when consent is asked again (prompt=consent) for nothing new. */
+  /** The request's scope, shown when consent is asked (prompt=consent) for nothing new. */
   requested?: string[];
 }): string {
   const list = (items: string[]) => `<ul>${items.map((item) => `<li><code>${escapeHtml(item)}</code></li>`).join('')}</ul>`;
@@ -91,7 +91,7 @@ ${input.claims.length ? `<dt>Claims</dt><dd>${list(input.claims)}</dd>` : ''}
 ${input.resources.filter((r) => r.scopes.length).map((r) => `<dt>At <code>${escapeHtml(r.indicator)}</code></dt><dd>${list(r.scopes)}</dd>`).join('\n')}
 </dl>`
     : input.requested?.length
-      ? `<p>It asks you to confirm again what you allowed before:</p>\n${list(input.requested)}`
+      ? `<p>It asks for no new access. The request names:</p>\n${list(input.requested)}`
       : '<p>It asks only to know that you signed in, with no access to anything else.</p>';
   return page('Authorize access', `<h1>${escapeHtml(input.clientName)} asks for access</h1>
 ${body}

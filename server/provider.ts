@@ -22,7 +22,7 @@ import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
-import { apiScopes, defaultResourceFor } from './scope-resolution.ts';
+import { apiScopes, defaultResourceFor, namedResourceRefusal } from './scope-resolution.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
 import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
@@ -276,11 +276,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
           if ('refusal' in decided) throw new errors.InvalidScope(decided.refusal.description, decided.refusal.scope as string);
           return decided.resource;
         },
-        async getResourceServerInfo(_ctx, resourceIndicator) {
+        async getResourceServerInfo(ctx, resourceIndicator) {
           const resource = await deps.resources.get(resourceIndicator);
           if (!resource) {
             throw new errors.InvalidTarget(`resource "${resourceIndicator}" is not registered at this authorization server`);
           }
+          refuseScopesTheResourceLacks(ctx, resource);
           return {
             scope: resource.scopes.join(' '),
             audience: resource.identifier,
@@ -348,6 +349,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
     if (route === 'client_update' && ctx!.oidc.entities.Client?.clientAuthMethod !== 'none') return;
     const problem = anonymousRegistrationProblem(metadata as Parameters<typeof anonymousRegistrationProblem>[0]);
     if (problem) throw new errors.InvalidClientMetadata(problem);
+  }
+
+  /**
+   * At the authorization endpoint, before anyone signs in: one named resource and only scopes it does not define
+   * (server/scope-resolution.ts). The token endpoint's grants refuse the same through responseScope.
+   */
+  function refuseScopesTheResourceLacks(ctx: KoaContextWithOIDC, resource: { identifier: string; scopes: string[] }): void {
+    const { route, params } = ctx.oidc;
+    if (route !== 'authorization' && route !== 'pushed_authorization_request') return;
+    if ([params?.resource].flat().filter(Boolean).length !== 1) return;
+    const refusal = namedResourceRefusal(apiScopes((params?.scope as string | undefined)?.split(' ') ?? [], OIDC_SCOPES), resource);
+    if (refusal) throw new errors.InvalidScope(refusal.description, refusal.scope as string);
   }
 
   /** A resource registered as DPoP-only (RFC 9449) never gets a Bearer token, whatever the grant. */

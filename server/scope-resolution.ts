@@ -70,6 +70,20 @@ export function defaultResourceFor(scopes: readonly string[], candidates: readon
 }
 
 /**
+ * A request naming one resource and API scopes of which it defines none would be consented to, and get a code and
+ * a token, with no scope at all; refused instead, as a token request of that kind is (responseScope).
+ */
+export function namedResourceRefusal(scopes: readonly string[], resource: ScopedResource): ScopeRefusal | undefined {
+  if (!scopes.length || scopes.some((scope) => resource.scopes.includes(scope))) return undefined;
+  return {
+    error: 'invalid_scope',
+    rule: 'unknown_scope',
+    scope: scopes.join(' '),
+    description: `resource "${resource.identifier}" defines none of the requested scopes (${scopes.join(' ')})`,
+  };
+}
+
+/**
  * The `scope` member of a token response. RFC 6749 §3.3 and §5.1 require it whenever the granted scope differs
  * from the requested one; we send it whenever the token has a scope, so a client never has to compare. A request
  * that asked for scopes and would get a token with none is refused instead: an empty scope cannot be written

@@ -156,6 +156,19 @@ describe.each(STORAGE_MODES)('scope rule on %s storage', (mode) => {
       expect(server.issuedCount()).toBe(before);
     });
 
+    it('with a named resource, refuses before sign-in scopes it defines none of, and lets a narrower request through', async () => {
+      const before = server.issuedCount();
+      const { url } = await authorizationUrl('openid mail:send', { resource: FILES, prompt: 'consent' });
+      const callback = await new Browser().navigate(url.href, REDIRECT_URI) as URL;
+      expect(Object.fromEntries(callback.searchParams)).toMatchObject({
+        error: 'invalid_scope', error_description: `resource "${FILES}" defines none of the requested scopes (mail:send)`, state: 'st-1',
+      });
+      expect(server.issuedCount()).toBe(before);
+      const narrower = await authorizationUrl('openid files:read mail:send', { resource: FILES });
+      const login = await new Browser().navigate(narrower.url.href, REDIRECT_URI) as Page;
+      expect(login.html).toContain('name="password"');
+    });
+
     it('shows the error page, not the sign-in, when the redirect URI cannot be trusted with the error', async () => {
       const { url } = await authorizationUrl('openid files:read mail:send', { redirect_uri: 'http://127.0.0.1:8977/elsewhere' });
       const page = await new Browser().navigate(url.href, REDIRECT_URI) as Page;

@@ -31,7 +31,7 @@ describe('consent page', () => {
   it('never shows an empty list: a repeated consent names the request, a request for nothing says so', () => {
     const again = consentPage({ ...base, resources: [{ indicator: 'https://files.example/', scopes: [] }], requested: ['openid', 'files:read'] });
     expect(items(again)).toEqual(['openid', 'files:read']);
-    expect(again).toContain('confirm again');
+    expect(again).toContain('no new access');
     const nothing = consentPage({ ...base, requested: [] });
     expect(nothing).not.toMatch(/<ul>|<dl>/);
     expect(nothing).toContain('only to know that you signed in');

@@ -1,7 +1,7 @@
 // The scope rule of server/scope-resolution.ts as a table: which resource a request naming scopes but no
 // `resource` is for (RFC 9068 §3), and what a token response says of its scope (RFC 6749 §3.3, §5.1).
 import { describe, expect, it } from 'vitest';
-import { apiScopes, defaultResourceFor, responseScope, type ScopedResource } from '../../server/scope-resolution.ts';
+import { apiScopes, defaultResourceFor, namedResourceRefusal, responseScope, type ScopedResource } from '../../server/scope-resolution.ts';
 
 const FILES: ScopedResource = { identifier: 'https://files.example.test/', scopes: ['files:read', 'files:write', 'read'] };
 const MAIL: ScopedResource = { identifier: 'https://mail.example.test/', scopes: ['mail:send', 'read'] };
@@ -55,6 +55,20 @@ describe('defaultResourceFor', () => {
 
   it('picks the one resource defining all scopes even when another defines some of them', () => {
     expect(defaultResourceFor(['read', 'files:read'], [FILES, MAIL])).toEqual({ resource: FILES.identifier });
+  });
+});
+
+describe('namedResourceRefusal', () => {
+  it('lets a request through when the named resource defines one of its scopes, or when it has no API scope', () => {
+    expect(namedResourceRefusal(['files:read', 'mail:send'], FILES)).toBeUndefined();
+    expect(namedResourceRefusal([], FILES)).toBeUndefined();
+  });
+
+  it('refuses a request whose API scopes the named resource defines none of', () => {
+    expect(namedResourceRefusal(['mail:send', 'calendar:read'], FILES)).toEqual({
+      error: 'invalid_scope', rule: 'unknown_scope', scope: 'mail:send calendar:read',
+      description: 'resource "https://files.example.test/" defines none of the requested scopes (mail:send calendar:read)',
+    });
   });
 });
 
