@@ -113,7 +113,7 @@ export class ResourceStore {
   }
 
   /**
-   * The resources that define at least one of `scopes` (server/scope-resolution.ts infers a request's resource
+   * The resources that define at least one of `scopes` (grants/scope-resolution.ts infers a request's resource
    * from them). Not cached: a resource registered or changed on another instance counts at once.
    */
   async definingAnyScope(scopes: readonly string[]): Promise<Resource[]> {

@@ -10,8 +10,8 @@ import { bindDpopProof } from './dpop-binding.ts';
 import {
   buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateClientScope, validateDpop,
 } from './oidc-grant-helpers.ts';
-import { responseScope } from '../server/scope-resolution.ts';
 import { scopesNotAllowed } from './scope-patterns.ts';
+import { responseScope } from './scope-resolution.ts';
 
 export const grantType = 'client_credentials';
 export const parameters = ['scope', 'resource'];
@@ -32,7 +32,7 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
     const scopes = agent ? agentScopes(requested, agent) : undefined;
     // An agent's default scopes stand for the scope it did not send, so they decide the resource as a sent scope
-    // would (server/scope-resolution.ts, through resourceIndicators.defaultResource).
+    // would (grants/scope-resolution.ts, through resourceIndicators.defaultResource).
     if (scopes && !requested.length && scopes.length) ctx.oidc.params.scope = scopes.join(' ');
     const resourceServers = await resolveRequestedResources(provider, ctx);
     if (resourceServers.length > 1) {
@@ -73,7 +73,7 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     ctx.body = buildTokenResponse(provider, {
       accessToken: value,
       expiresIn: token.expiration,
-      // RFC 6749 §3.3, §5.1: the client always learns what it got (server/scope-resolution.ts).
+      // RFC 6749 §3.3, §5.1: the client always learns what it got (grants/scope-resolution.ts).
       scope: answered.scope,
       tokenType: token.tokenType,
     });

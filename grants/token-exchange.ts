@@ -20,8 +20,8 @@ import {
 import { bindDpopProof } from './dpop-binding.ts';
 import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
 import { UnacceptableTokenError, type PresentedRole, type PresentedToken, type PresentedTokens } from './presented-tokens.ts';
-import { responseScope } from '../server/scope-resolution.ts';
 import { scopeAllowed } from './scope-patterns.ts';
+import { responseScope } from './scope-resolution.ts';
 import { EXCHANGED_TOKEN_GTY } from './token-liveness.ts';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
 import {
@@ -129,7 +129,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     checkTarget(target);
     params.resource = target;
     params.audience = undefined;
-    // Without either, the resource the requested scopes refer to (server/scope-resolution.ts), under the same rules.
+    // Without either, the resource the requested scopes refer to (grants/scope-resolution.ts), under the same rules.
     const [resourceServer] = await resolveRequestedResources(provider, ctx);
     if (!target && resourceServer) checkTarget(resourceServer.identifier());
 

@@ -16,13 +16,13 @@ import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, si
 import * as clientCredentials from '../grants/client-credentials.ts';
 import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../grants/delegation-policy.ts';
 import type { PresentedTokens } from '../grants/presented-tokens.ts';
+import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../grants/scope-resolution.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
 import { transactionTokenPolicy } from '../grants/transaction-token-policy.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
-import { apiScopes, defaultResourceFor, namedResourceRefusal } from './scope-resolution.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
 import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
@@ -260,7 +260,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         enabled: true,
         useGrantedResource: () => true,
         // RFC 9068 §3: a request naming scopes but no resource is for the one resource its scopes refer to
-        // (server/scope-resolution.ts). oidc-provider asks here at the authorization endpoint (before anyone is
+        // (grants/scope-resolution.ts). oidc-provider asks here at the authorization endpoint (before anyone is
         // asked to log in), for our client_credentials and token exchange grants, and, with `oneOf`, when a code
         // or refresh token covers several resources and the token request names none.
         async defaultResource(ctx, _client, oneOf) {
@@ -353,7 +353,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   /**
    * At the authorization endpoint, before anyone signs in: one named resource and only scopes it does not define
-   * (server/scope-resolution.ts). The token endpoint's grants refuse the same through responseScope.
+   * (grants/scope-resolution.ts). The token endpoint's grants refuse the same through responseScope.
    */
   function refuseScopesTheResourceLacks(ctx: KoaContextWithOIDC, resource: { identifier: string; scopes: string[] }): void {
     const { route, params } = ctx.oidc;
