@@ -117,7 +117,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     closeables.push(() => changes.close());
     const clients = new PostgresClientAdapter(database.db, new ReadThroughCache('clients', changes));
     const users = new UserStore(database.db);
-    const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes));
+    const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes), new ReadThroughCache('resource-catalogue', changes));
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
     const clientModel = storableClients(new ClientAdapter(clients, agents));
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused

@@ -109,6 +109,28 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
     expect(await cached.get(created.identifier)).toEqual(created);
   });
 
+  it('keeps the catalogue for the scope rule in memory, and forgets it on every create, update and delete', async () => {
+    const feed = new LocalChangeFeed();
+    const cached = new ResourceStore(database.db, new ReadThroughCache('resources', feed), new ReadThroughCache('resource-catalogue', feed));
+    const identifiers = async (scope: string) => (await cached.definingAnyScope([scope])).map((r) => r.identifier);
+    expect(await identifiers('catalogue:read')).toEqual([]);
+    await cached.create({ identifier: 'https://catalogue.example/', scopes: ['catalogue:read'], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    expect(await identifiers('catalogue:read')).toEqual(['https://catalogue.example/']);
+    await cached.update('https://catalogue.example/', { scopes: ['catalogue:write'] });
+    expect(await identifiers('catalogue:read')).toEqual([]);
+    expect(await identifiers('catalogue:write')).toEqual(['https://catalogue.example/']);
+    // Served from memory: a row changed behind the store's back is not seen until the store announces a change.
+    await database.db.updateTable('resources').set({ scopes: JSON.stringify(['catalogue:sneaky']) }).where('identifier', '=', 'https://catalogue.example/').execute();
+    expect(await identifiers('catalogue:write')).toEqual(['https://catalogue.example/']);
+    await cached.delete('https://catalogue.example/');
+    expect(await identifiers('catalogue:write')).toEqual([]);
+    expect(await identifiers('catalogue:sneaky')).toEqual([]);
+    // Each caller gets its own copy.
+    await cached.create({ identifier: 'https://catalogue-copy.example/', scopes: ['copy:read'], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    (await cached.definingAnyScope(['copy:read']))[0].scopes.push('copy:admin');
+    expect((await cached.definingAnyScope(['copy:read']))[0].scopes).toEqual(['copy:read']);
+  });
+
   it('rejects a cursor it did not issue', async () => {
     await expect(resources.list({ limit: 1, cursor: '!!' })).rejects.toBeInstanceOf(InvalidCursorError);
   });
