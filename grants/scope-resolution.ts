@@ -23,7 +23,7 @@ export type DefaultResource =
   | { refusal: ScopeRefusal };
 
 export interface ScopeRefusal {
-  /** RFC 9068 §3 names `invalid_scope` for both cases. */
+  /** RFC 6749 §5.2 for an unknown scope, RFC 9068 §3 for scopes of several resources. */
   error: 'invalid_scope';
   rule: 'unknown_scope' | 'ambiguous_resource';
   description: string;
