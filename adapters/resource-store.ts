@@ -1,8 +1,8 @@
 // Registered resource servers (RFC 8707 resource indicators): the only audiences tokens may be issued for, with
 // the scopes each accepts, the access token format it verifies and how long its tokens live.
-import { sql, type Selectable } from 'kysely';
+import { sql, type Selectable, type Transaction } from 'kysely';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
-import type { Database, ResourcesTable } from './database.ts';
+import type { Database, ResourcesTable, Tables } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 export type TokenFormat = 'jwt' | 'opaque';
@@ -55,18 +55,36 @@ export class DuplicateResourceError extends Error {
   }
 }
 
+/** The one key of the catalogue cache: every resource, for the scope rule (grants/scope-resolution.ts). */
+const CATALOGUE = 'all';
+
 export class ResourceStore {
   readonly #db: Database;
   readonly #cache: ReadThroughCache<Resource> | undefined;
+  readonly #catalogue: ReadThroughCache<Resource[]> | undefined;
 
-  /** With a cache, `get` (called on every token request naming a resource) is served from memory. */
-  constructor(db: Database, cache?: ReadThroughCache<Resource>) {
+  /**
+   * With caches, `get` (called on every token request naming a resource) and `definingAnyScope` (every request
+   * naming scopes but no resource) are served from memory, so they keep working while PostgreSQL is down.
+   */
+  constructor(db: Database, cache?: ReadThroughCache<Resource>, catalogue?: ReadThroughCache<Resource[]>) {
     this.#db = db;
     this.#cache = cache;
+    this.#catalogue = catalogue;
   }
 
   async create(input: NewResource): Promise<Resource> {
-    const row = await this.#db
+    // A resource that did not exist is in no `get` cache (misses are never cached), but it is missing from every
+    // catalogue: announced before the insert commits, as writeAnnounced does.
+    const row = await this.#db.transaction().execute(async (trx) => this.#catalogueChanged(await this.#insert(trx, input), (inserted) => inserted !== undefined));
+    if (!row) throw new DuplicateResourceError(input.identifier);
+    // A catalogue loaded between the announcement and the commit could not see the new row: forgotten once more.
+    await this.#catalogue?.invalidate(CATALOGUE).catch(() => undefined);
+    return toResource(row);
+  }
+
+  #insert(trx: Transaction<Tables>, input: NewResource) {
+    return trx
       .insertInto('resources')
       .values({
         identifier: input.identifier,
@@ -80,9 +98,6 @@ export class ResourceStore {
       .onConflict((oc) => oc.column('identifier').doNothing())
       .returningAll()
       .executeTakeFirst();
-    if (!row) throw new DuplicateResourceError(input.identifier);
-    // Nothing to announce: a resource that did not exist is cached nowhere (misses are never cached).
-    return toResource(row);
   }
 
   async get(identifier: string): Promise<Resource | undefined> {
@@ -112,9 +127,20 @@ export class ResourceStore {
     return toPage(await query.execute(), limit, toResource, (row) => row.identifier);
   }
 
+  /**
+   * The resources that define at least one of `scopes` (grants/scope-resolution.ts infers a request's resource
+   * from them). Not cached: a resource registered or changed on another instance counts at once.
+   */
+  async definingAnyScope(scopes: readonly string[]): Promise<Resource[]> {
+    if (!scopes.length) return [];
+    const load = async () => (await this.#db.selectFrom('resources').selectAll().orderBy('identifier').forShare().execute()).map(toResource);
+    const all = (this.#catalogue ? await this.#catalogue.get(CATALOGUE, load) : await load()) ?? [];
+    return all.filter((resource) => scopes.some((scope) => resource.scopes.includes(scope))).map(copyOf);
+  }
+
   /** The updated resource, or undefined when there is no such resource. */
   async update(identifier: string, patch: ResourcePatch): Promise<Resource | undefined> {
-    const row = await writeAnnounced(this.#db, this.#cache, identifier, (trx) => trx
+    const row = await writeAnnounced(this.#db, this.#cache, identifier, async (trx) => this.#catalogueChanged(await trx
       .updateTable('resources')
       .set({
         ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -127,14 +153,23 @@ export class ResourceStore {
       })
       .where('identifier', '=', identifier)
       .returningAll()
-      .executeTakeFirst());
+      .executeTakeFirst(), (updated) => updated !== undefined));
     return row && toResource(row);
   }
 
   /** False when there was no such resource. */
   async delete(identifier: string): Promise<boolean> {
-    const result = await writeAnnounced(this.#db, this.#cache, identifier, (trx) => trx.deleteFrom('resources').where('identifier', '=', identifier).executeTakeFirst());
+    const result = await writeAnnounced(this.#db, this.#cache, identifier, async (trx) => this.#catalogueChanged(
+      await trx.deleteFrom('resources').where('identifier', '=', identifier).executeTakeFirst(),
+      (deleted) => deleted.numDeletedRows > 0n,
+    ));
     return result.numDeletedRows > 0n;
+  }
+
+  /** Inside a write's transaction: every instance drops its catalogue before the change commits. */
+  async #catalogueChanged<R>(result: R, changed: (result: R) => boolean): Promise<R> {
+    if (changed(result)) await this.#catalogue?.invalidate(CATALOGUE);
+    return result;
   }
 }
 

@@ -11,6 +11,7 @@ import {
   buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateClientScope, validateDpop,
 } from './oidc-grant-helpers.ts';
 import { scopesNotAllowed } from './scope-patterns.ts';
+import { responseScope } from './scope-resolution.ts';
 
 export const grantType = 'client_credentials';
 export const parameters = ['scope', 'resource'];
@@ -28,7 +29,11 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
 
     // Read before resolving resources: oidc-provider drops scopes it does not know from a request without a
     // resource, and an agent's `resource:action` scopes are not in its static list.
-    const scopes = agent ? agentScopes(ctx, agent) : undefined;
+    const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
+    const scopes = agent ? agentScopes(requested, agent) : undefined;
+    // An agent's default scopes stand for the scope it did not send, so they decide the resource as a sent scope
+    // would (grants/scope-resolution.ts, through resourceIndicators.defaultResource).
+    if (scopes && !requested.length && scopes.length) ctx.oidc.params.scope = scopes.join(' ');
     const resourceServers = await resolveRequestedResources(provider, ctx);
     if (resourceServers.length > 1) {
       throw new errors.InvalidTarget('only a single resource indicator value is supported for this grant type');
@@ -44,12 +49,16 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
       scope: granted.join(' ') || undefined,
       ...(agent ? { expiresIn: agentTokenLifetime(agent, resourceServer?.accessTokenTTL) } : {}),
     });
+    let issued = granted;
     if (resourceServer) {
       token.resourceServer = resourceServer;
       // As oidc-provider does: a resource's token carries only the scopes that resource accepts.
       const accepted = new Set(resourceServer.scope?.split(' '));
-      token.scope = granted.filter((scope) => accepted.has(scope)).join(' ') || undefined;
+      issued = granted.filter((scope) => accepted.has(scope));
     }
+    const answered = responseScope(requested, issued);
+    if ('refusal' in answered) throw new errors.InvalidScope(answered.refusal, requested.join(' '));
+    token.scope = answered.scope;
     if (agent) {
       // RFC 9068 §2.2: `sub` of a token a client gets for itself is its client_id; `owner` names the
       // accountable human (an extension member, documented in the README).
@@ -64,7 +73,8 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     ctx.body = buildTokenResponse(provider, {
       accessToken: value,
       expiresIn: token.expiration,
-      scope: token.scope || undefined,
+      // RFC 6749 §3.3, §5.1: the client always learns what it got (grants/scope-resolution.ts).
+      scope: answered.scope,
       tokenType: token.tokenType,
     });
   };
@@ -77,8 +87,7 @@ function agentTokenLifetime(agent: Agent, resourceTtl: number | undefined): numb
 }
 
 /** The request's scopes, or the agent's defaults when it named none, each allowed by the agent's patterns. */
-function agentScopes(ctx: TokenEndpointGrantContext, agent: Agent): string[] {
-  const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
+function agentScopes(requested: string[], agent: Agent): string[] {
   const scopes = requested.length ? requested : agent.defaultScopes;
   const refused = scopesNotAllowed(scopes, agent.scopes);
   if (refused.length) {

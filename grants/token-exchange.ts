@@ -24,6 +24,7 @@ import { issueIdJag, type IdJagIssuanceDependencies } from './id-jag-issuance.ts
 import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
 import { UnacceptableTokenError, type PresentedRole, type PresentedToken, type PresentedTokens } from './presented-tokens.ts';
 import { scopeAllowed } from './scope-patterns.ts';
+import { responseScope } from './scope-resolution.ts';
 import { EXCHANGED_TOKEN_GTY } from './token-liveness.ts';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
 import {
@@ -122,16 +123,21 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     refuseIf(checkChainDepth(act, policy.maxDepth));
     refuseIf(checkHumanRoot(policy.humanRootRequired, subject.rootIsPerson));
 
+    const checkTarget = (target: string | undefined) => {
+      refuseIf(checkAudience(target, policy.allowedAudiences));
+      refuseIf(checkTargetWithinSubjectAudience(target, subject.audiences));
+      if (target && agent?.resources && !agent.resources.includes(target)) {
+        throw new errors.InvalidTarget(`this agent may not request tokens for "${target}"`);
+      }
+    };
     // Without a requested target, a token bound to one resource stays bound to it.
     const target = singleTarget(params) ?? (subject.audiences?.length === 1 ? subject.audiences[0] : undefined);
-    refuseIf(checkAudience(target, policy.allowedAudiences));
-    refuseIf(checkTargetWithinSubjectAudience(target, subject.audiences));
-    if (target && agent?.resources && !agent.resources.includes(target)) {
-      throw new errors.InvalidTarget(`this agent may not request tokens for "${target}"`);
-    }
+    checkTarget(target);
     params.resource = target;
     params.audience = undefined;
+    // Without either, the resource the requested scopes refer to (grants/scope-resolution.ts), under the same rules.
     const [resourceServer] = await resolveRequestedResources(provider, ctx);
+    if (!target && resourceServer) checkTarget(resourceServer.identifier());
 
     const narrowed = narrowScopes(requestedScopes, scopeCeiling(subject, client, agent));
     if ('rule' in narrowed) refuseIf(narrowed);
@@ -141,6 +147,8 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
       const accepted = new Set(resourceServer.scope?.split(' '));
       scopes = scopes.filter((scope) => accepted.has(scope));
     }
+    const answered = responseScope(requestedScopes, scopes);
+    if ('refusal' in answered) throw new errors.InvalidScope(answered.refusal, requestedScopes.join(' '));
 
     // The actor's authority ends with its token, as the subject's does.
     const lifetime = Math.min(
@@ -171,13 +179,12 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     const storedId = resourceServer?.accessTokenFormat === 'jwt' ? deps.jwtRecords.of(token.jti) : token.jti;
     await deps.lineage.record(storedId, { ancestors, rootIsPerson: subject.rootIsPerson, rootClientId: subject.rootClientId }, lifetime);
 
-    const issuedScope = token.scope || undefined;
     ctx.body = buildTokenResponse(provider, {
       accessToken: value,
       tokenType: token.tokenType,
       expiresIn: token.expiration,
-      // RFC 8693 §2.2.1: scope is required in the response when it differs from the requested scope.
-      scope: issuedScope !== requestedScopes.join(' ') || !requestedScopes.length ? issuedScope : undefined,
+      // RFC 8693 §2.2.1, RFC 6749 §5.1: required when it differs from the requested scope; we always send it.
+      scope: answered.scope,
       issuedTokenType: TOKEN_TYPE.accessToken,
     });
   };

@@ -78,14 +78,23 @@ export function consentPage(input: {
   scopes: string[];
   claims: string[];
   resources: { indicator: string; scopes: string[] }[];
+  /** The request's scope, shown when consent is asked (prompt=consent) for nothing new. */
+  requested?: string[];
 }): string {
   const list = (items: string[]) => `<ul>${items.map((item) => `<li><code>${escapeHtml(item)}</code></li>`).join('')}</ul>`;
-  return page('Authorize access', `<h1>${escapeHtml(input.clientName)} asks for access</h1>
-<dl>
+  const nothingNew = !input.scopes.length && !input.claims.length && !input.resources.some((r) => r.scopes.length);
+  // The page never shows an empty list: a person asked to allow something is told what it is.
+  const body = !nothingNew
+    ? `<dl>
 ${input.scopes.length ? `<dt>Scopes</dt><dd>${list(input.scopes)}</dd>` : ''}
 ${input.claims.length ? `<dt>Claims</dt><dd>${list(input.claims)}</dd>` : ''}
-${input.resources.map((r) => `<dt>At <code>${escapeHtml(r.indicator)}</code></dt><dd>${list(r.scopes)}</dd>`).join('\n')}
-</dl>
+${input.resources.filter((r) => r.scopes.length).map((r) => `<dt>At <code>${escapeHtml(r.indicator)}</code></dt><dd>${list(r.scopes)}</dd>`).join('\n')}
+</dl>`
+    : input.requested?.length
+      ? `<p>It asks for no new access. The request names:</p>\n${list(input.requested)}`
+      : '<p>It asks only to know that you signed in, with no access to anything else.</p>';
+  return page('Authorize access', `<h1>${escapeHtml(input.clientName)} asks for access</h1>
+${body}
 <form method="post" action="${escapeHtml(input.action)}">
 <input type="hidden" name="csrf" value="${escapeHtml(input.csrf)}">
 <button type="submit" name="decision" value="allow">Allow</button>

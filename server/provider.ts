@@ -16,6 +16,7 @@ import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, si
 import * as clientCredentials from '../grants/client-credentials.ts';
 import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../grants/delegation-policy.ts';
 import type { PresentedTokens } from '../grants/presented-tokens.ts';
+import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../grants/scope-resolution.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
 import * as jwtBearer from '../grants/jwt-bearer.ts';
 import type { IdJagVerifier } from '../grants/id-jag.ts';
@@ -271,11 +272,29 @@ export function createProvider(deps: ProviderDependencies): Provider {
       resourceIndicators: {
         enabled: true,
         useGrantedResource: () => true,
-        async getResourceServerInfo(_ctx, resourceIndicator) {
+        // RFC 9068 §3: a request naming scopes but no resource is for the one resource its scopes refer to
+        // (grants/scope-resolution.ts). oidc-provider asks here at the authorization endpoint (before anyone is
+        // asked to log in), for our client_credentials and token exchange grants, and, with `oneOf`, when a code
+        // or refresh token covers several resources and the token request names none.
+        async defaultResource(ctx, _client, oneOf) {
+          const requested = apiScopes((ctx.oidc.params?.scope as string | undefined)?.split(' ') ?? [], OIDC_SCOPES);
+          if (oneOf) {
+            if (!requested.length) return oneOf;
+            const granted = new Set([oneOf].flat());
+            const decided = defaultResourceFor(requested, (await deps.resources.definingAnyScope(requested)).filter((r) => granted.has(r.identifier)));
+            // Undecided: oidc-provider then asks for the one resource this token is for.
+            return 'resource' in decided && decided.resource ? decided.resource : oneOf;
+          }
+          const decided = defaultResourceFor(requested, await deps.resources.definingAnyScope(requested));
+          if ('refusal' in decided) throw new errors.InvalidScope(decided.refusal.description, decided.refusal.scope as string);
+          return decided.resource;
+        },
+        async getResourceServerInfo(ctx, resourceIndicator) {
           const resource = await deps.resources.get(resourceIndicator);
           if (!resource) {
             throw new errors.InvalidTarget(`resource "${resourceIndicator}" is not registered at this authorization server`);
           }
+          refuseScopesTheResourceLacks(ctx, resource);
           return {
             scope: resource.scopes.join(' '),
             audience: resource.identifier,
@@ -343,6 +362,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
     if (route === 'client_update' && ctx!.oidc.entities.Client?.clientAuthMethod !== 'none') return;
     const problem = anonymousRegistrationProblem(metadata as Parameters<typeof anonymousRegistrationProblem>[0]);
     if (problem) throw new errors.InvalidClientMetadata(problem);
+  }
+
+  /**
+   * At the authorization endpoint, before anyone signs in: one named resource and only scopes it does not define
+   * (grants/scope-resolution.ts). The token endpoint's grants refuse the same through responseScope.
+   */
+  function refuseScopesTheResourceLacks(ctx: KoaContextWithOIDC, resource: { identifier: string; scopes: string[] }): void {
+    const { route, params } = ctx.oidc;
+    if (route !== 'authorization' && route !== 'pushed_authorization_request') return;
+    if ([params?.resource].flat().filter(Boolean).length !== 1) return;
+    const refusal = namedResourceRefusal(apiScopes((params?.scope as string | undefined)?.split(' ') ?? [], OIDC_SCOPES), resource);
+    if (refusal) throw new errors.InvalidScope(refusal.description, refusal.scope as string);
   }
 
   /** A resource registered as DPoP-only (RFC 9449) never gets a Bearer token, whatever the grant. */

@@ -81,6 +81,7 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
       scopes: details.missingOIDCScope ?? [],
       claims: details.missingOIDCClaims ?? [],
       resources: Object.entries(details.missingResourceScopes ?? {}).map(([indicator, scopes]) => ({ indicator, scopes })),
+      requested: typeof interaction.params.scope === 'string' ? interaction.params.scope.split(' ').filter(Boolean) : [],
     });
   });
 

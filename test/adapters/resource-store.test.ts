@@ -47,6 +47,18 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
     expect((await resources.get('https://dup.example/'))!.name).toBe('Calendar');
   });
 
+  it('finds the resources defining any of some scopes, by exact scope, in identifier order', async () => {
+    await resources.create({ identifier: 'https://scoped-b.example/', scopes: ['scoped:read', 'shared'], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    await resources.create({ identifier: 'https://scoped-a.example/', scopes: ['scoped:write', 'shared'], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    const identifiers = async (scopes: string[]) => (await resources.definingAnyScope(scopes)).map((r) => r.identifier);
+    expect(await identifiers(['scoped:read'])).toEqual(['https://scoped-b.example/']);
+    expect(await identifiers(['shared'])).toEqual(['https://scoped-a.example/', 'https://scoped-b.example/']);
+    expect(await identifiers(['scoped:read', 'scoped:write'])).toEqual(['https://scoped-a.example/', 'https://scoped-b.example/']);
+    // No pattern matching and no partial matches; quotes and NUL are data, not syntax.
+    expect(await identifiers(['scoped:*', 'scoped', 'shared"', 'x\u0000'])).toEqual([]);
+    expect(await identifiers([])).toEqual([]);
+  });
+
   it('updates only the fields given and can clear the name', async () => {
     const created = await resources.create({ ...calendar, identifier: 'https://patch.example/' });
     const scoped = await resources.update('https://patch.example/', { scopes: ['only:this'] });
@@ -95,6 +107,28 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
     first.accessTokenTtl = 1;
     first.createdAt.setTime(0);
     expect(await cached.get(created.identifier)).toEqual(created);
+  });
+
+  it('keeps the catalogue for the scope rule in memory, and forgets it on every create, update and delete', async () => {
+    const feed = new LocalChangeFeed();
+    const cached = new ResourceStore(database.db, new ReadThroughCache('resources', feed), new ReadThroughCache('resource-catalogue', feed));
+    const identifiers = async (scope: string) => (await cached.definingAnyScope([scope])).map((r) => r.identifier);
+    expect(await identifiers('catalogue:read')).toEqual([]);
+    await cached.create({ identifier: 'https://catalogue.example/', scopes: ['catalogue:read'], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    expect(await identifiers('catalogue:read')).toEqual(['https://catalogue.example/']);
+    await cached.update('https://catalogue.example/', { scopes: ['catalogue:write'] });
+    expect(await identifiers('catalogue:read')).toEqual([]);
+    expect(await identifiers('catalogue:write')).toEqual(['https://catalogue.example/']);
+    // Served from memory: a row changed behind the store's back is not seen until the store announces a change.
+    await database.db.updateTable('resources').set({ scopes: JSON.stringify(['catalogue:sneaky']) }).where('identifier', '=', 'https://catalogue.example/').execute();
+    expect(await identifiers('catalogue:write')).toEqual(['https://catalogue.example/']);
+    await cached.delete('https://catalogue.example/');
+    expect(await identifiers('catalogue:write')).toEqual([]);
+    expect(await identifiers('catalogue:sneaky')).toEqual([]);
+    // Each caller gets its own copy.
+    await cached.create({ identifier: 'https://catalogue-copy.example/', scopes: ['copy:read'], tokenFormat: 'opaque', accessTokenTtl: 60 });
+    (await cached.definingAnyScope(['copy:read']))[0].scopes.push('copy:admin');
+    expect((await cached.definingAnyScope(['copy:read']))[0].scopes).toEqual(['copy:read']);
   });
 
   it('rejects a cursor it did not issue', async () => {

@@ -9,6 +9,8 @@ import { STORAGE_MODES, startTestServer, type TestServer } from '../support/serv
 
 const insecure = { execute: [oidc.allowInsecureRequests] };
 const FILES = 'https://files.example.test/';
+// Opaque tokens: a request naming only its scope gets the resource that defines it (RFC 9068 §3).
+const ARCHIVE = 'https://archive.example.test/';
 
 interface AgentJson {
   id: string;
@@ -33,7 +35,13 @@ describe.each(STORAGE_MODES)('agents on %s storage', (mode) => {
     server = await startTestServer(mode, `e2e-agents-${mode}`);
     issuer = new URL(server.issuer);
     ownerId = (await createUser(server, 'owner', 'correct horse battery staple')).id;
-    await createResource(server, { identifier: FILES, scopes: ['files:read', 'files:write', 'files.reports:read'], token_format: 'jwt', access_token_ttl: 300 });
+    await createResource(server, {
+      identifier: FILES,
+      scopes: ['files:read', 'files:write', 'files:delete', 'files.reports:read', 'files.reports.q3:read', 'projects.alpha:read', 'projects.beta:read'],
+      token_format: 'jwt',
+      access_token_ttl: 300,
+    });
+    await createResource(server, { identifier: ARCHIVE, scopes: ['files.archive:read'], token_format: 'opaque', access_token_ttl: 300 });
     // A resource server that introspects tokens (a confidential client of its own).
     const registered = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, undefined, {
       ...insecure, initialAccessToken: server.adminToken,
@@ -132,7 +140,7 @@ describe.each(STORAGE_MODES)('agents on %s storage', (mode) => {
     });
 
     it('refuses a resource the agent is not allowed (invalid_target)', async () => {
-      await createResource(server, { identifier: 'https://other.example.test/', scopes: ['files:read'] });
+      await createResource(server, { identifier: 'https://other.example.test/', scopes: ['other:read'] });
       const { config } = await keyAgent({ resources: [FILES] });
       expect((await oidc.clientCredentialsGrant(config, { scope: 'files:read', resource: FILES })).access_token).toBeTruthy();
       expect(await tokenError(oidc.clientCredentialsGrant(config, { scope: 'files:read', resource: 'https://other.example.test/' }))).toBe('invalid_target');
@@ -141,8 +149,8 @@ describe.each(STORAGE_MODES)('agents on %s storage', (mode) => {
 
   it('kill switch: suspend refuses token requests and kills issued tokens at once; reactivation does not revive them', async () => {
     const { agent, config } = await keyAgent();
-    const opaque = (await oidc.clientCredentialsGrant(config, { scope: 'files:read' })).access_token;
-    const jwt = (await oidc.clientCredentialsGrant(config, { scope: 'files:read', resource: FILES })).access_token;
+    const opaque = (await oidc.clientCredentialsGrant(config, { scope: 'files.archive:read' })).access_token;
+    const jwt = (await oidc.clientCredentialsGrant(config, { scope: 'files:read' })).access_token;
     expect((await introspect(opaque)).active).toBe(true);
 
     expect((await adminRequest(server, 'POST', `/admin/agents/${agent.id}/suspend`)).status).toBe(200);

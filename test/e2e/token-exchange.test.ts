@@ -41,6 +41,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
     await createResource(server, { identifier: FILES, scopes: ['files:read', 'files:write', 'files.reports:read'], token_format: 'jwt', access_token_ttl: 600 });
     await createResource(server, { identifier: DOCS, scopes: ['files:read'], token_format: 'opaque', access_token_ttl: 600 });
     await createResource(server, { identifier: SHORT, scopes: ['files:read'], token_format: 'jwt', access_token_ttl: 45 });
+    // Three resources define `files:read`, so a request for it names its resource (RFC 9068 §3, grants/scope-resolution.ts).
 
     app = await registerPublicApp(server, REDIRECT_URI);
     ({ config: introspector, basic: introspectorBasic } = await registerIntrospector(server));
@@ -96,7 +97,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
 
   it('exchanges opaque tokens too, and an agent may act with its own token as actor_token', async () => {
     const subject = await aliceToken(DOCS, 'files:read');
-    const actor = await oidc.clientCredentialsGrant(agentA.config, { scope: 'files:read' });
+    const actor = await oidc.clientCredentialsGrant(agentA.config, { scope: 'files:read', resource: FILES });
     const exchanged = await exchange(agentA, { subject_token: subject, actor_token: actor.access_token, actor_token_type: ACCESS_TOKEN, resource: DOCS });
     expect(exchanged.access_token.split('.')).toHaveLength(1);
     expect(await introspect(exchanged.access_token)).toMatchObject({ active: true, sub: alice, aud: DOCS, act: { sub: agentA.id } });
@@ -113,7 +114,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
 
     it('allowed_actors: only the listed actors may act on tokens of the subject token\'s client', async () => {
       const guarded = await createAgent({ name: 'guarded', delegation_policy: { allowed_actors: [agentA.id] } });
-      const own = (await oidc.clientCredentialsGrant(guarded.config, { scope: 'files:read' })).access_token;
+      const own = (await oidc.clientCredentialsGrant(guarded.config, { scope: 'files:read', resource: FILES })).access_token;
       const derived = await exchange(agentA, { subject_token: own });
       expect(await refusal(exchange(agentB, { subject_token: own }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('"allowed_actors"') });
       // Exchanging once more does not shed the restriction: the chain's first client still decides.
@@ -122,7 +123,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
 
     it('human_root_required refuses a chain rooted in an agent, not one rooted in a person', async () => {
       const strict = await createAgent({ name: 'strict', delegation_policy: { human_root_required: true } });
-      const agentOwn = (await oidc.clientCredentialsGrant(agentA.config, { scope: 'files:read' })).access_token;
+      const agentOwn = (await oidc.clientCredentialsGrant(agentA.config, { scope: 'files:read', resource: FILES })).access_token;
       expect(await refusal(exchange(strict, { subject_token: agentOwn }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('"human_root_required"') });
       // Two hops from alice: the root is still a person.
       const one = await exchange(agentA, { subject_token: await aliceToken(), resource: FILES });
@@ -180,7 +181,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
 
     it('caps the lifetime at the subject token\'s remaining lifetime', async () => {
       const shortLived = await createAgent({ name: 'short-lived', access_token_ttl: 30 });
-      const subject = (await oidc.clientCredentialsGrant(shortLived.config, { scope: 'files:read' })).access_token;
+      const subject = (await oidc.clientCredentialsGrant(shortLived.config, { scope: 'files:read', resource: FILES })).access_token;
       const exchanged = await exchange(agentA, { subject_token: subject });
       expect(exchanged.expires_in).toBeLessThanOrEqual(30);
       expect((await introspect(exchanged.access_token)).exp).toBeLessThanOrEqual((await introspect(subject)).exp!);
@@ -200,7 +201,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
   describe('may_act', () => {
     it('lets only the named party act for tokens that carry it', async () => {
       const principal = await createAgent({ name: 'principal', may_act: { sub: agentA.id } });
-      const own = (await oidc.clientCredentialsGrant(principal.config, { scope: 'files:read' })).access_token;
+      const own = (await oidc.clientCredentialsGrant(principal.config, { scope: 'files:read', resource: FILES })).access_token;
       expect(await introspect(own)).toMatchObject({ may_act: { sub: agentA.id } });
       const derived = await exchange(agentA, { subject_token: own });
       expect(await refusal(exchange(agentB, { subject_token: own }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('"may_act"') });
@@ -259,7 +260,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
 
     it('from a suspended agent', async () => {
       const holder = await createAgent({ name: 'to-suspend' });
-      const own = (await oidc.clientCredentialsGrant(holder.config, { scope: 'files:read' })).access_token;
+      const own = (await oidc.clientCredentialsGrant(holder.config, { scope: 'files:read', resource: FILES })).access_token;
       await adminRequest(server, 'POST', `/admin/agents/${holder.id}/suspend`);
       expect((await refusal(exchange(agentA, { subject_token: own }))).description).toContain('suspended');
     });
@@ -271,7 +272,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
       expect((await refusal(exchange(agentA, { subject_token: subject, actor_token_type: ACCESS_TOKEN }))).description).toContain('actor_token');
       expect((await refusal(exchange(agentA, { subject_token_type: ACCESS_TOKEN } as Record<string, string>))).description).toContain('subject_token');
       // An actor token issued to another client is not this client's to use.
-      const othersToken = (await oidc.clientCredentialsGrant(agentB.config, { scope: 'files:read' })).access_token;
+      const othersToken = (await oidc.clientCredentialsGrant(agentB.config, { scope: 'files:read', resource: FILES })).access_token;
       expect((await refusal(exchange(agentA, { subject_token: subject, actor_token: othersToken, actor_token_type: ACCESS_TOKEN }))).description).toContain('not issued to this client');
     });
 
@@ -283,6 +284,24 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
       expect(await refusal(exchange(agentA, { subject_token: twin, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' }))).toMatchObject({
         error: 'invalid_request', description: expect.stringContaining('audience'),
       });
+    });
+  });
+
+  it('without resource or a subject audience, exchanges for the resource the scope refers to (RFC 9068 §3)', async () => {
+    const external = await idp.sign({ iss: EXTERNAL_ISSUER, sub: 'bob', aud: 'https://as.example.test', scope: 'files:read files.reports:read', exp: Math.floor(Date.now() / 1000) + 300 });
+    const jwtType = 'urn:ietf:params:oauth:token-type:jwt';
+    const exchanged = await exchange(agentA, { subject_token: external, subject_token_type: jwtType, scope: 'files.reports:read' });
+    expect(exchanged.scope).toBe('files.reports:read');
+    expect(decodeJwt(exchanged.access_token)).toMatchObject({ sub: 'partner:bob', aud: FILES, scope: 'files.reports:read' });
+    // `files:read` is defined by three resources here: the request must say which.
+    expect(await refusal(exchange(agentA, { subject_token: external, subject_token_type: jwtType, scope: 'files:read' }))).toEqual({
+      error: 'invalid_scope',
+      description: `the requested scopes refer to more than one resource ("${DOCS}", "${FILES}", "${SHORT}"): send the resource parameter (RFC 8707) to say which`,
+    });
+    // An inferred resource is held to the same rules as a named one: an agent limited to DOCS may not get FILES.
+    const docsOnly = await createAgent({ name: 'docs-only', resources: [DOCS] });
+    expect(await refusal(exchange(docsOnly, { subject_token: external, subject_token_type: jwtType, scope: 'files.reports:read' }))).toMatchObject({
+      error: 'invalid_target', description: `this agent may not request tokens for "${FILES}"`,
     });
   });
 
@@ -318,7 +337,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
     it('requires a proof of the key a DPoP-bound subject token is bound to', async () => {
       const keyPair = await oidc.randomDPoPKeyPair('ES256');
       const dpop = oidc.getDPoPHandle(agentA.config, keyPair);
-      const boundOwn = (await oidc.clientCredentialsGrant(agentA.config, { scope: 'files:read' }, { DPoP: dpop })).access_token;
+      const boundOwn = (await oidc.clientCredentialsGrant(agentA.config, { scope: 'files:read', resource: FILES }, { DPoP: dpop })).access_token;
       expect((await refusal(exchange(agentB, { subject_token: boundOwn }))).description).toContain('DPoP-bound');
       const again = await exchange(agentA, { subject_token: boundOwn }, { DPoP: oidc.getDPoPHandle(agentA.config, keyPair) });
       expect(again.token_type).toBe('dpop');
@@ -350,7 +369,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
   });
 
   it('revoking the actor token ends the token exchanged with it', async () => {
-    const actor = (await oidc.clientCredentialsGrant(agentB.config, { scope: 'files:read' })).access_token;
+    const actor = (await oidc.clientCredentialsGrant(agentB.config, { scope: 'files:read', resource: FILES })).access_token;
     const exchanged = await exchange(agentB, { subject_token: await aliceToken(), actor_token: actor, actor_token_type: ACCESS_TOKEN, resource: FILES });
     expect((await introspect(exchanged.access_token)).active).toBe(true);
     await oidc.tokenRevocation(agentB.config, actor);

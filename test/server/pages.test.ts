@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formTargetOf, pageHeaders } from '../../server/pages.ts';
+import { consentPage, formTargetOf, pageHeaders } from '../../server/pages.ts';
 
 describe('page headers', () => {
   it('allow forms to reach us and the flow\'s end only', () => {
@@ -14,5 +14,26 @@ describe('page headers', () => {
     expect(formTargetOf("x; script-src 'unsafe-inline'")).toEqual([]);
     expect(formTargetOf(['https://a.example'])).toEqual([]);
     expect(pageHeaders()['Content-Security-Policy']).toMatch(/; form-action 'self'$/);
+  });
+});
+
+describe('consent page', () => {
+  const base = { action: '/interaction/x/confirm', abortAction: '/interaction/x/abort', csrf: 'c', clientName: 'App', scopes: [], claims: [], resources: [] };
+  const items = (html: string) => [...html.matchAll(/<li><code>([^<]*)<\/code><\/li>/g)].map((m) => m[1]);
+
+  it('lists what is asked, per resource, and leaves out a resource with nothing new', () => {
+    const html = consentPage({ ...base, scopes: ['openid'], resources: [{ indicator: 'https://files.example/', scopes: ['files:read'] }, { indicator: 'https://mail.example/', scopes: [] }] });
+    expect(items(html)).toEqual(['openid', 'files:read']);
+    expect(html).toContain('https://files.example/');
+    expect(html).not.toContain('https://mail.example/');
+  });
+
+  it('never shows an empty list: a repeated consent names the request, a request for nothing says so', () => {
+    const again = consentPage({ ...base, resources: [{ indicator: 'https://files.example/', scopes: [] }], requested: ['openid', 'files:read'] });
+    expect(items(again)).toEqual(['openid', 'files:read']);
+    expect(again).toContain('no new access');
+    const nothing = consentPage({ ...base, requested: [] });
+    expect(nothing).not.toMatch(/<ul>|<dl>/);
+    expect(nothing).toContain('only to know that you signed in');
   });
 });

@@ -22,7 +22,7 @@ export interface AuthorizationServer {
   resourceServerClient: { clientId: string; clientSecret: string };
   agent(name: string): Promise<Agent>;
   /** A client-credentials access token; DPoP-bound to `dpopKey` when given. */
-  token(agent: Agent, params: { scope: string; resource?: string }, dpopKey?: KeyPair): Promise<string>;
+  token(agent: Agent, params: { scope?: string; resource?: string }, dpopKey?: KeyPair): Promise<string>;
   /** `agent` exchanges `subjectToken` for a token for `resource`, becoming the current actor (RFC 8693). */
   exchange(agent: Agent, subjectToken: string, resource: string): Promise<string>;
   stop(): Promise<void>;

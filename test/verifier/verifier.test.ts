@@ -153,7 +153,8 @@ describe('createVerifier against a real authorization server', () => {
       expect(JSON.parse(body)).toEqual({ error: 'invalid_token', error_description: 'access token is not for this resource' });
       // An opaque token without an audience is not for this resource either: the authorization server tells a
       // resource server nothing about a token not meant for it (RFC 7662 §4), so it is simply not active here.
-      const unaudienced = await as.token(agent, { scope: 'files:read' });
+      // (A request naming a scope gets the resource that scope refers to; one naming none gets no audience.)
+      const unaudienced = await as.token(agent, {});
       expect((await refusal(make({ resource: DOCS }).verify(request(`Bearer ${unaudienced}`)))).header).toContain('error_description="access token is not active"');
     });
 
