@@ -90,7 +90,6 @@ export async function issueIdJag(ctx: TokenEndpointGrantContext, deps: IdJagIssu
 
   if (dPoP) await checkDpopReplay(provider, ctx, dPoP, client.clientId);
   const issuedAt = Math.floor(Date.now() / 1000);
-  const idToken = subject as { expiresAt: number };
   const claims: IdJagClaims = {
     iss: deps.issuer,
     sub: user.id,
@@ -99,7 +98,7 @@ export async function issueIdJag(ctx: TokenEndpointGrantContext, deps: IdJagIssu
     jti: randomUUID(),
     iat: issuedAt,
     // Short-lived (draft §4.3), and never beyond the ID token it was exchanged for.
-    exp: Math.min(issuedAt + idJagLifetime, idToken.expiresAt),
+    exp: Math.min(issuedAt + idJagLifetime, subject.expiresAt),
     ...(resource ? { resource } : {}),
     ...(scopes.length ? { scope: scopes.join(' ') } : {}),
     ...(user.email ? { email: user.email } : {}),

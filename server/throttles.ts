@@ -47,38 +47,27 @@ export class GuessThrottle {
   }
 
   /**
-   * Counts an attempt before it is checked, so concurrent attempts cannot pass the limit together (the sign-in
-   * form, where checking costs a scrypt derivation). Returns the wait when refused; then the attempt must not be
-   * checked. A successful attempt is then `succeeded`, which takes it back.
+   * Counts one attempt; the wait when it is over a limit. Attempts are counted as the throttle was built to
+   * (`counting`): before they are checked (the sign-in form, where checking costs a scrypt derivation, so concurrent
+   * attempts cannot pass the limit together; a refused one must then not be checked), or once they failed (client
+   * authentication). A successful attempt is then `succeeded`.
    */
   async attempt(guesser: Guesser): Promise<number> {
-    return this.#count(guesser);
-  }
-
-  /** Counts a failed attempt that was already checked (client authentication, counted after the fact). */
-  async failed(guesser: Guesser): Promise<number> {
-    return this.#count(guesser);
-  }
-
-  /** The name's owner got in from this address: that address starts afresh, and the attempt is not held against the name. */
-  async succeeded(guesser: Guesser): Promise<void> {
-    await Promise.all([this.#byAddress?.reset(addressKey(guesser)), this.#byName?.refund(guesser.name)]);
-  }
-
-  async #count(guesser: Guesser): Promise<number> {
     // An attempt the address tier refuses is not held against the name: one address hammering on cannot
     // extend the block everyone else meets.
     const address = await this.#byAddress?.consume(addressKey(guesser));
     if (address?.refusedMs) return address.refusedMs;
     const name = await this.#byName?.consume(guesser.name);
-    let nameRefusedMs = name?.refusedMs ?? 0;
-    if (name?.crossed && this.#byName && this.#strikes) {
-      const { consumed: strike } = await this.#strikes.consume(guesser.name);
-      const seconds = progressiveBlock(this.#byName.limit.block, strike);
-      if (seconds > this.#byName.limit.block) await this.#byName.block(guesser.name, seconds);
-      nameRefusedMs = seconds * 1000;
-    }
-    return nameRefusedMs;
+    if (!name?.crossed || !this.#byName || !this.#strikes) return name?.refusedMs ?? 0;
+    const { consumed: strike } = await this.#strikes.consume(guesser.name);
+    const seconds = progressiveBlock(this.#byName.limit.block, strike);
+    if (seconds > this.#byName.limit.block) await this.#byName.block(guesser.name, seconds);
+    return seconds * 1000;
+  }
+
+  /** The name's owner got in from this address: that address starts afresh, and the attempt is not held against the name. */
+  async succeeded(guesser: Guesser): Promise<void> {
+    await Promise.all([this.#byAddress?.reset(addressKey(guesser)), this.#byName?.refund(guesser.name)]);
   }
 }
 
@@ -88,10 +77,6 @@ export class RequestThrottle {
 
   constructor(name: string, limit: RateLimit | undefined, store: CounterStore, counting: Counting) {
     this.#counter = limit && new RateCounter(name, limit, store, counting);
-  }
-
-  get enabled(): boolean {
-    return this.#counter !== undefined;
   }
 
   refusedFor(key: string): Promise<number> {

@@ -47,16 +47,16 @@ export function clientThrottling(throttles: Throttles) {
       await next();
     } catch (error) {
       // oidc-provider's errors reach its own renderer, outside ours, as exceptions.
-      if ((error as { error?: unknown }).error === 'invalid_client' && known()) await throttles.clientAuth.failed(guesser);
+      if ((error as { error?: unknown }).error === 'invalid_client' && known()) await throttles.clientAuth.attempt(guesser);
       throw error;
     }
     if ((ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client') {
-      if (known()) await throttles.clientAuth.failed(guesser);
+      if (known()) await throttles.clientAuth.attempt(guesser);
       return;
     }
     const authenticated = known();
     // Counted before the answer leaves, so the client's next request, at any instance, sees it.
-    if (authenticated && throttles.clientRequests.enabled) await throttles.clientRequests.count(authenticated);
+    if (authenticated) await throttles.clientRequests.count(authenticated);
   };
 }
 

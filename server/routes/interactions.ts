@@ -93,49 +93,30 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
     if (interaction.prompt.name !== 'login') return wrongStep(ctx);
     const username = form.get('username') ?? '';
     const guesser = { name: username, address: ctx.ip };
+    const clientId = String(interaction.params.client_id);
+    const facts = { clientId, requestId: ctx.state.requestId, sourceIp: ctx.ip };
+    // The form again, with what went wrong; the username is what was typed (it may not exist).
+    const signInAgain = async (status: number, error: string) => {
+      const client = await provider.Client.find(clientId);
+      ctx.status = status;
+      ctx.type = 'html';
+      ctx.body = loginPage({ action: `/interaction/${interaction.uid}/login`, csrf: csrfFor(interaction.uid), clientName: client?.clientName ?? clientId, username, error });
+    };
     // Counted before the password is checked, so a burst cannot pass the limit together (nor cost the scrypt).
     const refusedMs = (await deps.throttle?.attempt(guesser)) ?? 0;
     if (refusedMs) {
       const seconds = retryAfterSeconds(refusedMs);
-      deps.audit?.record({
-        event: 'login.throttled', outcome: 'failure', reason: 'rate_limited',
-        clientId: String(interaction.params.client_id), requestId: ctx.state.requestId, sourceIp: ctx.ip,
-        details: { username: username.slice(0, 256), retry_after: seconds },
-      });
-      const client = await provider.Client.find(String(interaction.params.client_id));
-      ctx.status = 429;
+      deps.audit?.record({ ...facts, event: 'login.throttled', outcome: 'failure', reason: 'rate_limited', details: { username: username.slice(0, 256), retry_after: seconds } });
       ctx.set('Retry-After', String(seconds));
-      ctx.type = 'html';
-      ctx.body = loginPage({
-        action: `/interaction/${interaction.uid}/login`,
-        csrf: csrfFor(interaction.uid),
-        clientName: client?.clientName ?? String(interaction.params.client_id),
-        username,
-        error: `Too many failed sign-in attempts for this username. Try again in ${describeWait(seconds)}.`,
-      });
-      return;
+      return signInAgain(429, `Too many failed sign-in attempts for this username. Try again in ${describeWait(seconds)}.`);
     }
     const user = await users.verifyPassword(username, form.get('password') ?? '');
-    if (user) await deps.throttle?.succeeded(guesser);
     if (!user) {
-      // The username is what was typed (it may not exist); the password never leaves this function.
-      deps.audit?.record({
-        event: 'login.failed', outcome: 'failure', reason: 'invalid_credentials',
-        clientId: String(interaction.params.client_id), requestId: ctx.state.requestId, sourceIp: ctx.ip,
-        details: { username: username.slice(0, 256) },
-      });
-      const client = await provider.Client.find(String(interaction.params.client_id));
-      ctx.status = 401;
-      ctx.type = 'html';
-      ctx.body = loginPage({
-        action: `/interaction/${interaction.uid}/login`,
-        csrf: csrfFor(interaction.uid),
-        clientName: client?.clientName ?? String(interaction.params.client_id),
-        username,
-        error: 'Invalid username or password.',
-      });
-      return;
+      // The password never leaves this function.
+      deps.audit?.record({ ...facts, event: 'login.failed', outcome: 'failure', reason: 'invalid_credentials', details: { username: username.slice(0, 256) } });
+      return signInAgain(401, 'Invalid username or password.');
     }
+    await deps.throttle?.succeeded(guesser);
     const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(redirectTo);

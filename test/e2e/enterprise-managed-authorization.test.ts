@@ -4,7 +4,8 @@
 // at B, and calls a tool. Then A's refusals, each with the RFC 8693 error.
 import type { Server } from 'node:http';
 import { Client, CrossAppAccessProvider, discoverAndRequestJwtAuthGrant, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { generateKeyPair as generateDpopKeyPair, generateProof } from 'dpop';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, exportJWK, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExample } from '../../examples/mcp-server/server.ts';
@@ -95,10 +96,10 @@ describe('enterprise-managed authorization across two servers', () => {
     expect(payload).toMatchObject({ sub: `corp:${aliceId}`, client_id: mcpClient.id, scope: 'notes:read' });
   });
 
-  async function exchange(form: Record<string, string>, basic = idpClient) {
+  async function exchange(form: Record<string, string>, basic = idpClient, headers: Record<string, string> = {}) {
     const response = await fetch(`${idp.url}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${basic.id}:${basic.secret}`).toString('base64')}` },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${basic.id}:${basic.secret}`).toString('base64')}`, ...headers },
       body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE, requested_token_type: ID_JAG, subject_token: idToken, subject_token_type: ID_TOKEN, audience: as.issuer, ...form }).toString(),
     });
     return { status: response.status, body: (await response.json()) as Record<string, any> };
@@ -123,6 +124,17 @@ describe('enterprise-managed authorization across two servers', () => {
       body: new URLSearchParams({ grant_type: JWT_BEARER, assertion: body.access_token }).toString(),
     });
     expect(redeemed.status).toBe(200);
+  });
+
+  it('binds the ID-JAG to the DPoP key of a proof sent with the exchange, and refuses the proof replayed', async () => {
+    const keyPair = await generateDpopKeyPair('ES256');
+    const proof = await generateProof(keyPair, `${idp.issuer}/token`, 'POST');
+    const { status, body } = await exchange({ resource: mcpUrl }, idpClient, { dpop: proof });
+    expect(status).toBe(200);
+    const { payload } = await jwtVerify(body.access_token, createRemoteJWKSet(new URL(`${idp.url}/jwks`)), { issuer: idp.issuer, audience: as.issuer });
+    expect(payload.cnf).toEqual({ jkt: await calculateJwkThumbprint(await exportJWK(keyPair.publicKey)) });
+    const replayed = await exchange({ resource: mcpUrl }, idpClient, { dpop: proof });
+    expect([replayed.status, replayed.body.error]).toEqual([400, 'invalid_dpop_proof']);
   });
 
   it.each([

@@ -30,9 +30,9 @@ describe('guess throttle', () => {
     const throttle = new GuessThrottle('t2', { byAddress: { points: 2, window: 60, block: 30 } }, memory, 'after');
     const guesser = { name: 'client', address: '192.0.2.1' };
     expect(await throttle.refusedFor(guesser)).toBe(0);
-    await throttle.failed(guesser);
+    await throttle.attempt(guesser);
     expect(await throttle.refusedFor(guesser)).toBe(0);
-    await throttle.failed(guesser);
+    await throttle.attempt(guesser);
     const refused = await throttle.refusedFor(guesser);
     expect(refused).toBeGreaterThan(29_000);
     expect(refused).toBeLessThanOrEqual(30_000);
@@ -56,7 +56,6 @@ describe('guess throttle', () => {
 describe('request throttle', () => {
   it('is a no-op when the limit is off', async () => {
     const throttle = new RequestThrottle('r0', undefined, memory, 'after');
-    expect(throttle.enabled).toBe(false);
     expect(await throttle.count('x')).toBe(0);
     expect(await throttle.refusedFor('x')).toBe(0);
   });
