@@ -7,10 +7,10 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { maxPresentedTokenBytes } from '../config/defaults.ts';
 import type { IdJagTrust, TrustedIssuerConfig } from '../config/trusted-issuers.ts';
+import { ID_JAG_TYP, mediaTypeOf } from './token-types.ts';
 import { quotable, SubjectTokenError, TrustedIssuers } from './trusted-issuers.ts';
 
-/** The JWT `typ` an ID-JAG carries (§3 of the draft); `application/` prefixed is the same media type. */
-export const ID_JAG_TYP = 'oauth-id-jag+jwt';
+export { ID_JAG_TYP } from './token-types.ts';
 
 export class IdJagError extends Error {
   constructor(message: string) {
@@ -63,7 +63,7 @@ export class IdJagVerifier {
   async verify(assertion: string, clientId: string): Promise<IdentityAssertionGrant> {
     if (Buffer.byteLength(assertion, 'utf8') > maxPresentedTokenBytes) throw new IdJagError(`the assertion is larger than ${maxPresentedTokenBytes} bytes`);
     const { typ, iss } = peek(assertion);
-    if (typ?.toLowerCase().replace(/^application\//, '') !== ID_JAG_TYP) {
+    if (typ === undefined || mediaTypeOf(typ) !== ID_JAG_TYP) {
       throw new IdJagError(`the assertion is not an ID-JAG: its typ must be "${ID_JAG_TYP}"${typ === undefined ? '' : `, not "${quotable(typ)}"`}`);
     }
     if (iss === this.#issuer) throw new IdJagError('this server does not accept ID-JAGs it issued itself');

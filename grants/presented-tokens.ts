@@ -5,7 +5,7 @@
 // caller allows them, a workload's self_signed JWT or unsigned_json object (draft-ietf-oauth-transaction-tokens,
 // "Subject Token Types"). Everything else is refused: RFC 8693 §2.2.2 makes any invalid or unacceptable subject
 // or actor token an `invalid_request`.
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { isAgentId } from '../adapters/agent-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
@@ -13,7 +13,7 @@ import { clockTolerance, maxPresentedTokenBytes, signingAlgorithms, transactionT
 import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import { EXCHANGED_TOKEN_GTY, type TokenLiveness } from './token-liveness.ts';
 import { MalformedActClaimError, parseActClaim, type ActClaim } from './act-chain.ts';
-import { TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
+import { ID_JAG_TYP, mediaTypeOf, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
 import { SubjectTokenError, peekIssuer, type TrustedIssuers } from './trusted-issuers.ts';
 
 export type PresentedRole = 'subject_token' | 'actor_token';
@@ -117,6 +117,9 @@ export class PresentedTokens {
     if (!acceptedTypes.includes(type)) {
       throw refuse(`type "${type}" is not one this request accepts (${acceptedTypes.map((accepted) => accepted.split(':').pop()).join(', ')})`);
     }
+    // An ID-JAG is a grant for one authorization server, redeemed there with the jwt-bearer grant (RFC 7523); the
+    // draft's explicit `typ` exists so that nothing else accepts it (RFC 8725 §3.11), whoever signed it.
+    if (isIdJag(value)) throw refuse(`is an ID-JAG (typ "${ID_JAG_TYP}"): it is redeemed with the jwt-bearer grant, never exchanged`);
     const clientId = ctx.oidc.client!.clientId;
     switch (type) {
       case TOKEN_TYPE.accessToken:
@@ -382,4 +385,14 @@ function describeJoseError(error: unknown, keys = 'our keys'): string {
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `has an unacceptable "${error.claim}" claim (${error.reason})`;
   if (error instanceof joseErrors.JOSEError) return 'is not a well-formed signed JWT';
   throw error;
+}
+
+function isIdJag(value: string): boolean {
+  if (!looksLikeCompactJws(value)) return false;
+  try {
+    const { typ } = decodeProtectedHeader(value);
+    return typeof typ === 'string' && mediaTypeOf(typ) === ID_JAG_TYP;
+  } catch {
+    return false;
+  }
 }

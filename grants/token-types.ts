@@ -18,4 +18,13 @@ export const TOKEN_TYPE = {
 /** The JWT `typ` header of a Txn-Token (draft-ietf-oauth-transaction-tokens; media type application/txntoken+jwt). */
 export const TXN_TOKEN_TYP = 'txntoken+jwt';
 
+/** The JWT `typ` an ID-JAG carries (draft-ietf-oauth-identity-assertion-authz-grant §3); `application/` prefixed is
+ *  the same media type. */
+export const ID_JAG_TYP = 'oauth-id-jag+jwt';
+
+/** A JWT `typ` header value as a media type without the optional `application/` prefix (RFC 7515 §4.1.9). */
+export function mediaTypeOf(typ: string): string {
+  return typ.toLowerCase().replace(/^application\//, '');
+}
+
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';

@@ -17,6 +17,8 @@ const MCP = 'https://mcp.example.test/mcp';
 const UNREGISTERED = 'https://elsewhere.example.test/mcp';
 const insecure = { execute: [oidc.allowInsecureRequests] };
 
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
 describe.each(STORAGE_MODES)('ID-JAG redemption (%s)', (mode) => {
   let jwks: Server;
   let idpKey: Awaited<ReturnType<typeof generateKeyPair>>;
@@ -43,7 +45,7 @@ describe.each(STORAGE_MODES)('ID-JAG redemption (%s)', (mode) => {
     if (mode === 'redis+postgres') instances.push((await server.startSibling()).url);
     await createResource(server, { identifier: MCP, scopes: ['tools:list', 'tools:call'], token_format: 'jwt' });
     const registered = await oidc.dynamicClientRegistration(new URL(server.issuer), {
-      grant_types: [JWT_BEARER], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: [JWT_BEARER, TOKEN_EXCHANGE], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic',
     }, undefined, { ...insecure, initialAccessToken: server.adminToken });
     const { client_id: id, client_secret: secret } = registered.clientMetadata() as { client_id: string; client_secret: string };
     client = { id, secret, config: await oidc.discovery(new URL(server.issuer), id, undefined, oidc.ClientSecretBasic(secret), insecure) };
@@ -155,6 +157,20 @@ describe.each(STORAGE_MODES)('ID-JAG redemption (%s)', (mode) => {
     expect(status).toBe(400);
     expect(body.error).toBe('invalid_grant');
     expect(body.error_description).toMatch(description);
+    expect(server.issuedCount()).toBe(issuedBefore);
+  });
+
+  it.each(['jwt', 'access_token'])('refuses an ID-JAG presented to token exchange as a %s subject token, issuing nothing', async (type) => {
+    const issuedBefore = server.issuedCount();
+    const response = await fetch(`${instances[0]}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: await idJag(), subject_token_type: `urn:ietf:params:oauth:token-type:${type}`, resource: MCP }).toString(),
+    });
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(response.status).toBe(400);
+    expect(body.error).toBe('invalid_request');
+    expect(body.error_description).toMatch(/is an ID-JAG \(typ "oauth-id-jag\+jwt"\): it is redeemed with the jwt-bearer grant, never exchanged/);
     expect(server.issuedCount()).toBe(issuedBefore);
   });
 
