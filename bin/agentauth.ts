@@ -10,6 +10,7 @@ import { agentCommands } from '../cli/commands/agents.ts';
 import { auditCommand } from '../cli/commands/audit.ts';
 import { decodeCommand } from '../cli/commands/decode.ts';
 import { exchangeCommand } from '../cli/commands/exchange.ts';
+import { idJagAudienceCommands } from '../cli/commands/id-jag-audiences.ts';
 import { introspectCommand, revokeCommand } from '../cli/commands/introspect.ts';
 import { keyCommands } from '../cli/commands/keys.ts';
 import { loginCommand } from '../cli/commands/login.ts';
@@ -17,7 +18,7 @@ import { resourceCommands } from '../cli/commands/resources.ts';
 import { tokenCommand } from '../cli/commands/token.ts';
 import { userCommands } from '../cli/commands/users.ts';
 
-const COMMANDS: Command[] = [...userCommands, ...resourceCommands, ...agentCommands, ...keyCommands, auditCommand, loginCommand, tokenCommand, exchangeCommand, introspectCommand, revokeCommand, decodeCommand];
+const COMMANDS: Command[] = [...userCommands, ...resourceCommands, ...agentCommands, ...idJagAudienceCommands, ...keyCommands, auditCommand, loginCommand, tokenCommand, exchangeCommand, introspectCommand, revokeCommand, decodeCommand];
 /** The first word of every command that has several (`agents create`, `agents list`, …). */
 const GROUPS = new Set(COMMANDS.filter((command) => command.name.includes(' ')).map((command) => command.name.split(' ')[0]));
 

@@ -87,6 +87,18 @@ export interface Resource {
   resource_metadata_url: string;
 }
 
+export interface IdJagAudience {
+  issuer: string;
+  name: string | null;
+  resources: string[];
+  /** Our client_id → the client_id the audience knows the client by. */
+  clients: Record<string, string>;
+  /** Absent: any scope the client asks for. */
+  scopes?: string[];
+  created_at: string;
+  updated_at: string;
+}
+
 export interface SigningKey {
   kid: string;
   alg: string;
@@ -185,6 +197,22 @@ export class AdminClient {
 
   async deleteResource(identifier: string): Promise<void> {
     await this.#call('DELETE', `/admin/resources/${encodeURIComponent(identifier)}`);
+  }
+
+  createIdJagAudience(audience: { issuer: string; resources: string[]; clients: Record<string, string>; scopes?: string[]; name?: string }): Promise<IdJagAudience> {
+    return this.#call('POST', '/admin/id-jag-audiences', audience) as Promise<IdJagAudience>;
+  }
+
+  listIdJagAudiences(query: { limit?: number; cursor?: string }): Promise<Page<IdJagAudience>> {
+    return this.#call('GET', `/admin/id-jag-audiences${querySuffix(query)}`) as Promise<Page<IdJagAudience>>;
+  }
+
+  getIdJagAudience(issuer: string): Promise<IdJagAudience> {
+    return this.#call('GET', `/admin/id-jag-audiences/${encodeURIComponent(issuer)}`) as Promise<IdJagAudience>;
+  }
+
+  async deleteIdJagAudience(issuer: string): Promise<void> {
+    await this.#call('DELETE', `/admin/id-jag-audiences/${encodeURIComponent(issuer)}`);
   }
 
   listAudit(query: { client_id?: string; event?: string; from?: string; to?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>> {

@@ -122,8 +122,21 @@ describe('agentauth CLI walk-through', () => {
     expect(badAlg.stderr).toMatch(/^agentauth: HTTP 400 invalid_request: .*algs/);
   });
 
+  it('registers, shows, lists and deletes an authorization server ID-JAGs are issued for', async () => {
+    const target = 'https://as.partner.example.test';
+    const created = await json(['id-jag-audiences', 'create', '--issuer', target, '--resource', 'https://mcp.partner.example.test/mcp', '--client', 'our-app=their-app', '--scope', 'tools:list', '--name', 'Partner']);
+    expect(created).toMatchObject({ issuer: target, name: 'Partner', resources: ['https://mcp.partner.example.test/mcp'], clients: { 'our-app': 'their-app' }, scopes: ['tools:list'] });
+    expect(await json(['id-jag-audiences', 'show', target])).toEqual(created);
+    expect((await cli(['id-jag-audiences', 'list'])).stdout).toMatch(/^https:\/\/as\.partner\.example\.test\s+https:\/\/mcp\.partner\.example\.test\/mcp\s+our-app$/m);
+    const duplicate = await cli(['id-jag-audiences', 'create', '--issuer', target, '--resource', 'https://mcp.partner.example.test/mcp', '--client', 'our-app=their-app']);
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toMatch(/^agentauth: HTTP 400 .*already registered/);
+    expect(await json(['id-jag-audiences', 'delete', target])).toEqual({ deleted: target });
+    expect((await json(['id-jag-audiences', 'list'])).items).toEqual([]);
+  });
+
   it('refuses unusable command lines in one line with exit 2', async () => {
-    for (const args of [['users', 'create', '--username', 'x'], ['resources', 'create', '--identifier', API, '--format', 'xml'], ['exchange', '--subject-token', 't']]) {
+    for (const args of [['id-jag-audiences', 'create', '--issuer', 'https://as.example.test', '--resource', 'https://r.example.test', '--client', 'no-equals-sign'], ['users', 'create', '--username', 'x'], ['resources', 'create', '--identifier', API, '--format', 'xml'], ['exchange', '--subject-token', 't']]) {
       const run = await cli(args);
       expect(run.code).toBe(2);
       expect(run.stderr.trim().split('\n')).toHaveLength(1);
