@@ -9,6 +9,7 @@ COPY cli ./cli
 COPY config ./config
 COPY adapters ./adapters
 COPY grants ./grants
+COPY policy ./policy
 COPY keys ./keys
 COPY server ./server
 # The operator's CLI is in the image: `docker compose exec agentauth agentauth agents list`.

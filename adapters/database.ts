@@ -134,6 +134,22 @@ export interface IdJagAudiencesTable {
   updated_at: Timestamp;
 }
 
+export interface RolesTable {
+  name: string;
+  description: string | null;
+  scopes: Json<string[]>;
+  inherits: Json<string[]>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface RoleAssignmentsTable {
+  role_name: string;
+  principal_type: 'user' | 'client';
+  principal_id: string;
+  created_at: Timestamp;
+}
+
 export interface Tables {
   clients: ClientsTable;
   users: UsersTable;
@@ -144,6 +160,8 @@ export interface Tables {
   agents: AgentsTable;
   agent_credentials: AgentCredentialsTable;
   id_jag_audiences: IdJagAudiencesTable;
+  roles: RolesTable;
+  role_assignments: RoleAssignmentsTable;
 }
 
 export type Database = Kysely<Tables>;

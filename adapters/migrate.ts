@@ -10,6 +10,7 @@ import * as agentDelegation from './migrations/0003_agent_delegation.ts';
 import * as resourceMetadata from './migrations/0004_resource_metadata.ts';
 import * as auditEventIds from './migrations/0005_audit_event_ids.ts';
 import * as idJagAudiences from './migrations/0007_id_jag_audiences.ts';
+import * as roles from './migrations/0010_roles.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
 // and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
@@ -19,6 +20,7 @@ const migrations: MigrationProvider = {
       '0004_resource_metadata': resourceMetadata,
       '0005_audit_event_ids': auditEventIds,
       '0007_id_jag_audiences': idJagAudiences,
+      '0010_roles': roles,
     };
   },
 };
