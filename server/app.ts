@@ -10,6 +10,7 @@ import type { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import type { AgentStore } from '../adapters/agent-store.ts';
 import type { AuditLog } from '../adapters/audit-log.ts';
 import type { Database } from '../adapters/database.ts';
+import type { Principal, RoleStore } from '../adapters/role-store.ts';
 import { StorageUnavailable } from '../adapters/dependency-faults.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
@@ -36,6 +37,7 @@ import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { adminIdJagAudienceRoutes } from './routes/admin-id-jag-audiences.ts';
 import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
+import { adminRoleRoutes } from './routes/admin-roles.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
@@ -66,6 +68,10 @@ export interface AppDependencies {
   idJagAudiences: IdJagAudienceStore;
   /** The abuse limits (RATE_LIMIT_*). */
   throttles: Throttles;
+  /** Roles and their holders (/admin/roles). */
+  roles: RoleStore;
+  /** Whether a user or an operator-registered client exists (only they hold roles). */
+  principalExists: (principal: Principal) => Promise<boolean>;
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -101,10 +107,11 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
+  const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalExists: deps.principalExists });
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
     noIdsWithNul,
-    ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys, adminIdJagAudiences].flatMap((router) => [router.routes(), router.allowedMethods()]),
+    ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys, adminIdJagAudiences, adminRoles].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;

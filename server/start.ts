@@ -10,6 +10,7 @@ import { AuditLog } from '../adapters/audit-log.ts';
 import { localAuditTrail, RedisAuditStream, type AuditTrail } from '../adapters/audit-stream.ts';
 import { LocalChangeFeed, RedisChangeFeed, type ChangeFeed } from '../adapters/change-feed.ts';
 import { ReadThroughCache } from '../adapters/read-through-cache.ts';
+import { RoleStore } from '../adapters/role-store.ts';
 import { AgentStore } from '../adapters/agent-store.ts';
 import { ClientAdapter } from '../adapters/client-adapter.ts';
 import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
@@ -132,7 +133,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes), new ReadThroughCache('resource-catalogue', changes));
     const idJagAudiences = new IdJagAudienceStore(database.db);
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
-    const clientModel = storableClients(new ClientAdapter(clients, agents));
+    const clientAdapter = new ClientAdapter(clients, agents);
+    const clientModel = storableClients(clientAdapter);
+    const roles = new RoleStore(database.db, { graph: new ReadThroughCache('role-graph', changes), held: new ReadThroughCache('role-holders', changes) });
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.
     if (redis) await connected(redis, timeoutMs);
@@ -203,6 +206,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       tracer,
       idJagAudiences,
       throttles: createThrottles(settings.rateLimits, { redis, prefix: settings.redisKeyPrefix }),
+      roles,
+      principalExists: async (principal) => principal.type === 'user'
+        ? (await users.findById(principal.id)) !== undefined
+        : (await clientAdapter.find(principal.id)) !== undefined,
     });
     server.on('request', provider.callback());
 
