@@ -15,10 +15,11 @@ import { introspectCommand, revokeCommand } from '../cli/commands/introspect.ts'
 import { keyCommands } from '../cli/commands/keys.ts';
 import { loginCommand } from '../cli/commands/login.ts';
 import { resourceCommands } from '../cli/commands/resources.ts';
+import { roleCommands } from '../cli/commands/roles.ts';
 import { tokenCommand } from '../cli/commands/token.ts';
 import { userCommands } from '../cli/commands/users.ts';
 
-const COMMANDS: Command[] = [...userCommands, ...resourceCommands, ...agentCommands, ...idJagAudienceCommands, ...keyCommands, auditCommand, loginCommand, tokenCommand, exchangeCommand, introspectCommand, revokeCommand, decodeCommand];
+const COMMANDS: Command[] = [...userCommands, ...resourceCommands, ...roleCommands, ...agentCommands, ...idJagAudienceCommands, ...keyCommands, auditCommand, loginCommand, tokenCommand, exchangeCommand, introspectCommand, revokeCommand, decodeCommand];
 /** The first word of every command that has several (`agents create`, `agents list`, …). */
 const GROUPS = new Set(COMMANDS.filter((command) => command.name.includes(' ')).map((command) => command.name.split(' ')[0]));
 

@@ -99,6 +99,20 @@ export interface IdJagAudience {
   updated_at: string;
 }
 
+export interface Role {
+  name: string;
+  description: string | null;
+  scopes: string[];
+  inherits: string[];
+  /** The role and every role it inherits, and their patterns. */
+  effective_roles: string[];
+  effective_scopes: string[];
+  created_at: string;
+  updated_at: string;
+}
+
+export type RoleHolder = { user_id: string } | { client_id: string };
+
 export interface SigningKey {
   kid: string;
   alg: string;
@@ -215,6 +229,35 @@ export class AdminClient {
     await this.#call('DELETE', `/admin/id-jag-audiences/${encodeURIComponent(issuer)}`);
   }
 
+  createRole(role: { name: string; scopes: string[]; inherits: string[]; description?: string }): Promise<Role> {
+    return this.#call('POST', '/admin/roles', role) as Promise<Role>;
+  }
+
+  listRoles(query: { user_id?: string; client_id?: string; limit?: number; cursor?: string }): Promise<Page<Role> & { effective_scopes?: string[] }> {
+    return this.#call('GET', `/admin/roles${querySuffix(query)}`) as Promise<Page<Role> & { effective_scopes?: string[] }>;
+  }
+
+  getRole(name: string): Promise<Role> {
+    return this.#call('GET', rolePath(name)) as Promise<Role>;
+  }
+
+  roleHolders(name: string): Promise<Page<RoleHolder & { since: string }>> {
+    return this.#call('GET', `${rolePath(name)}/holders?limit=200`) as Promise<Page<RoleHolder & { since: string }>>;
+  }
+
+  grantRole(name: string, holder: RoleHolder): Promise<Record<string, string>> {
+    return this.#call('POST', `${rolePath(name)}/holders`, holder) as Promise<Record<string, string>>;
+  }
+
+  async revokeRole(name: string, holder: RoleHolder): Promise<void> {
+    const [kind, id] = 'user_id' in holder ? ['users', holder.user_id] : ['clients', holder.client_id];
+    await this.#call('DELETE', `${rolePath(name)}/holders/${kind}/${encodeURIComponent(id)}`);
+  }
+
+  async deleteRole(name: string): Promise<void> {
+    await this.#call('DELETE', rolePath(name));
+  }
+
   listAudit(query: { client_id?: string; event?: string; from?: string; to?: string; limit?: number; cursor?: string }): Promise<Page<AuditRecord>> {
     return this.#call('GET', `/admin/audit${querySuffix(query)}`) as Promise<Page<AuditRecord>>;
   }
@@ -241,4 +284,8 @@ function querySuffix(query: object): string {
 // An id typed by hand must not be able to reach another route ("x/../../users").
 function agentPath(id: string): string {
   return `/admin/agents/${encodeURIComponent(id)}`;
+}
+
+function rolePath(name: string): string {
+  return `/admin/roles/${encodeURIComponent(name)}`;
 }

@@ -135,8 +135,28 @@ describe('agentauth CLI walk-through', () => {
     expect((await json(['id-jag-audiences', 'list'])).items).toEqual([]);
   });
 
+  it('creates inheriting roles, grants, shows, revokes and deletes them', async () => {
+    const user = await json(['users', 'create', '--username', 'rolf', '--password-stdin'], `${PASSWORD}\n`);
+    await json(['roles', 'create', 'reader', '--scope', 'reports:read']);
+    const writer = await json(['roles', 'create', 'writer', '--scope', 'reports:write', '--inherits', 'reader', '--description', 'writes']);
+    expect(writer).toMatchObject({ name: 'writer', inherits: ['reader'], effective_scopes: ['reports:write', 'reports:read'] });
+    const cycle = await cli(['roles', 'create', 'loop', '--inherits', 'loop']);
+    expect(cycle.code).toBe(1);
+    expect(cycle.stderr).toMatch(/^agentauth: HTTP 400 invalid_request: inherits: would make roles inherit themselves: loop → loop$/m);
+    expect(await json(['roles', 'grant', 'writer', '--user', user.id])).toEqual({ role: 'writer', user_id: user.id });
+    expect((await json(['roles', 'list', '--user', user.id])).effective_scopes).toEqual(['reports:write', 'reports:read']);
+    expect((await cli(['roles', 'show', 'writer'])).stdout).toMatch(new RegExp(`held by:\\s+user ${user.id}`));
+    expect((await cli(['roles', 'list'])).stdout).toMatch(/^writer\s+reader\s+reports:write reports:read$/m);
+    const inherited = await cli(['roles', 'delete', 'reader']);
+    expect(inherited.code).toBe(1);
+    expect(inherited.stderr).toMatch(/HTTP 409 .*inherited by "writer"/);
+    expect(await json(['roles', 'revoke', 'writer', '--user', user.id])).toEqual({ revoked: 'writer', user_id: user.id });
+    expect(await json(['roles', 'delete', 'writer'])).toEqual({ deleted: 'writer' });
+    expect(await json(['roles', 'delete', 'reader'])).toEqual({ deleted: 'reader' });
+  });
+
   it('refuses unusable command lines in one line with exit 2', async () => {
-    for (const args of [['id-jag-audiences', 'create', '--issuer', 'https://as.example.test', '--resource', 'https://r.example.test', '--client', 'no-equals-sign'], ['users', 'create', '--username', 'x'], ['resources', 'create', '--identifier', API, '--format', 'xml'], ['exchange', '--subject-token', 't']]) {
+    for (const args of [['roles', 'grant', 'x'], ['roles', 'grant', 'x', '--user', 'u', '--client', 'c'], ['id-jag-audiences', 'create', '--issuer', 'https://as.example.test', '--resource', 'https://r.example.test', '--client', 'no-equals-sign'], ['users', 'create', '--username', 'x'], ['resources', 'create', '--identifier', API, '--format', 'xml'], ['exchange', '--subject-token', 't']]) {
       const run = await cli(args);
       expect(run.code).toBe(2);
       expect(run.stderr.trim().split('\n')).toHaveLength(1);
