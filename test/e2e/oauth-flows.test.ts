@@ -337,7 +337,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       const before = server.issuedCount();
       const refused = await browser.submit(login, /\/login$/, { username: 'alice', password: 'wrong password' }, REDIRECT_URI);
       if (refused instanceof URL) throw new Error('a wrong password must not complete the flow');
-      expect(refused.status).toBe(401);
+      expect(refused.status).toBe(400);
       expect(refused.html).toMatch(/Invalid username or password/);
       expect(server.issuedCount()).toBe(before);
     });
