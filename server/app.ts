@@ -84,7 +84,7 @@ export function composeApp(deps: AppDependencies): Provider {
 
   // Run in front of oidc-provider's own endpoints of the same paths.
   const registration = compose<Context>([
-    registrationAnswers(),
+    registrationAnswers(deps.issuer),
     registrationAccess({ adminToken: deps.adminToken, registrationPath }),
     registrationThrottling(deps.throttles, registrationPath),
     hideStoredClientSecrets(registrationPath),
