@@ -224,8 +224,10 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       const anonymous = await fetch(`${server.url}/token/introspection`, {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }),
       });
-      expect(anonymous.status).toBe(400);
-      expect((await anonymous.json() as any).error).toBe('invalid_request');
+      // RFC 7662 §2.3, RFC 6749 §5.2: no client authentication is invalid_client, with a challenge.
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+      expect((await anonymous.json() as any).error).toBe('invalid_client');
     });
   });
 
