@@ -28,6 +28,10 @@ import { observeRequests } from './observe-requests.ts';
 import { requestMetrics } from './request-metrics.ts';
 import { requestTracing } from './tracing.ts';
 import { clientThrottling, registrationThrottling } from './throttling.ts';
+import { clientAuthenticationAnswers } from './rfc-answers.ts';
+import { registrationAnswers } from './registration-answers.ts';
+import { isAgentId, validCredentials } from '../adapters/agent-store.ts';
+import { clientSecretMatches } from '../adapters/client-store.ts';
 import type { Throttles } from './throttles.ts';
 import { OIDC_SCOPES } from './provider.ts';
 import { hideStoredClientSecrets, registrableScopes, registrationAccess } from './registration-access.ts';
@@ -82,17 +86,34 @@ export function composeApp(deps: AppDependencies): Provider {
   const introspectionPath = path('introspection');
   const revocationPath = path('revocation');
   const tokenPath = path('token');
+  const parPath = path('pushed_authorization_request');
 
   // Run in front of oidc-provider's own endpoints of the same paths.
   const registration = compose<Context>([
+    registrationAnswers(deps.issuer),
     registrationAccess({ adminToken: deps.adminToken, registrationPath }),
     registrationThrottling(deps.throttles, registrationPath),
     hideStoredClientSecrets(registrationPath),
     registrableScopes({ registrationPath, supportedScopes: OIDC_SCOPES }),
   ] as Middleware[]);
   const throttleClients = clientThrottling(deps.throttles);
+  // Inside the client limits, which count only the provider's refusals of a client it knows.
+  const rfcAnswers = clientAuthenticationAnswers({
+    issuer: deps.issuer,
+    paths: new Set([tokenPath, introspectionPath, revocationPath, parPath]),
+    audit: deps.audit,
+    async inactiveClient(clientId) {
+      // Agents are, for now, the only clients with a status; other ids are not looked up twice.
+      if (!isAgentId(clientId)) return undefined;
+      const agent = await deps.agents.get(clientId);
+      if (!agent || agent.status === 'active') return undefined;
+      return { status: agent.status, secretHashes: validCredentials(agent).flatMap((credential) => (credential.secretHash ? [credential.secretHash] : [])) };
+    },
+    secretMatches: clientSecretMatches,
+  }) as Middleware;
   const tokenChecks = compose<Context>([
     throttleClients,
+    rfcAnswers,
     jwtAccessTokenLookup({ verifier: deps.ownTokens, records: deps.jwtRecords, paths: [introspectionPath, revocationPath] }),
     auditIntrospectionAndRevocation(deps.audit, { introspection: introspectionPath, revocation: revocationPath }),
   ] as Middleware[]);
@@ -126,11 +147,12 @@ export function composeApp(deps: AppDependencies): Provider {
   // One dispatch by path rather than a chain every request walks: the token endpoint, the busiest, meets nothing of
   // ours beyond the request observation, error rendering, the client limits and its audit, and each group below
   // only ever acts under its own paths.
-  const tokenEndpoint = (ctx: Context, next: Next) => throttleClients(ctx, () => awaitIssuedTokenAudit(ctx as unknown as KoaContextWithOIDC, next));
+  const tokenEndpoint = (ctx: Context, next: Next) => throttleClients(ctx, () => rfcAnswers(ctx, () => awaitIssuedTokenAudit(ctx as unknown as KoaContextWithOIDC, next)));
   provider.use((ctx, next) => {
     const requested = ctx.path;
     if (requested === tokenPath) return tokenEndpoint(ctx, next);
     if (requested === introspectionPath || requested === revocationPath) return tokenChecks(ctx, next);
+    if (requested === parPath) return rfcAnswers(ctx, next);
     if (requested === registrationPath || requested.startsWith(`${registrationPath}/`)) return registration(ctx, next);
     if (requested === '/admin' || requested.startsWith('/admin/')) return admin(ctx, next);
     if (requested === '/healthz' || requested === '/readyz' || requested.startsWith('/interaction/')) return ours(ctx, next);

@@ -351,7 +351,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
       const current = route === 'client_update' ? (ctx!.oidc.entities.Client as Record<string, unknown> | undefined) : undefined;
       for (const key of OPERATOR_ONLY_METADATA) {
         if (!isDeepStrictEqual((metadata as Record<string, unknown>)[key], current?.[key])) {
-          throw new errors.InvalidClientMetadata(`${key} can only be set by the operator, at registration with the initial access token`);
+          const refusal = new errors.InvalidClientMetadata(`${key} can only be set by the operator, at registration with the initial access token`);
+          // A registration only the initial access token allows, sent without one: 401, and the registration
+          // middleware adds the Bearer challenge (RFC 7591 §3, RFC 6750 §3.1). An RFC 7592 update is refused as 400.
+          if (route === 'registration') refusal.statusCode = 401;
+          throw refusal;
         }
       }
     }

@@ -114,7 +114,9 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
     if (!user) {
       // The password never leaves this function.
       deps.audit?.record({ ...facts, event: 'login.failed', outcome: 'failure', reason: 'invalid_credentials', details: { username: username.slice(0, 256) } });
-      return signInAgain(401, 'Invalid username or password.');
+      // The form again with 400, not 401: a 401 must carry a WWW-Authenticate challenge (RFC 9110 §15.5.2), and
+      // this sign-in is a form, not an HTTP authentication scheme.
+      return signInAgain(400, 'Invalid username or password.');
     }
     await deps.throttle?.succeeded(guesser);
     const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });

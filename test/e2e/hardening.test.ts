@@ -91,7 +91,7 @@ describe('pages, cookies and the authorization endpoint on an http issuer (defau
 
     const failed = await browser.submit(login, /\/login$/, { username: USER.username, password: 'wrong password' }, REDIRECT_URI);
     if (failed instanceof URL) throw new Error('expected the login page again');
-    expect(failed.status).toBe(401);
+    expect(failed.status).toBe(400);
     expectPageHeaders(browser.pages.at(-1)!, "'self' http://127.0.0.1:8979");
 
     const consent = await browser.submit(failed, /\/login$/, USER, REDIRECT_URI);

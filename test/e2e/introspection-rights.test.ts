@@ -132,7 +132,9 @@ describe.each(STORAGE_MODES)('introspection rights on %s storage', (mode) => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', introspect_any_token: true }),
     });
-    expect(anonymous.status).toBe(400);
+    // Only the initial access token allows it, and none was sent: 401 with a Bearer challenge (RFC 6750 §3.1).
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe(`Bearer realm="${server.issuer}"`);
     expect(await anonymous.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('introspect_any_token can only be set by the operator') });
     for (const [key, value] of [['served_resources', API], ['served_resources', ['not a uri']], ['introspect_any_token', 'yes']] as const) {
       const response = await fetch(`${server.url}/reg`, {

@@ -224,8 +224,10 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       const anonymous = await fetch(`${server.url}/token/introspection`, {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }),
       });
-      expect(anonymous.status).toBe(400);
-      expect((await anonymous.json() as any).error).toBe('invalid_request');
+      // RFC 7662 §2.3, RFC 6749 §5.2: no client authentication is invalid_client, with a challenge.
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+      expect((await anonymous.json() as any).error).toBe('invalid_client');
     });
   });
 
@@ -337,7 +339,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       const before = server.issuedCount();
       const refused = await browser.submit(login, /\/login$/, { username: 'alice', password: 'wrong password' }, REDIRECT_URI);
       if (refused instanceof URL) throw new Error('a wrong password must not complete the flow');
-      expect(refused.status).toBe(401);
+      expect(refused.status).toBe(400);
       expect(refused.html).toMatch(/Invalid username or password/);
       expect(server.issuedCount()).toBe(before);
     });

@@ -336,7 +336,9 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', txn_token_policy: {} }),
       });
-      expect(anonymous.status).toBe(400);
+      // Only the initial access token allows it, and none was sent (RFC 6750 §3.1).
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
       expect(await anonymous.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining('txn_token_policy can only be set by the operator') });
 
       const malformed = await fetch(`${server.url}/reg`, {
