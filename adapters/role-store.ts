@@ -4,7 +4,7 @@
 // whole graph, and each principal's role names) that every write announces before it commits, as the other
 // stores do (read-through-cache.ts), so a revoked role is gone on every instance when the admin call answers.
 import { sql, type Selectable, type Transaction } from 'kysely';
-import { cycleThrough, inheritorsOf, roleGraph, type RoleGraph } from '../policy/roles.ts';
+import { cycleThrough, inheritorsOf, patternsOfRoles, roleGraph, type RoleGraph } from '../policy/roles.ts';
 import type { Database, RolesTable, Tables } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 import type { ReadThroughCache } from './read-through-cache.ts';
@@ -167,6 +167,14 @@ export class RoleStore {
     const load = () => this.#db.selectFrom('role_assignments').select('role_name').where('principal_type', '=', principal.type)
       .where('principal_id', '=', principal.id).orderBy('role_name').execute().then((rows) => rows.map((row) => row.role_name));
     return [...((this.#caches ? await this.#caches.held.get(heldKey(principal), load) : undefined) ?? (await load()))];
+  }
+
+  /** What `principal`'s roles give it: the names it holds (for a token's `roles`) and their patterns, inherited ones included. */
+  async grantsOf(principal: Principal): Promise<{ roles: string[]; patterns: string[] }> {
+    const held = await this.heldBy(principal);
+    if (held.length === 0) return { roles: [], patterns: [] };
+    const { graph } = await this.graph();
+    return { roles: held.filter((name) => graph.has(name)), patterns: patternsOfRoles(graph, held) };
   }
 
   /** Who holds `role` directly, a page at a time (cursor: `<type>:<id>`). */

@@ -4,6 +4,7 @@
 // a proof is sent, as in every grant of ours.
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { Agent, AgentStore } from '../adapters/agent-store.ts';
+import type { RoleStore } from '../adapters/role-store.ts';
 import { isAgentId } from '../adapters/agent-store.ts';
 import { lifetimes } from '../config/defaults.ts';
 import { bindDpopProof } from './dpop-binding.ts';
@@ -19,6 +20,8 @@ export const allowedDuplicateParameters = ['resource'];
 
 export interface ClientCredentialsDependencies {
   agents: AgentStore;
+  /** An agent may be granted its own patterns and its roles' (policy/roles.ts). */
+  roles: Pick<RoleStore, 'grantsOf'>;
 }
 
 export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
@@ -26,11 +29,12 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     const { provider, client } = ctx.oidc;
     const dPoP = await validateDpop(provider, ctx);
     const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
+    const roles = agent ? await deps.roles.grantsOf({ type: 'client', id: agent.id }) : undefined;
 
     // Read before resolving resources: oidc-provider drops scopes it does not know from a request without a
     // resource, and an agent's `resource:action` scopes are not in its static list.
     const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
-    const scopes = agent ? agentScopes(requested, agent) : undefined;
+    const scopes = agent ? agentScopes(requested, agent, roles!.patterns) : undefined;
     // An agent's default scopes stand for the scope it did not send, so they decide the resource as a sent scope
     // would (grants/scope-resolution.ts, through resourceIndicators.defaultResource).
     if (scopes && !requested.length && scopes.length) ctx.oidc.params.scope = scopes.join(' ');
@@ -62,7 +66,7 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     if (agent) {
       // RFC 9068 §2.2: `sub` of a token a client gets for itself is its client_id; `owner` names the
       // accountable human (an extension member, documented in the README).
-      token.extra = { sub: agent.id, owner: agent.ownerId };
+      token.extra = { sub: agent.id, owner: agent.ownerId, ...(roles!.roles.length ? { roles: roles!.roles } : {}) };
     }
 
     await bindDpopProof(ctx, dPoP, token);
@@ -86,10 +90,10 @@ function agentTokenLifetime(agent: Agent, resourceTtl: number | undefined): numb
   return agent.accessTokenTtl ? Math.min(agent.accessTokenTtl, ttl) : ttl;
 }
 
-/** The request's scopes, or the agent's defaults when it named none, each allowed by the agent's patterns. */
-function agentScopes(requested: string[], agent: Agent): string[] {
+/** The request's scopes, or the agent's defaults when it named none, each allowed by the agent's or its roles' patterns. */
+function agentScopes(requested: string[], agent: Agent, rolePatterns: string[]): string[] {
   const scopes = requested.length ? requested : agent.defaultScopes;
-  const refused = scopesNotAllowed(scopes, agent.scopes);
+  const refused = scopesNotAllowed(scopes, [...agent.scopes, ...rolePatterns]);
   if (refused.length) {
     throw new errors.InvalidScope(`scope "${refused[0]}" is not allowed for this agent`, refused[0]);
   }

@@ -2,9 +2,13 @@
 // knows expiry and revocation; it does not know that
 // - an agent was suspended (the kill switch), which ends every token the agent holds at once, JWT records
 //   included, and keeps them dead if the agent is reactivated;
-// - a token was exchanged from another (RFC 8693), which dies with every token it descends from.
+// - a token was exchanged from another (RFC 8693), which dies with every token it descends from;
+// - a token an agent got for itself carries a scope its patterns and roles no longer allow (a role revoked, a
+//   permission taken from a role or the agent): it dies at once, as the kill switch ends tokens.
 import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
+import type { RoleStore } from '../adapters/role-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
+import { scopesNotAllowed } from './scope-patterns.ts';
 
 /** The parts of a stored token (any oidc-provider token model) these rules read. */
 export interface TokenFacts {
@@ -14,6 +18,9 @@ export interface TokenFacts {
   iat?: number;
   /** Grant type that issued it; exchanged tokens are `token_exchange` (grants/token-exchange.ts). */
   gty?: string;
+  /** oidc-provider's model name: `ClientCredentials` for a token a client got for itself. */
+  kind?: string;
+  scope?: string;
 }
 
 export const EXCHANGED_TOKEN_GTY = 'token_exchange';
@@ -22,12 +29,14 @@ export class TokenLiveness {
   readonly #agents: AgentStore;
   readonly #lineage: TokenLineage;
   readonly #findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>;
+  readonly #roles: Pick<RoleStore, 'grantsOf'> | undefined;
 
   /** `findToken` loads a stored token of ours (undefined once it expired or was revoked). */
-  constructor(agents: AgentStore, lineage: TokenLineage, findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>) {
+  constructor(agents: AgentStore, lineage: TokenLineage, findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>, roles?: Pick<RoleStore, 'grantsOf'>) {
     this.#agents = agents;
     this.#lineage = lineage;
     this.#findToken = findToken;
+    this.#roles = roles;
   }
 
   /** Why the token is dead, or undefined when it is alive. */
@@ -53,6 +62,11 @@ export class TokenLiveness {
     if (agent.status !== 'active') return `agent ${holder} is ${agent.status}`;
     const cutOff = agent.tokensInvalidBefore?.getTime();
     if (cutOff !== undefined && (token.iat ?? 0) * 1000 < cutOff) return `agent ${holder} was suspended after this token was issued`;
+    if (this.#roles && token.kind === 'ClientCredentials' && token.scope) {
+      const { patterns } = await this.#roles.grantsOf({ type: 'client', id: holder });
+      const [lost] = scopesNotAllowed(token.scope.split(' '), [...agent.scopes, ...patterns]);
+      if (lost !== undefined) return `agent ${holder} may no longer be granted scope "${lost}"`;
+    }
     return undefined;
   }
 }

@@ -27,6 +27,7 @@ import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../grants/token-liveness.ts';
+import type { RoleStore } from '../adapters/role-store.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
 import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
@@ -38,6 +39,8 @@ export interface ProviderDependencies {
   users: UserStore;
   resources: ResourceStore;
   agents: AgentStore;
+  /** Roles: what an agent may be granted beyond its own patterns. */
+  roles: RoleStore;
   /** Our rules on top of expiry and revocation (kill switch, exchange lineage); consulted by introspection. */
   liveness: TokenLiveness;
   lineage: TokenLineage;
@@ -413,7 +416,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   provider.registerGrantType(
     clientCredentials.grantType,
-    clientCredentials.clientCredentialsHandler({ agents: deps.agents }),
+    clientCredentials.clientCredentialsHandler({ agents: deps.agents, roles: deps.roles }),
     clientCredentials.parameters,
     clientCredentials.allowedDuplicateParameters,
   );

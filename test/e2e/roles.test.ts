@@ -1,9 +1,14 @@
 // Roles through the admin API (issue 18 part 1): inheritance three levels deep, a cycle refused with its path,
 // grants to users and agents, who holds what, deletion guarded by inheritance, and the audit trail; on both
 // storage modes, with the graph seen the same from a second instance.
+import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRequest, createUser } from '../support/admin.ts';
+import { adminRequest, createResource, createUser } from '../support/admin.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
+
+const REPORTS = 'https://reports.roles.example.test/';
+const insecure = { execute: [oidc.allowInsecureRequests] };
 
 describe.each(STORAGE_MODES)('roles (%s)', (mode) => {
   let server: TestServer;
@@ -17,6 +22,7 @@ describe.each(STORAGE_MODES)('roles (%s)', (mode) => {
     user = await createUser(server, 'rhea', 'correct horse battery staple');
     const created = await adminRequest(server, 'POST', '/admin/agents', { name: 'report-bot', owner: user.id, scopes: ['reports:read'] });
     agent = (await created.json()) as { id: string };
+    await createResource(server, { identifier: REPORTS, scopes: ['reports:read', 'reports:write', 'users:list'], token_format: 'jwt', access_token_ttl: 300 });
   }, 180_000);
   afterAll(async () => {
     await server?.stop();
@@ -103,5 +109,41 @@ describe.each(STORAGE_MODES)('roles (%s)', (mode) => {
       `role.revoked editor ${user.id}`, 'role.deleted admin',
     ];
     await expect.poll(async () => (await events()).sort(), { timeout: 10_000 }).toEqual(expected.sort());
+  });
+
+  it('widens what an agent is granted, names its roles in the token, and ends the token when the role is taken', async () => {
+    const secretAgent = (await (await adminRequest(server, 'POST', '/admin/agents', { name: 'writer-bot', owner: user.id, scopes: ['reports:read'] })).json()) as { id: string; client_secret: string };
+    const agentConfig = await oidc.discovery(new URL(server.issuer), secretAgent.id, undefined, oidc.ClientSecretBasic(secretAgent.client_secret), insecure);
+    const refused = await oidc.clientCredentialsGrant(agentConfig, { scope: 'reports:write', resource: REPORTS }).catch((error: { error?: string }) => error);
+    expect(refused).toMatchObject({ error: 'invalid_scope' });
+
+    await call('POST', '/admin/roles', { name: 'writer', scopes: ['reports:write'] });
+    expect((await call('POST', '/admin/roles/writer/holders', { client_id: secretAgent.id })).status).toBe(201);
+    const token = await oidc.clientCredentialsGrant(agentConfig, { scope: 'reports:write', resource: REPORTS });
+    expect(token.scope).toBe('reports:write');
+    expect(decodeJwt(token.access_token)).toMatchObject({ sub: secretAgent.id, roles: ['writer'], scope: 'reports:write' });
+    const own = await oidc.clientCredentialsGrant(agentConfig, { scope: 'reports:read', resource: REPORTS });
+
+    const introspect = async (value: string, at = server.url) => (await (await fetch(`${at}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${secretAgent.id}:${secretAgent.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams({ token: value }),
+    })).json()) as Record<string, unknown>;
+    expect(await introspect(token.access_token, sibling.url)).toMatchObject({ active: true, roles: ['writer'], scope: 'reports:write' });
+
+    // Taking the permission from the role ends the token at once, on every instance; the agent's own scope lives on.
+    expect((await call('PUT', '/admin/roles/writer', { scopes: ['users:list'] }, sibling)).status).toBe(200);
+    expect(await introspect(token.access_token)).toEqual({ active: false });
+    expect(await introspect(token.access_token, sibling.url)).toEqual({ active: false });
+    expect(await introspect(own.access_token)).toMatchObject({ active: true });
+    expect(await oidc.clientCredentialsGrant(agentConfig, { scope: 'reports:write', resource: REPORTS }).catch((error: { error?: string }) => error)).toMatchObject({ error: 'invalid_scope' });
+
+    // Revoking the role: a token for its remaining permission ends too.
+    const listing = await oidc.clientCredentialsGrant(agentConfig, { scope: 'users:list', resource: REPORTS });
+    expect(await introspect(listing.access_token)).toMatchObject({ active: true, roles: ['writer'] });
+    expect((await call('DELETE', `/admin/roles/writer/holders/clients/${secretAgent.id}`)).status).toBe(204);
+    expect(await introspect(listing.access_token, sibling.url)).toEqual({ active: false });
+    expect(await introspect(own.access_token, sibling.url)).toMatchObject({ active: true });
+    expect(decodeJwt((await oidc.clientCredentialsGrant(agentConfig, { scope: 'reports:read', resource: REPORTS })).access_token).roles).toBeUndefined();
   });
 });
