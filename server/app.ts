@@ -35,6 +35,7 @@ import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { adminIdJagAudienceRoutes } from './routes/admin-id-jag-audiences.ts';
 import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
+import type { SigningAlg } from '../keys/signing-keys.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
@@ -66,6 +67,8 @@ export interface AppDependencies {
   idJagAudiences: IdJagAudienceStore;
   /** The abuse limits (RATE_LIMIT_*). */
   throttles: Throttles;
+  /** The JWS algorithms we hold signing keys for: what a resource's signing_alg may name. */
+  signingAlgs: readonly SigningAlg[];
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -96,7 +99,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login });
   const adminUsers = adminUserRoutes(deps.users);
-  const adminResources = adminResourceRoutes(deps.resources, deps.issuer);
+  const adminResources = adminResourceRoutes(deps.resources, deps.issuer, deps.signingAlgs);
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
