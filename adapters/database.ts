@@ -51,6 +51,8 @@ export interface ResourcesTable {
   scopes: Json<string[]>;
   token_format: 'jwt' | 'opaque';
   access_token_ttl: number;
+  /** JWS algorithm of its JWT access tokens; NULL for the server's default. */
+  signing_alg: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

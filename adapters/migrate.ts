@@ -10,6 +10,7 @@ import * as agentDelegation from './migrations/0003_agent_delegation.ts';
 import * as resourceMetadata from './migrations/0004_resource_metadata.ts';
 import * as auditEventIds from './migrations/0005_audit_event_ids.ts';
 import * as idJagAudiences from './migrations/0007_id_jag_audiences.ts';
+import * as resourceSigningAlg from './migrations/0009_resource_signing_alg.ts';
 import * as roles from './migrations/0010_roles.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
@@ -20,6 +21,7 @@ const migrations: MigrationProvider = {
       '0004_resource_metadata': resourceMetadata,
       '0005_audit_event_ids': auditEventIds,
       '0007_id_jag_audiences': idJagAudiences,
+      '0009_resource_signing_alg': resourceSigningAlg,
       '0010_roles': roles,
     };
   },

@@ -3,6 +3,7 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { Database, ResourcesTable, Tables } from './database.ts';
+import type { SigningAlg } from '../keys/signing-keys.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 export type TokenFormat = 'jwt' | 'opaque';
@@ -20,6 +21,8 @@ export interface Resource {
   tokenFormat: TokenFormat;
   /** Seconds. */
   accessTokenTtl: number;
+  /** JWS algorithm of its JWT access tokens; null for the server's default (config/defaults.ts jwtAccessTokenAlg). */
+  signingAlg: SigningAlg | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -32,6 +35,7 @@ export interface NewResource {
   accessTokenTtl: number;
   dpopRequired?: boolean;
   documentationUrl?: string;
+  signingAlg?: SigningAlg;
 }
 
 /** Fields left undefined stay as they are; `name: null` clears the name. */
@@ -42,6 +46,8 @@ export interface ResourcePatch {
   accessTokenTtl?: number;
   dpopRequired?: boolean;
   documentationUrl?: string | null;
+  /** null: back to the server's default. */
+  signingAlg?: SigningAlg | null;
 }
 
 export class DuplicateResourceError extends Error {
@@ -94,6 +100,7 @@ export class ResourceStore {
         access_token_ttl: input.accessTokenTtl,
         dpop_required: input.dpopRequired ?? false,
         documentation_url: input.documentationUrl ?? null,
+        signing_alg: input.signingAlg ?? null,
       })
       .onConflict((oc) => oc.column('identifier').doNothing())
       .returningAll()
@@ -149,6 +156,7 @@ export class ResourceStore {
         ...(patch.accessTokenTtl !== undefined ? { access_token_ttl: patch.accessTokenTtl } : {}),
         ...(patch.dpopRequired !== undefined ? { dpop_required: patch.dpopRequired } : {}),
         ...(patch.documentationUrl !== undefined ? { documentation_url: patch.documentationUrl } : {}),
+        ...(patch.signingAlg !== undefined ? { signing_alg: patch.signingAlg } : {}),
         updated_at: sql<Date>`now()`,
       })
       .where('identifier', '=', identifier)
@@ -188,6 +196,8 @@ function toResource(row: Selectable<ResourcesTable>): Resource {
     id: row.id,
     dpopRequired: row.dpop_required,
     documentationUrl: row.documentation_url,
+    // The column's check constraint (migration 0009) admits only these names.
+    signingAlg: row.signing_alg as SigningAlg | null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

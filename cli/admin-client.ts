@@ -84,6 +84,8 @@ export interface Resource {
   token_format: 'jwt' | 'opaque';
   access_token_ttl: number;
   dpop_required: boolean;
+  /** null: the server's default. */
+  signing_alg: string | null;
   resource_metadata_url: string;
 }
 

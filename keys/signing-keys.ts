@@ -29,6 +29,17 @@ export function isSigningAlg(value: string): value is SigningAlg {
   return (SIGNING_ALGS as readonly string[]).includes(value);
 }
 
+/** Whether `jwk` signs under `alg`. Ed25519 keys carry no `alg` (see generateSigningKey), so they match on their curve. */
+export function keyFitsAlg(jwk: JWK, alg: SigningAlg): boolean {
+  if (alg === 'EdDSA') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
+  return jwk.alg === alg;
+}
+
+/** The algorithms of SIGNING_ALGS that one of these private keys (loadSigningKeys) can sign with, in that order. */
+export function heldSigningAlgs(privateJwks: readonly JWK[]): SigningAlg[] {
+  return SIGNING_ALGS.filter((alg) => privateJwks.some((jwk) => jwk.d !== undefined && keyFitsAlg(jwk, alg)));
+}
+
 export async function generateSigningKey(alg: SigningAlg): Promise<{ kid: string; privateJwk: JWK }> {
   const { privateKey } = await generateKeyPair(alg === 'EdDSA' ? 'Ed25519' : alg, { extractable: true, modulusLength: 2048 });
   const jwk = await exportJWK(privateKey);

@@ -2,7 +2,7 @@
 // holding our published JWKS (`jwks_uri`) can verify them. The key is chosen the way oidc-provider chooses it:
 // the first key of the algorithm in the list keys/signing-keys.ts loads, which puts active keys first.
 import { importJWK, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
-import type { SigningAlg } from './signing-keys.ts';
+import { keyFitsAlg, type SigningAlg } from './signing-keys.ts';
 
 export class NoSigningKeyError extends Error {
   readonly code = 'ERR_NO_SIGNING_KEY';
@@ -45,14 +45,8 @@ export class TokenSigner {
   }
 
   async #import(alg: SigningAlg): Promise<ImportedKey> {
-    const jwk = this.#privateJwks.find((candidate) => candidate.d !== undefined && typeof candidate.kid === 'string' && fits(candidate, alg));
+    const jwk = this.#privateJwks.find((candidate) => candidate.d !== undefined && typeof candidate.kid === 'string' && keyFitsAlg(candidate, alg));
     if (!jwk) throw new NoSigningKeyError(alg);
     return { key: (await importJWK(jwk, alg)) as CryptoKey, kid: jwk.kid! };
   }
-}
-
-// Ed25519 keys carry no `alg` (keys/signing-keys.ts), so they are matched on their curve.
-function fits(jwk: JWK, alg: SigningAlg): boolean {
-  if (alg === 'EdDSA') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
-  return jwk.alg === alg;
 }

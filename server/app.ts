@@ -40,6 +40,7 @@ import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { adminIdJagAudienceRoutes } from './routes/admin-id-jag-audiences.ts';
 import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
+import type { SigningAlg } from '../keys/signing-keys.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { adminRoleRoutes } from './routes/admin-roles.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
@@ -76,6 +77,8 @@ export interface AppDependencies {
   roles: RoleStore;
   /** Whether a user or an operator-registered client exists (only they hold roles). */
   principalExists: (principal: Principal) => Promise<boolean>;
+  /** The JWS algorithms we hold signing keys for: what a resource's signing_alg may name. */
+  signingAlgs: readonly SigningAlg[];
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -123,7 +126,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login });
   const adminUsers = adminUserRoutes(deps.users);
-  const adminResources = adminResourceRoutes(deps.resources, deps.issuer);
+  const adminResources = adminResourceRoutes(deps.resources, deps.issuer, deps.signingAlgs);
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);

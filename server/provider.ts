@@ -303,7 +303,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
             audience: resource.identifier,
             accessTokenTTL: resource.accessTokenTtl,
             accessTokenFormat: resource.tokenFormat,
-            ...(resource.tokenFormat === 'jwt' ? { jwt: { sign: { alg: jwtAccessTokenAlg } } } : {}),
+            ...(resource.tokenFormat === 'jwt' ? { jwt: { sign: { alg: resource.signingAlg ?? jwtAccessTokenAlg } } } : {}),
           };
         },
       },

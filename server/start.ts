@@ -25,7 +25,7 @@ import { UserStore } from '../adapters/user-store.ts';
 import { clockTolerance } from '../config/defaults.ts';
 import type { Settings } from '../config/settings.ts';
 import { ensureServerSecrets } from '../keys/server-secrets.ts';
-import { ensureSigningKeys, loadSigningKeys } from '../keys/signing-keys.ts';
+import { ensureSigningKeys, heldSigningAlgs, loadSigningKeys } from '../keys/signing-keys.ts';
 import { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import { TokenSigner } from '../keys/token-signer.ts';
 import { TokenLineage, type TokenRef } from '../adapters/token-lineage.ts';
@@ -211,6 +211,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       principalExists: async (principal) => principal.type === 'user'
         ? (await users.findById(principal.id)) !== undefined
         : (await clientAdapter.find(principal.id)) !== undefined,
+      signingAlgs: heldSigningAlgs(signingKeys),
     });
     server.on('request', provider.callback());
 

@@ -9,6 +9,7 @@ const formatResource = (resource: Resource) => formatFields([
   ['name', resource.name ?? '-'],
   ['scopes', resource.scopes.join(' ') || '-'],
   ['token format', resource.token_format],
+  ['signing alg', resource.signing_alg ?? 'default (ES256)'],
   ['token lifetime', `${resource.access_token_ttl}s`],
   ['DPoP required', resource.dpop_required ? 'yes' : 'no'],
   ['metadata', resource.resource_metadata_url],
@@ -24,6 +25,8 @@ const create: Command = {
   --format jwt|opaque     access token format (default: the server's, jwt)
   --ttl SECONDS           access token lifetime
   --dpop-required         issue only DPoP-bound tokens for it (RFC 9449)
+  --signing-alg ALG       JWS algorithm of its JWT access tokens: RS256, ES256 or EdDSA (default: ES256);
+                          RS256 for a resource server that verifies only what RFC 9068 requires
 ${ADMIN_HELP}`,
   async run(args, { env }) {
     const { values, positionals } = parseCommandLine(args, {
@@ -34,6 +37,7 @@ ${ADMIN_HELP}`,
       format: { type: 'string' },
       ttl: { type: 'string' },
       'dpop-required': { type: 'boolean' },
+      'signing-alg': { type: 'string' },
     });
     expectPositionals(positionals, []);
     if (values.format !== undefined && values.format !== 'jwt' && values.format !== 'opaque') throw new UsageError(`--format must be jwt or opaque, not ${JSON.stringify(values.format)}`);
@@ -44,6 +48,8 @@ ${ADMIN_HELP}`,
       token_format: values.format,
       access_token_ttl: wholeNumberOption(values.ttl, 'ttl'),
       dpop_required: values['dpop-required'],
+      // Checked by the server, which knows the algorithms it holds keys for.
+      signing_alg: values['signing-alg'],
     });
     return { json: resource, text: formatResource(resource) };
   },

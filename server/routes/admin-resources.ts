@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
 import { DuplicateResourceError, type Resource, type ResourceStore } from '../../adapters/resource-store.ts';
+import type { SigningAlg } from '../../keys/signing-keys.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { resourceMetadataUrl } from './protected-resource-metadata.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
@@ -33,30 +34,42 @@ const documentationUrl = z.string().max(2048).refine((value) => {
   }
 }, 'must be an http(s) URL');
 
-const createResource = z.strictObject({
-  identifier,
-  name: z.string().min(1).max(256).optional(),
-  scopes: scopes.default([]),
-  token_format: tokenFormat.default('jwt'),
-  access_token_ttl: ttl.default(600),
-  dpop_required: z.boolean().default(false),
-  documentation_url: documentationUrl.optional(),
-});
-const updateResource = z.strictObject({
-  name: z.string().min(1).max(256).nullable().optional(),
-  scopes: scopes.optional(),
-  token_format: tokenFormat.optional(),
-  access_token_ttl: ttl.optional(),
-  dpop_required: z.boolean().optional(),
-  documentation_url: documentationUrl.nullable().optional(),
+/** Only an algorithm we hold a signing key for: any other would leave the resource's tokens unsignable. */
+const signingAlg = (held: readonly SigningAlg[]) => z.string().refine(
+  (value): value is SigningAlg => (held as readonly string[]).includes(value),
+  `must be one of ${held.join(', ')} (the algorithms this server holds signing keys for)`,
+).transform((value) => value as SigningAlg);
+
+const resourceSchemas = (held: readonly SigningAlg[]) => ({
+  create: z.strictObject({
+    identifier,
+    name: z.string().min(1).max(256).optional(),
+    scopes: scopes.default([]),
+    token_format: tokenFormat.default('jwt'),
+    access_token_ttl: ttl.default(600),
+    dpop_required: z.boolean().default(false),
+    documentation_url: documentationUrl.optional(),
+    signing_alg: signingAlg(held).optional(),
+  }),
+  update: z.strictObject({
+    name: z.string().min(1).max(256).nullable().optional(),
+    scopes: scopes.optional(),
+    token_format: tokenFormat.optional(),
+    access_token_ttl: ttl.optional(),
+    dpop_required: z.boolean().optional(),
+    documentation_url: documentationUrl.nullable().optional(),
+    signing_alg: signingAlg(held).nullable().optional(),
+  }),
 });
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(2048).optional(),
 });
 
-export function adminResourceRoutes(resources: ResourceStore, issuer: string): Router {
+/** `signingAlgs`: the algorithms we hold signing keys for (keys/signing-keys.ts heldSigningAlgs). */
+export function adminResourceRoutes(resources: ResourceStore, issuer: string, signingAlgs: readonly SigningAlg[]): Router {
   const router = new Router({ prefix: '/admin/resources' });
+  const { create: createResource, update: updateResource } = resourceSchemas(signingAlgs);
   const resourceJson = (resource: Resource) => resourceView(resource, issuer);
 
   router.post('/', async (ctx) => {
@@ -70,6 +83,7 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string): R
         accessTokenTtl: input.access_token_ttl,
         dpopRequired: input.dpop_required,
         documentationUrl: input.documentation_url,
+        signingAlg: input.signing_alg,
       }));
       ctx.status = 201;
     } catch (error) {
@@ -103,6 +117,7 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string): R
       accessTokenTtl: input.access_token_ttl,
       dpopRequired: input.dpop_required,
       documentationUrl: input.documentation_url,
+      signingAlg: input.signing_alg,
     });
     if (!updated) throw new NotFound('resource');
     ctx.body = resourceJson(updated);
@@ -128,6 +143,8 @@ function resourceView(resource: Resource, issuer: string) {
     access_token_ttl: resource.accessTokenTtl,
     dpop_required: resource.dpopRequired,
     documentation_url: resource.documentationUrl,
+    // null: the server's default for JWT access tokens (config/defaults.ts).
+    signing_alg: resource.signingAlg,
     created_at: resource.createdAt,
     updated_at: resource.updatedAt,
   };

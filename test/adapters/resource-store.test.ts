@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { up } from '../../adapters/migrations/0009_resource_signing_alg.ts';
 import { LocalChangeFeed } from '../../adapters/change-feed.ts';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
 import { ReadThroughCache } from '../../adapters/read-through-cache.ts';
@@ -27,7 +29,7 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
   it('creates a resource and reads it back with its types intact', async () => {
     const created = await resources.create(calendar);
     expect(created).toEqual({
-      ...calendar, id: expect.stringMatching(/^res_[0-9a-f]{32}$/), dpopRequired: false, documentationUrl: null, createdAt: expect.any(Date), updatedAt: expect.any(Date),
+      ...calendar, id: expect.stringMatching(/^res_[0-9a-f]{32}$/), dpopRequired: false, documentationUrl: null, signingAlg: null, createdAt: expect.any(Date), updatedAt: expect.any(Date),
     });
     expect(await resources.findById(created.id)).toEqual(created);
     expect(await resources.get(calendar.identifier)).toEqual(created);
@@ -71,6 +73,15 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
 
     expect(await resources.update('https://patch.example/', {})).toMatchObject({ name: null, accessTokenTtl: 30 });
     expect(await resources.update('https://missing.example/', { name: 'x' })).toBeUndefined();
+  });
+
+  it('keeps a signing algorithm of its own, and forgets it when cleared', async () => {
+    const created = await resources.create({ ...calendar, identifier: 'https://legacy-rs.example/', signingAlg: 'RS256' });
+    expect(created.signingAlg).toBe('RS256');
+    expect((await resources.get('https://legacy-rs.example/'))!.signingAlg).toBe('RS256');
+    expect(await resources.update('https://legacy-rs.example/', { scopes: [] })).toMatchObject({ signingAlg: 'RS256' });
+    expect(await resources.update('https://legacy-rs.example/', { signingAlg: 'EdDSA' })).toMatchObject({ signingAlg: 'EdDSA' });
+    expect(await resources.update('https://legacy-rs.example/', { signingAlg: null })).toMatchObject({ signingAlg: null });
   });
 
   it('deletes resources', async () => {
@@ -138,5 +149,26 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
   it('cannot store an unknown token format or a non-positive lifetime', async () => {
     await expect(resources.create({ ...calendar, identifier: 'https://bad.example/', tokenFormat: 'paseto' as 'jwt' })).rejects.toMatchObject({ code: '23514' });
     await expect(resources.create({ ...calendar, identifier: 'https://bad.example/', accessTokenTtl: 0 })).rejects.toMatchObject({ code: '23514' });
+    await expect(resources.create({ ...calendar, identifier: 'https://bad.example/', signingAlg: 'HS256' as 'RS256' })).rejects.toMatchObject({ code: '23514' });
+  });
+});
+
+describe.each(BACKENDS)('migration 0009_resource_signing_alg on %s', (backend) => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await openTestDatabase(backend, 'resource_signing_alg');
+  });
+  afterAll(async () => {
+    await database?.dispose();
+  });
+
+  it('keeps RS256 for the resources registered before it, whose servers verified RS256, and the default for new ones', async () => {
+    const resources = new ResourceStore(database.db);
+    // The schema as it was before the migration, holding one resource.
+    await sql`ALTER TABLE resources DROP COLUMN signing_alg`.execute(database.db);
+    await sql`INSERT INTO resources (identifier, scopes, token_format, access_token_ttl) VALUES ('https://deployed.example/', '[]', 'jwt', 600)`.execute(database.db);
+    await up(database.db);
+    expect((await resources.get('https://deployed.example/'))!.signingAlg).toBe('RS256');
+    expect((await resources.create({ ...calendar, identifier: 'https://new.example/' })).signingAlg).toBeNull();
   });
 });

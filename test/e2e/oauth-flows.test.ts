@@ -3,12 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { generateKeyPair as generateDpopKeyPair, generateProof } from 'dpop';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
-import { createResource, createUser } from '../support/admin.ts';
+import { createVerifier } from '../../packages/verifier/src/index.ts';
+import { adminRequest, createResource, createUser } from '../support/admin.ts';
 import { Browser, signInAndConsent } from '../support/browser.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
 const insecure = { execute: [oidc.allowInsecureRequests] };
 const API = 'https://api.example.test/';
+/** A resource server that verifies RS256 only, as RFC 9068 §4 allows. */
+const RS256_API = 'https://legacy.example.test/';
 const REDIRECT_URI = 'http://127.0.0.1:8976/callback';
 
 describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
@@ -20,6 +23,7 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
     issuer = new URL(server.issuer);
     await createUser(server, 'alice', 'correct horse battery staple');
     await createResource(server, { identifier: API, scopes: ['read', 'write'], token_format: 'jwt', access_token_ttl: 300 });
+    await createResource(server, { identifier: RS256_API, scopes: ['legacy:read'], token_format: 'jwt', access_token_ttl: 300, signing_alg: 'RS256' });
   });
   afterAll(() => server?.stop());
 
@@ -147,6 +151,30 @@ describe.each(STORAGE_MODES)('OAuth 2.1 flows on %s storage', (mode) => {
       const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: server.issuer, audience: API, typ: 'at+jwt' });
       expect(payload).toMatchObject({ client_id: config.clientMetadata().client_id, scope: 'read write' });
       expect(payload.jti).toEqual(expect.any(String));
+    });
+
+    it.each([[API, 'read', 'ES256'], [RS256_API, 'legacy:read', 'RS256']])('signs JWTs for %s with %s: %s, verifiable by our verifier package and by jose from jwks_uri', async (resource, scope, alg) => {
+      const config = await registerConfidential({});
+      const { access_token: token } = await oidc.clientCredentialsGrant(config, { resource, scope });
+      expect(decodeProtectedHeader(token)).toMatchObject({ alg, typ: 'at+jwt', kid: expect.any(String) });
+      const jwksUri = config.serverMetadata().jwks_uri!;
+      const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(jwksUri)), { issuer: server.issuer, audience: resource, typ: 'at+jwt', algorithms: [alg] });
+      expect(payload.scope).toBe(scope);
+      const verifier = createVerifier({ issuer: server.issuer, resource, resourceMetadataUrl: `${resource}.well-known/oauth-protected-resource`, jwksUri });
+      expect(await verifier.verifyToken(token, { scopes: [scope] })).toMatchObject({ clientId: config.clientMetadata().client_id });
+    });
+
+    it('refuses a signing_alg it holds no key for, naming the ones it does', async () => {
+      for (const signing_alg of ['HS256', 'none', 'PS256', 7]) {
+        const response = await adminRequest(server, 'POST', '/admin/resources', { identifier: 'https://bad-alg.example.test/', signing_alg });
+        expect(response.status).toBe(400);
+        const body = await response.json() as any;
+        expect(body).toMatchObject({ error: 'invalid_request', field: 'signing_alg' });
+        if (typeof signing_alg === 'string') expect(body.error_description).toBe('signing_alg: must be one of RS256, ES256, EdDSA (the algorithms this server holds signing keys for)');
+      }
+      const patched = await adminRequest(server, 'PATCH', `/admin/resources/${encodeURIComponent(API)}`, { signing_alg: 'RS1' });
+      expect(patched.status).toBe(400);
+      expect((await (await adminRequest(server, 'GET', `/admin/resources/${encodeURIComponent(API)}`)).json() as any).signing_alg).toBeNull();
     });
 
     it('refuses an unregistered resource with invalid_target, issuing nothing', async () => {
