@@ -2,7 +2,9 @@
 // knows expiry and revocation; it does not know that
 // - an agent was suspended (the kill switch), which ends every token the agent holds at once, JWT records
 //   included, and keeps them dead if the agent is reactivated;
-// - a token was exchanged from another (RFC 8693), which dies with every token it descends from.
+// - a token was exchanged from another (RFC 8693), which dies with every token it descends from;
+// - the registered client holding it was deleted (RFC 7592 §2.3: its tokens SHOULD be invalidated immediately).
+//   The client store's cache is announced on every instance, so a deletion ends the tokens everywhere at once.
 import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
 
@@ -23,11 +25,22 @@ export class TokenLiveness {
   readonly #lineage: TokenLineage;
   readonly #findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>;
 
-  /** `findToken` loads a stored token of ours (undefined once it expired or was revoked). */
-  constructor(agents: AgentStore, lineage: TokenLineage, findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>) {
+  readonly #registeredClientExists: ((clientId: string) => Promise<boolean>) | undefined;
+
+  /**
+   * `findToken` loads a stored token of ours (undefined once it expired or was revoked); `registeredClientExists`
+   * says whether a registered (RFC 7591 or admin) client is still stored.
+   */
+  constructor(
+    agents: AgentStore,
+    lineage: TokenLineage,
+    findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>,
+    registeredClientExists?: (clientId: string) => Promise<boolean>,
+  ) {
     this.#agents = agents;
     this.#lineage = lineage;
     this.#findToken = findToken;
+    this.#registeredClientExists = registeredClientExists;
   }
 
   /** Why the token is dead, or undefined when it is alive. */
@@ -47,12 +60,19 @@ export class TokenLiveness {
 
   async #killedWithAgent(token: TokenFacts): Promise<string | undefined> {
     const holder = token.clientId;
-    if (!holder || !isAgentId(holder)) return undefined;
+    if (!holder) return undefined;
+    if (!isAgentId(holder)) return this.#withoutRegisteredClient(holder);
     const agent = await this.#agents.get(holder);
     if (!agent) return `agent ${holder} no longer exists`;
     if (agent.status !== 'active') return `agent ${holder} is ${agent.status}`;
     const cutOff = agent.tokensInvalidBefore?.getTime();
     if (cutOff !== undefined && (token.iat ?? 0) * 1000 < cutOff) return `agent ${holder} was suspended after this token was issued`;
     return undefined;
+  }
+
+  async #withoutRegisteredClient(holder: string): Promise<string | undefined> {
+    // A Client ID Metadata Document client (its id is an https URL) is never stored, so its absence says nothing.
+    if (!this.#registeredClientExists || /^https?:\/\//.test(holder)) return undefined;
+    return (await this.#registeredClientExists(holder)) ? undefined : `client ${holder} no longer exists`;
   }
 }
