@@ -4,7 +4,9 @@
 //   included, and keeps them dead if the agent is reactivated;
 // - a token was exchanged from another (RFC 8693), which dies with every token it descends from;
 // - a token an agent got for itself carries a scope its patterns and roles no longer allow (a role revoked, a
-//   permission taken from a role or the agent): it dies at once, as the kill switch ends tokens.
+//   permission taken from a role or the agent): it dies at once, as the kill switch ends tokens;
+// - the registered client holding it was deleted (RFC 7592 §2.3: its tokens SHOULD be invalidated immediately).
+//   The client store's cache is announced on every instance, so a deletion ends the tokens everywhere at once.
 import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
@@ -30,13 +32,23 @@ export class TokenLiveness {
   readonly #lineage: TokenLineage;
   readonly #findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>;
   readonly #roles: Pick<RoleStore, 'grantsOf'> | undefined;
+  readonly #registeredClientExists: ((clientId: string) => Promise<boolean>) | undefined;
 
-  /** `findToken` loads a stored token of ours (undefined once it expired or was revoked). */
-  constructor(agents: AgentStore, lineage: TokenLineage, findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>, roles?: Pick<RoleStore, 'grantsOf'>) {
+  /**
+   * `findToken` loads a stored token of ours (undefined once it expired or was revoked); `roles` widen what an
+   * agent may hold; `registeredClientExists` says whether a registered (RFC 7591 or admin) client is still stored.
+   */
+  constructor(
+    agents: AgentStore,
+    lineage: TokenLineage,
+    findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>,
+    rules: { roles?: Pick<RoleStore, 'grantsOf'>; registeredClientExists?: (clientId: string) => Promise<boolean> } = {},
+  ) {
     this.#agents = agents;
     this.#lineage = lineage;
     this.#findToken = findToken;
-    this.#roles = roles;
+    this.#roles = rules.roles;
+    this.#registeredClientExists = rules.registeredClientExists;
   }
 
   /** Why the token is dead, or undefined when it is alive. */
@@ -56,7 +68,8 @@ export class TokenLiveness {
 
   async #killedWithAgent(token: TokenFacts): Promise<string | undefined> {
     const holder = token.clientId;
-    if (!holder || !isAgentId(holder)) return undefined;
+    if (!holder) return undefined;
+    if (!isAgentId(holder)) return this.#withoutRegisteredClient(holder);
     const agent = await this.#agents.get(holder);
     if (!agent) return `agent ${holder} no longer exists`;
     if (agent.status !== 'active') return `agent ${holder} is ${agent.status}`;
@@ -68,5 +81,11 @@ export class TokenLiveness {
       if (lost !== undefined) return `agent ${holder} may no longer be granted scope "${lost}"`;
     }
     return undefined;
+  }
+
+  async #withoutRegisteredClient(holder: string): Promise<string | undefined> {
+    // A Client ID Metadata Document client (its id is an https URL) is never stored, so its absence says nothing.
+    if (!this.#registeredClientExists || /^https?:\/\//.test(holder)) return undefined;
+    return (await this.#registeredClientExists(holder)) ? undefined : `client ${holder} no longer exists`;
   }
 }

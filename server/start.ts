@@ -152,7 +152,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     // The liveness rules look up ancestor tokens through the provider, which is built just below.
     let provider!: Provider;
     const liveness = new TokenLiveness(agents, lineage, (ref: TokenRef) =>
-      ref.kind === 'AccessToken' ? provider.AccessToken.find(ref.id) : provider.ClientCredentials.find(ref.id), roles);
+      ref.kind === 'AccessToken' ? provider.AccessToken.find(ref.id) : provider.ClientCredentials.find(ref.id),
+      { roles, registeredClientExists: async (clientId) => (await clients.find(clientId)) !== undefined });
     provider = createProvider({
       issuer,
       adapter: (name) => (name === 'Client' ? clientModel : models(name)) as never,

@@ -92,6 +92,29 @@ describe('two instances sharing Redis and PostgreSQL', () => {
     expect(refused.body.error).toBe('invalid_client');
   });
 
+  it('ends a deleted client\'s tokens at once on every instance (RFC 7592 §2.3)', async () => {
+    const json = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` };
+    const basicOf = (body: any) => `Basic ${Buffer.from(`${encodeURIComponent(body.client_id)}:${encodeURIComponent(body.client_secret)}`).toString('base64')}`;
+    // An operator-registered auditor may introspect every token, so it can still ask once the holder is gone.
+    const auditor = await post(a, '/reg', { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, json);
+    expect(auditor.status).toBe(201);
+    const holder = await post(a, '/reg', { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, json);
+    expect(holder.status).toBe(201);
+    const issued = await post(a, '/token', { grant_type: 'client_credentials' }, { authorization: basicOf(holder.body) });
+    expect(issued.status).toBe(200);
+    const token = issued.body.access_token;
+    expect((await post(b, '/token/introspection', { token }, { authorization: basicOf(auditor.body) })).body.active).toBe(true); // cached at B
+    const url = new URL(new URL(holder.body.registration_client_uri).pathname, a.url);
+    const deleted = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'DELETE', headers: { host: PUBLIC_HOST, authorization: `Bearer ${holder.body.registration_access_token}` } }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(deleted).toBe(204);
+    expect((await post(b, '/token/introspection', { token }, { authorization: basicOf(auditor.body) })).body).toEqual({ active: false });
+    expect((await post(a, '/token/introspection', { token }, { authorization: basicOf(auditor.body) })).body).toEqual({ active: false });
+  });
+
   it('publishes the same signing keys at both instances', async () => {
     const jwks = async (instance: ServerProcess) => (await fetch(new URL('/jwks', instance.url))).json() as any;
     expect(await jwks(b)).toEqual(await jwks(a));
