@@ -71,6 +71,16 @@ export class UserStore {
     return row && toUser(row);
   }
 
+  /**
+   * The users with this email address, compared case-insensitively; at most `limit` (a caller that needs exactly
+   * one asks for two, to tell "one" from "several" without reading them all).
+   */
+  async findByEmail(email: string, limit = 2): Promise<User[]> {
+    const rows = await this.#db.selectFrom('users').select(PUBLIC_COLUMNS)
+      .where(sql<string>`lower(email)`, '=', email.toLowerCase()).orderBy('created_at').orderBy('id').limit(limit).execute();
+    return rows.map(toUser);
+  }
+
   /** Users ordered by username. */
   async list({ limit, cursor }: PageRequest): Promise<Page<User>> {
     let query = this.#db.selectFrom('users').select(PUBLIC_COLUMNS).orderBy('username').limit(limit + 1);

@@ -37,9 +37,18 @@ export interface TrustedIssuerConfig {
   idJag?: IdJagTrust;
 }
 
+/**
+ * Whose access token an ID-JAG gives: `external`, the IdP's subject with the entry's prefix (no local user);
+ * `email`, the one local user whose email is the ID-JAG's `email` claim (the draft recommends `email` for
+ * subject resolution); `just_in_time`, that user, created on first use when there is none.
+ */
+export const idJagUserMappings = ['external', 'email', 'just_in_time'] as const;
+export type IdJagUserMapping = (typeof idJagUserMappings)[number];
+
 export interface IdJagTrust {
   /** Our client_ids the IdP may name in an ID-JAG's `client_id`; `*` for any. */
   clients: string[];
+  users: IdJagUserMapping;
   /** An ID-JAG older than this (by `iat`) is refused, whatever its `exp` says: they are meant to live minutes. */
   maxAgeSeconds: number;
 }
@@ -110,6 +119,7 @@ export const trustedIssuerSchema = z
     id_jag: z.strictObject({
       clients: z.array(requiredString('a client_id or "*"'), { error: 'must be an array of client_ids (or ["*"])' }).min(1, 'must name at least one client_id (or "*")'),
       max_age_seconds: z.number({ error: 'must be a positive integer (seconds)' }).int('must be a positive integer (seconds)').positive('must be a positive integer (seconds)').max(3600, 'must be at most 3600: ID-JAGs are short-lived').default(defaultIdJagMaxAgeSeconds),
+      users: z.enum(idJagUserMappings, { error: `must be one of ${idJagUserMappings.map((m) => `"${m}"`).join(', ')}` }).default('external'),
     }, { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object' : undefined) }).optional(),
   }, { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object' : undefined) })
   .refine((v) => v.audiences !== undefined || v.id_jag !== undefined, { path: ['audiences'], message: 'is required (unless the issuer is trusted for ID-JAGs only, with id_jag)' })
@@ -122,7 +132,7 @@ export const trustedIssuerSchema = z
     algorithms: [...new Set(v.algorithms)],
     maxTokenAgeSeconds: v.max_token_age_seconds,
     scopeClaim: v.scope_claim,
-    ...(v.id_jag ? { idJag: { clients: v.id_jag.clients, maxAgeSeconds: v.id_jag.max_age_seconds } } : {}),
+    ...(v.id_jag ? { idJag: { clients: v.id_jag.clients, maxAgeSeconds: v.id_jag.max_age_seconds, users: v.id_jag.users } } : {}),
   }));
 
 export const trustedIssuersSchema = z

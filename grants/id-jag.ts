@@ -6,7 +6,7 @@
 // refusal is an IdJagError whose message is safe to put in an `invalid_grant` description.
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { maxPresentedTokenBytes } from '../config/defaults.ts';
-import type { IdJagTrust, TrustedIssuerConfig } from '../config/trusted-issuers.ts';
+import type { IdJagTrust, IdJagUserMapping, TrustedIssuerConfig } from '../config/trusted-issuers.ts';
 import { ID_JAG_TYP, mediaTypeOf } from './token-types.ts';
 import { quotable, SubjectTokenError, TrustedIssuers } from './trusted-issuers.ts';
 
@@ -23,8 +23,14 @@ export class IdJagError extends Error {
 export interface IdentityAssertionGrant {
   /** The IdP (`iss`). */
   issuer: string;
-  /** The IdP's `sub`, with its subject prefix: the subject of the token we issue. */
+  /** The IdP's `sub`, with its subject prefix: the token's subject when the IdP's users are `external`. */
   subject: string;
+  /** How the IdP's users map to ours (grants/id-jag-users.ts). */
+  users: IdJagUserMapping;
+  /** `email`, unless the ID-JAG says it is not verified (`email_verified: false`). */
+  email?: string;
+  /** `name`, for a user created just in time. */
+  name?: string;
   jti: string;
   /** `exp`, seconds since the epoch. */
   expiresAt: number;
@@ -87,9 +93,14 @@ export class IdJagVerifier {
     if (!trust.clients.includes('*') && !trust.clients.includes(clientId)) {
       throw new IdJagError(`the identity provider "${quotable(verified.issuer)}" is not allowed to grant access to this client`);
     }
+    // An address the IdP itself says it has not verified could be anyone's: never link a user by it.
+    const email = typeof claims.email === 'string' && claims.email && claims.email_verified !== false ? claims.email : undefined;
     return {
       issuer: verified.issuer,
       subject: verified.subject,
+      users: trust.users,
+      ...(email ? { email } : {}),
+      ...(typeof claims.name === 'string' && claims.name ? { name: claims.name } : {}),
       jti: claims.jti,
       expiresAt: verified.expiresAt,
       resources: resourcesOf(claims.resource),

@@ -7,9 +7,11 @@
 // Every refusal of the assertion is `invalid_grant` (RFC 7523 §3.1).
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
+import type { UserStore } from '../adapters/user-store.ts';
 import { lifetimes } from '../config/defaults.ts';
 import { bindDpopProof } from './dpop-binding.ts';
 import { IdJagError, type IdentityAssertionGrant, type IdJagVerifier } from './id-jag.ts';
+import { subjectOf, type LinkedSubject } from './id-jag-users.ts';
 import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
 import { scopeAllowed } from './scope-patterns.ts';
 
@@ -24,12 +26,18 @@ export const ID_JAG_TOKEN_GTY = 'id_jag';
 export interface JwtBearerDependencies {
   idJag: IdJagVerifier;
   agents: AgentStore;
+  /** Where an IdP's users are linked to ours, or created, by its `id_jag.users` setting. */
+  users: UserStore;
 }
 
 /** What the audit trail records of the assertion behind an issued token (server/audit-events.ts). */
 export interface RedeemedIdentityAssertion {
   issuer: string;
   jti: string;
+  /** The IdP's subject (prefixed), when the token's subject is a local user linked to it. */
+  linkedFrom?: string;
+  /** Set when the redemption created that local user (`just_in_time`). */
+  userCreated?: boolean;
 }
 
 export function jwtBearerHandler(deps: JwtBearerDependencies) {
@@ -72,12 +80,21 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
     const scopes = (requestedScopes ?? granted)
       .filter((scope) => granted.includes(scope) && accepted.has(scope) && (!agent || scopeAllowed(scope, agent.scopes)));
 
+    // Before the jti is claimed, so an ID-JAG refused for an unknown user works once the operator creates them.
+    let linked: LinkedSubject;
+    try {
+      linked = await subjectOf(grant, deps.users);
+    } catch (error) {
+      if (error instanceof IdJagError) throw invalidGrant(error.message);
+      throw error;
+    }
+
     // Used once, across instances: claimed only now, so a request refused for another reason leaves it usable.
     if (!(await firstUse(provider, grant))) throw invalidGrant('this ID-JAG was already used (its jti was seen before)');
 
     const token = new provider.AccessToken({
       client,
-      accountId: grant.subject,
+      accountId: linked.subject,
       gty: ID_JAG_TOKEN_GTY,
       scope: scopes.join(' ') || undefined,
       expiresIn: Math.min(resourceServer.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity),
@@ -87,7 +104,12 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
     checkDpopRequired(provider, ctx, dPoP);
 
     ctx.oidc.entity('AccessToken', token);
-    ctx.oidc.entity('IdentityAssertion', { issuer: grant.issuer, jti: grant.jti } satisfies RedeemedIdentityAssertion);
+    ctx.oidc.entity('IdentityAssertion', {
+      issuer: grant.issuer,
+      jti: grant.jti,
+      ...(linked.subject !== grant.subject ? { linkedFrom: grant.subject } : {}),
+      ...(linked.created ? { userCreated: true } : {}),
+    } satisfies RedeemedIdentityAssertion);
     const value = await token.save();
     const issuedScope = token.scope || undefined;
     ctx.body = buildTokenResponse(provider, {

@@ -45,6 +45,9 @@ export function auditProviderEvents(provider: Provider, audit: AuditTrail): void
         grant_type: ctx.oidc.params?.grant_type as string, scope: token?.scope, audience: token?.aud,
         // The enterprise IdP whose ID-JAG was redeemed, and which one.
         ...(assertion ? { id_jag_issuer: assertion.issuer, id_jag_jti: assertion.jti } : {}),
+        // The IdP's subject the local user was linked from, and whether that user was created just now.
+        ...(assertion?.linkedFrom ? { id_jag_subject: assertion.linkedFrom } : {}),
+        ...(assertion?.userCreated ? { user_created: true } : {}),
       },
     }));
   });

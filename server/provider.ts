@@ -438,7 +438,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   if (deps.idJag?.enabled) {
     provider.registerGrantType(
       jwtBearer.grantType,
-      jwtBearer.jwtBearerHandler({ idJag: deps.idJag, agents: deps.agents }),
+      jwtBearer.jwtBearerHandler({ idJag: deps.idJag, agents: deps.agents, users: deps.users }),
       jwtBearer.parameters,
       jwtBearer.allowedDuplicateParameters,
     );

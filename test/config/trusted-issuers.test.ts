@@ -34,6 +34,15 @@ describe('parseTrustedIssuers', () => {
     expect(config).toMatchObject({ subjectClaim: 'oid', subjectPrefix: 'example:', algorithms: ['ES384', 'PS512'], maxTokenAgeSeconds: 300, scopeClaim: 'permissions' });
   });
 
+  it('reads id_jag, its users mapping defaulting to external', () => {
+    const [defaulted] = parseTrustedIssuers(JSON.stringify([{ ...minimal, id_jag: { clients: ['*'] } }]));
+    expect(defaulted.idJag).toEqual({ clients: ['*'], maxAgeSeconds: 300, users: 'external' });
+    for (const users of ['email', 'just_in_time']) {
+      const [config] = parseTrustedIssuers(JSON.stringify([{ ...minimal, id_jag: { clients: ['c1'], max_age_seconds: 60, users } }]));
+      expect(config.idJag).toEqual({ clients: ['c1'], maxAgeSeconds: 60, users });
+    }
+  });
+
   it('reads several issuers, and a blank value as none', () => {
     expect(parseTrustedIssuers(JSON.stringify([minimal, { ...minimal, issuer: 'https://other.example.com' }]))).toHaveLength(2);
     expect(parseTrustedIssuers('[]')).toEqual([]);
@@ -67,7 +76,8 @@ describe('parseTrustedIssuers', () => {
     ['missing audiences', { audiences: undefined }, '[0].audiences: is required (unless the issuer is trusted for ID-JAGs only, with id_jag)'],
     ['an empty id_jag client list', { id_jag: { clients: [] } }, '[0].id_jag.clients: must name at least one client_id (or "*")'],
     ['an ID-JAG age over an hour', { id_jag: { clients: ['*'], max_age_seconds: 7200 } }, '[0].id_jag.max_age_seconds: must be at most 3600: ID-JAGs are short-lived'],
-    ['an unknown id_jag member', { id_jag: { clients: ['*'], users: 'jit' } }, '[0].id_jag.users: is not a known member'],
+    ['an unknown id_jag member', { id_jag: { clients: ['*'], link: 'email' } }, '[0].id_jag.link: is not a known member'],
+    ['an unknown user mapping', { id_jag: { clients: ['*'], users: 'jit' } }, '[0].id_jag.users: must be one of "external", "email", "just_in_time"'],
     ['a string audiences', { audiences: 'https://auth.local' }, '[0].audiences: must be an array of strings'],
     ['empty audiences', { audiences: [] }, '[0].audiences: must name at least one audience'],
     ['an empty audience', { audiences: ['https://auth.local', ''] }, '[0].audiences[1]: must be a non-empty string'],

@@ -7,12 +7,14 @@ import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createResource } from '../support/admin.ts';
+import { adminRequest, createResource, createUser } from '../support/admin.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const IDP = 'https://idp.example.test';
 const OTHER_IDP = 'https://limited-idp.example.test';
+const LINKING_IDP = 'https://linking-idp.example.test';
+const JIT_IDP = 'https://jit-idp.example.test';
 const MCP = 'https://mcp.example.test/mcp';
 const UNREGISTERED = 'https://elsewhere.example.test/mcp';
 const insecure = { execute: [oidc.allowInsecureRequests] };
@@ -39,6 +41,8 @@ describe.each(STORAGE_MODES)('ID-JAG redemption (%s)', (mode) => {
       TRUSTED_ISSUERS: JSON.stringify([
         { issuer: IDP, jwks_uri: jwksUri, subject_prefix: 'idp:', id_jag: { clients: ['*'] } },
         { issuer: OTHER_IDP, jwks_uri: jwksUri, subject_prefix: 'other:', id_jag: { clients: ['not-this-client'] } },
+        { issuer: LINKING_IDP, jwks_uri: jwksUri, subject_prefix: 'link:', id_jag: { clients: ['*'], users: 'email' } },
+        { issuer: JIT_IDP, jwks_uri: jwksUri, subject_prefix: 'jit:', id_jag: { clients: ['*'], users: 'just_in_time' } },
       ]),
     });
     instances = [server.url];
@@ -172,6 +176,95 @@ describe.each(STORAGE_MODES)('ID-JAG redemption (%s)', (mode) => {
     expect(body.error).toBe('invalid_request');
     expect(body.error_description).toMatch(/is an ID-JAG \(typ "oauth-id-jag\+jwt"\): it is redeemed with the jwt-bearer grant, never exchanged/);
     expect(server.issuedCount()).toBe(issuedBefore);
+  });
+
+  describe('linking the IdP\'s users to ours', () => {
+    const usersWithEmail = async (email: string) => server.db.selectFrom('users').select(['id', 'username', 'name']).where('email', 'ilike', email).execute();
+    const subjectOf = async (accessToken: string) => (await oidc.tokenIntrospection(client.config, accessToken)).sub;
+    const refusedWithNothingIssued = async (assertion: string, description: RegExp) => {
+      const issuedBefore = server.issuedCount();
+      const { status, body } = await redeem(assertion);
+      expect({ status, error: body.error }).toEqual({ status: 400, error: 'invalid_grant' });
+      expect(body.error_description).toMatch(description);
+      expect(server.issuedCount()).toBe(issuedBefore);
+    };
+
+    it('by email: the token is the local user\'s whose address it is (case-insensitively), and the audit names the IdP\'s subject', async () => {
+      const carol = await createUser(server, `carol-${mode}`, 'correct horse battery');
+      const tokens = await oidc.genericGrantRequest(client.config, JWT_BEARER, { assertion: await idJag({ claims: { iss: LINKING_IDP, email: `CAROL-${mode}@Example.com` } }) });
+      expect(await subjectOf(tokens.access_token)).toBe(carol.id);
+      const ourKeys = createLocalJWKSet((await (await fetch(`${server.url}/jwks`)).json()) as { keys: JWK[] });
+      expect((await jwtVerify(tokens.access_token, ourKeys, { issuer: server.issuer, audience: MCP })).payload.sub).toBe(carol.id);
+      await server.audit.flush();
+      await expect.poll(async () => (await server.db.selectFrom('audit_events').select(['subject', 'details']).where('event', '=', 'token.issued').where('subject', '=', carol.id).execute())
+        .map((row) => (row.details as { id_jag_subject?: string }).id_jag_subject)).toEqual(['link:employee-42']);
+    });
+
+    it('by email: an address no local user has is refused, and the same ID-JAG works once the operator creates the user', async () => {
+      const email = `dave-${mode}@example.com`;
+      const assertion = await idJag({ claims: { iss: LINKING_IDP, email } });
+      await refusedWithNothingIssued(assertion, /no local user has the assertion's email address/);
+      expect(await usersWithEmail(email)).toHaveLength(0);
+      const dave = await createUser(server, `dave-${mode}`, 'correct horse battery');
+      const { status, body } = await redeem(assertion);
+      expect(status).toBe(200);
+      expect(await subjectOf(body.access_token as string)).toBe(dave.id);
+    });
+
+    it.each([
+      ['an unverified email', { email: 'carol@example.com', email_verified: false }, []],
+      ['no email', {}, ['email']],
+    ] as const)('by email: refuses %s, issuing nothing', async (_name, claims, omit) => {
+      await refusedWithNothingIssued(await idJag({ claims: { iss: LINKING_IDP, ...claims }, omit: [...omit] }), /has no verified "email" claim/);
+    });
+
+    it('by email: refuses an address two local users share, choosing neither', async () => {
+      const email = `shared-${mode}@example.com`;
+      for (const username of [`shared-a-${mode}`, `shared-b-${mode}`]) {
+        expect((await adminRequest(server, 'POST', '/admin/users', { username, password: 'correct horse battery', email })).status).toBe(201);
+      }
+      await refusedWithNothingIssued(await idJag({ claims: { iss: LINKING_IDP, email } }), /more than one local user has the assertion's email address/);
+    });
+
+    it('just in time: the first redemption creates the user (username the email, the IdP\'s name), later ones reuse it', async () => {
+      const email = `erin-${mode}@example.com`;
+      const first = await oidc.genericGrantRequest(client.config, JWT_BEARER, { assertion: await idJag({ claims: { iss: JIT_IDP, email, name: 'Erin Example' } }) });
+      const [erin, ...others] = await usersWithEmail(email);
+      expect(others).toHaveLength(0);
+      expect(erin).toMatchObject({ username: email, name: 'Erin Example' });
+      expect(await subjectOf(first.access_token)).toBe(erin.id);
+      const second = await oidc.genericGrantRequest(client.config, JWT_BEARER, { assertion: await idJag({ claims: { iss: JIT_IDP, email } }) });
+      expect(await subjectOf(second.access_token)).toBe(erin.id);
+      expect(await usersWithEmail(email)).toHaveLength(1);
+      await server.audit.flush();
+      await expect.poll(async () => (await server.db.selectFrom('audit_events').select(['details']).where('event', '=', 'token.issued').where('subject', '=', erin.id).execute())
+        .map((row) => (row.details as { user_created?: boolean }).user_created ?? false).sort()).toEqual([false, true]);
+      // Nobody knows the created user's password: the login page refuses every guess until an operator resets it.
+    });
+
+    it('just in time: 8 concurrent first redemptions for one new address, split over the instances, create one user', async () => {
+      const email = `frank-${mode}@example.com`;
+      const assertions = await Promise.all(Array.from({ length: 8 }, () => idJag({ claims: { iss: JIT_IDP, email } })));
+      const answers = await Promise.all(assertions.map((assertion, i) => redeem(assertion, {}, instances[i % instances.length])));
+      expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(200));
+      const created = await usersWithEmail(email);
+      expect(created).toHaveLength(1);
+      const subjects = await Promise.all(answers.map((answer) => subjectOf(answer.body.access_token as string)));
+      expect(new Set(subjects)).toEqual(new Set([created[0].id]));
+    });
+
+    it('just in time: refuses when the username is taken by a user without that address, creating and issuing nothing', async () => {
+      const email = `grace-${mode}@example.com`;
+      expect((await adminRequest(server, 'POST', '/admin/users', { username: email, password: 'correct horse battery', email: `other-${mode}@example.com` })).status).toBe(201);
+      await refusedWithNothingIssued(await idJag({ claims: { iss: JIT_IDP, email } }), /a local user named "grace-.*" exists without that email address/);
+      expect(await usersWithEmail(email)).toHaveLength(0);
+    });
+
+    it('external (the default): the subject stays the IdP\'s, prefixed, even when a local user has the email', async () => {
+      await createUser(server, `henry-${mode}`, 'correct horse battery');
+      const tokens = await oidc.genericGrantRequest(client.config, JWT_BEARER, { assertion: await idJag({ claims: { email: `henry-${mode}@example.com` } }) });
+      expect(await subjectOf(tokens.access_token)).toBe('idp:employee-42');
+    });
   });
 
   it('refuses a request without an assertion as invalid_request', async () => {
