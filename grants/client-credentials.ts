@@ -1,40 +1,33 @@
 // The client_credentials grant (RFC 6749 §4.4), registered in place of oidc-provider's own so that agents get
 // their rules: scope patterns with a default, allowed resources, their own token lifetime and an owner on every
-// token. Other clients get what oidc-provider's built-in grant gives them. DPoP (RFC 9449) binds the token when
-// a proof is sent, as in every grant of ours.
+// token. Other clients get what oidc-provider's built-in grant gives them. The steps every grant shares (target,
+// resource scopes, lifetime, DPoP, storage, response) are grants/issuance.ts.
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
-import type { Agent, AgentStore } from '../adapters/agent-store.ts';
-import type { RoleStore } from '../adapters/role-store.ts';
-import { isAgentId } from '../adapters/agent-store.ts';
+import type { Agent } from '../adapters/agent-store.ts';
 import { lifetimes } from '../config/defaults.ts';
-import { bindDpopProof } from './dpop-binding.ts';
 import {
-  buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateClientScope, validateDpop,
-} from './oidc-grant-helpers.ts';
+  acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
+} from './issuance.ts';
+import { resolveRequestedResources, validateClientScope, validateDpop } from './oidc-grant-helpers.ts';
 import { scopesNotAllowed } from './scope-patterns.ts';
-import { responseScope } from './scope-resolution.ts';
 
 export const grantType = 'client_credentials';
 export const parameters = ['scope', 'resource'];
 export const allowedDuplicateParameters = ['resource'];
 
-export interface ClientCredentialsDependencies {
-  agents: AgentStore;
-  /** An agent may be granted its own patterns and its roles' (policy/roles.ts). */
-  roles: Pick<RoleStore, 'grantsOf'>;
-}
+export type ClientCredentialsDependencies = IssuanceDependencies;
 
 export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
   return async function clientCredentials(ctx: TokenEndpointGrantContext): Promise<void> {
     const { provider, client } = ctx.oidc;
     const dPoP = await validateDpop(provider, ctx);
-    const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
-    const roles = agent ? await deps.roles.grantsOf({ type: 'client', id: agent.id }) : undefined;
+    const rules = await rulesFor(client, deps);
+    const { agent } = rules;
 
     // Read before resolving resources: oidc-provider drops scopes it does not know from a request without a
     // resource, and an agent's `resource:action` scopes are not in its static list.
     const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
-    const scopes = agent ? agentScopes(requested, agent, roles!.patterns) : undefined;
+    const scopes = agent ? agentScopes(requested, agent, rules.rolePatterns) : undefined;
     // An agent's default scopes stand for the scope it did not send, so they decide the resource as a sent scope
     // would (grants/scope-resolution.ts, through resourceIndicators.defaultResource).
     if (scopes && !requested.length && scopes.length) ctx.oidc.params.scope = scopes.join(' ');
@@ -44,50 +37,20 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     }
     const [resourceServer] = resourceServers;
     const granted = scopes ?? [...validateClientScope(provider, ctx)].filter(Boolean);
-    if (agent && resourceServer && agent.resources && !agent.resources.includes(resourceServer.identifier())) {
-      throw new errors.InvalidTarget(`this agent may not request tokens for resource "${resourceServer.identifier()}"`);
-    }
+    checkTargetAllowed(rules, resourceServer?.identifier());
 
     const token = new provider.ClientCredentials({
       client,
-      scope: granted.join(' ') || undefined,
-      ...(agent ? { expiresIn: agentTokenLifetime(agent, resourceServer?.accessTokenTTL) } : {}),
+      ...(agent ? { expiresIn: lifetimeFor(rules, resourceServer, lifetimes.clientCredentials) } : {}),
     });
-    let issued = granted;
-    if (resourceServer) {
-      token.resourceServer = resourceServer;
-      // As oidc-provider does: a resource's token carries only the scopes that resource accepts.
-      const accepted = new Set(resourceServer.scope?.split(' '));
-      issued = granted.filter((scope) => accepted.has(scope));
-    }
-    const answered = responseScope(requested, issued);
-    if ('refusal' in answered) throw new errors.InvalidScope(answered.refusal, requested.join(' '));
-    token.scope = answered.scope;
+    if (resourceServer) token.resourceServer = resourceServer;
     if (agent) {
       // RFC 9068 §2.2: `sub` of a token a client gets for itself is its client_id; `owner` names the
       // accountable human (an extension member, documented in the README).
-      token.extra = { sub: agent.id, owner: agent.ownerId, ...(roles!.roles.length ? { roles: roles!.roles } : {}) };
+      token.extra = { sub: agent.id, owner: agent.ownerId, ...(rules.roles.length ? { roles: rules.roles } : {}) };
     }
-
-    await bindDpopProof(ctx, dPoP, token);
-    checkDpopRequired(provider, ctx, dPoP);
-
-    ctx.oidc.entity('ClientCredentials', token);
-    const value = await token.save();
-    ctx.body = buildTokenResponse(provider, {
-      accessToken: value,
-      expiresIn: token.expiration,
-      // RFC 6749 §3.3, §5.1: the client always learns what it got (grants/scope-resolution.ts).
-      scope: answered.scope,
-      tokenType: token.tokenType,
-    });
+    await issueAccessToken(ctx, { token, entity: 'ClientCredentials', dPoP, requested, granted: acceptedByResource(granted, resourceServer) });
   };
-}
-
-/** The agent's own lifetime, never longer than the resource's. */
-function agentTokenLifetime(agent: Agent, resourceTtl: number | undefined): number {
-  const ttl = resourceTtl ?? lifetimes.clientCredentials;
-  return agent.accessTokenTtl ? Math.min(agent.accessTokenTtl, ttl) : ttl;
 }
 
 /** The request's scopes, or the agent's defaults when it named none, each allowed by the agent's or its roles' patterns. */

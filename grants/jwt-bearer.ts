@@ -6,14 +6,16 @@
 // needs a proof of its key. No refresh token: the client presents a new ID-JAG (draft §4.4, "SHOULD NOT").
 // Every refusal of the assertion is `invalid_grant` (RFC 7523 §3.1).
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
-import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { lifetimes } from '../config/defaults.ts';
-import { bindDpopProof } from './dpop-binding.ts';
 import { IdJagError, type IdentityAssertionGrant, type IdJagVerifier } from './id-jag.ts';
 import { subjectOf, type LinkedSubject } from './id-jag-users.ts';
-import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
+import {
+  acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
+} from './issuance.ts';
+import { resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
 import { scopeAllowed } from './scope-patterns.ts';
+import { responseScope } from './scope-resolution.ts';
 
 export const grantType = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const parameters = ['assertion', 'scope', 'resource'];
@@ -23,9 +25,8 @@ export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
 /** `gty` of the tokens this grant issues. */
 export const ID_JAG_TOKEN_GTY = 'id_jag';
 
-export interface JwtBearerDependencies {
+export interface JwtBearerDependencies extends IssuanceDependencies {
   idJag: IdJagVerifier;
-  agents: AgentStore;
   /** Where an IdP's users are linked to ours, or created, by its `id_jag.users` setting. */
   users: UserStore;
 }
@@ -63,8 +64,9 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
     // MCP: `aud` and `resource` are a bound pair; the token is for the resource the IdP named.
     const target = targetOf(grant, params.resource);
     params.resource = target;
-    const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
-    if (agent?.resources && !agent.resources.includes(target)) throw new errors.InvalidTarget(`this agent may not request tokens for "${target}"`);
+    const rules = await rulesFor(client, deps);
+    const { agent } = rules;
+    checkTargetAllowed(rules, target);
     let resourceServer;
     try {
       [resourceServer] = await resolveRequestedResources(provider, ctx);
@@ -76,9 +78,12 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
 
     // The intersection of what was asked and what the IdP granted (MCP EMA), within the resource and the agent.
     const granted = grant.scopes ?? [];
-    const accepted = new Set(resourceServer.scope?.split(' '));
-    const scopes = (requestedScopes ?? granted)
-      .filter((scope) => granted.includes(scope) && accepted.has(scope) && (!agent || scopeAllowed(scope, agent.scopes)));
+    const scopes = acceptedByResource((requestedScopes ?? granted), resourceServer)
+      .filter((scope) => granted.includes(scope) && (!agent || scopeAllowed(scope, agent.scopes)));
+
+    // RFC 6749 §5.2: asked-for scopes of which none can be granted are refused, before the jti is claimed.
+    const grantable = responseScope(requestedScopes ?? [], scopes);
+    if ('refusal' in grantable) throw new errors.InvalidScope(grantable.refusal, (requestedScopes ?? []).join(' '));
 
     // Before the jti is claimed, so an ID-JAG refused for an unknown user works once the operator creates them.
     let linked: LinkedSubject;
@@ -96,29 +101,16 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
       client,
       accountId: linked.subject,
       gty: ID_JAG_TOKEN_GTY,
-      scope: scopes.join(' ') || undefined,
-      expiresIn: Math.min(resourceServer.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity),
+      expiresIn: lifetimeFor(rules, resourceServer, lifetimes.accessToken),
     } as never);
     token.resourceServer = resourceServer;
-    await bindDpopProof(ctx, dPoP, token);
-    checkDpopRequired(provider, ctx, dPoP);
-
-    ctx.oidc.entity('AccessToken', token);
     ctx.oidc.entity('IdentityAssertion', {
       issuer: grant.issuer,
       jti: grant.jti,
       ...(linked.subject !== grant.subject ? { linkedFrom: grant.subject } : {}),
       ...(linked.created ? { userCreated: true } : {}),
     } satisfies RedeemedIdentityAssertion);
-    const value = await token.save();
-    const issuedScope = token.scope || undefined;
-    ctx.body = buildTokenResponse(provider, {
-      accessToken: value,
-      tokenType: token.tokenType,
-      expiresIn: token.expiration,
-      // RFC 6749 §5.1: scope is in the response when it differs from the request (or none was requested).
-      scope: requestedScopes && issuedScope === requestedScopes.join(' ') ? undefined : issuedScope,
-    });
+    await issueAccessToken(ctx, { token, entity: 'AccessToken', dPoP, requested: requestedScopes ?? [], granted: scopes });
   };
 }
 

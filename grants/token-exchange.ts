@@ -10,7 +10,7 @@
 // and, with `urn:ietf:params:oauth:token-type:id-jag`, this server acts as an enterprise IdP and issues an ID-JAG
 // for another authorization server (grants/id-jag-issuance.ts).
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
-import { isAgentId, type Agent, type AgentStore } from '../adapters/agent-store.ts';
+import type { Agent } from '../adapters/agent-store.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { lifetimes, transactionTokenAlg } from '../config/defaults.ts';
 import type { TokenSigner } from '../keys/token-signer.ts';
@@ -19,12 +19,13 @@ import {
   checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, checkTargetWithinSubjectAudience, narrowScopes, policyFor,
   type ClientDelegationPolicy, type PolicyDefaults, type PolicyRefusal,
 } from './delegation-policy.ts';
-import { bindDpopProof } from './dpop-binding.ts';
 import { issueIdJag, type IdJagIssuanceDependencies } from './id-jag-issuance.ts';
-import { buildTokenResponse, checkDpopRequired, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
+import {
+  acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
+} from './issuance.ts';
+import { buildTokenResponse, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
 import { UnacceptableTokenError, type PresentedRole, type PresentedToken, type PresentedTokens } from './presented-tokens.ts';
 import { scopeAllowed } from './scope-patterns.ts';
-import { responseScope } from './scope-resolution.ts';
 import { EXCHANGED_TOKEN_GTY } from './token-liveness.ts';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
 import {
@@ -40,11 +41,10 @@ export const parameters = [
 ];
 export const allowedDuplicateParameters = ['audience', 'resource'];
 
-export interface TokenExchangeDependencies {
+export interface TokenExchangeDependencies extends IssuanceDependencies {
   /** Where a JWT access token's record is stored (server/jwt-access-token-records.ts). */
   jwtRecords: { of(jti: string): string };
   issuer: string;
-  agents: AgentStore;
   presented: PresentedTokens;
   lineage: TokenLineage;
   delegationDefaults: PolicyDefaults;
@@ -87,7 +87,8 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     const request = checkRequest(params);
     if (request.requestedTokenType === TOKEN_TYPE.txnToken) return issueTransactionToken(ctx, deps, request, requestedScopes);
     if (request.requestedTokenType === TOKEN_TYPE.idJag) return issueIdJag(ctx, deps.idJag, dPoP);
-    const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
+    const rules = await rulesFor(client, deps);
+    const { agent } = rules;
 
     const subject = await acceptToken(ctx, deps.presented, request.subjectToken, request.subjectTokenType, 'subject_token');
     const actorToken = request.actorToken
@@ -126,9 +127,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     const checkTarget = (target: string | undefined) => {
       refuseIf(checkAudience(target, policy.allowedAudiences));
       refuseIf(checkTargetWithinSubjectAudience(target, subject.audiences));
-      if (target && agent?.resources && !agent.resources.includes(target)) {
-        throw new errors.InvalidTarget(`this agent may not request tokens for "${target}"`);
-      }
+      checkTargetAllowed(rules, target);
     };
     // Without a requested target, a token bound to one resource stays bound to it.
     const target = singleTarget(params) ?? (subject.audiences?.length === 1 ? subject.audiences[0] : undefined);
@@ -141,51 +140,31 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
 
     const narrowed = narrowScopes(requestedScopes, scopeCeiling(subject, client, agent));
     if ('rule' in narrowed) refuseIf(narrowed);
-    let scopes = (narrowed as { scopes: string[] }).scopes;
-    if (resourceServer) {
-      // A resource's token carries only the scopes that resource accepts.
-      const accepted = new Set(resourceServer.scope?.split(' '));
-      scopes = scopes.filter((scope) => accepted.has(scope));
-    }
-    const answered = responseScope(requestedScopes, scopes);
-    if ('refusal' in answered) throw new errors.InvalidScope(answered.refusal, requestedScopes.join(' '));
+    const scopes = acceptedByResource((narrowed as { scopes: string[] }).scopes, resourceServer);
 
     // The actor's authority ends with its token, as the subject's does.
-    const lifetime = Math.min(
-      remainingLifetime(subject), actorToken ? remainingLifetime(actorToken) : Infinity,
-      resourceServer?.accessTokenTTL ?? lifetimes.accessToken, agent?.accessTokenTtl ?? Infinity,
-    );
+    const lifetime = lifetimeFor(rules, resourceServer, lifetimes.accessToken, remainingLifetime(subject), actorToken ? remainingLifetime(actorToken) : Infinity);
 
     const token = new provider.AccessToken({
       client,
       accountId: subject.subject,
       gty: EXCHANGED_TOKEN_GTY,
-      scope: scopes.join(' ') || undefined,
       expiresIn: lifetime,
     } as never);
     if (resourceServer) token.resourceServer = resourceServer;
     // A subject token's may_act (RFC 8693 §4.4) stays with what is derived from it, so the party it allows is the
     // only one that can act further for this subject.
     if (act || subject.mayAct) token.extra = { ...(act ? { act } : {}), ...(subject.mayAct ? { may_act: subject.mayAct } : {}) };
-    await bindDpopProof(ctx, dPoP, token);
-    checkDpopRequired(provider, ctx, dPoP);
-
-    ctx.oidc.entity('AccessToken', token);
-    const value = await token.save();
-    // Recorded before the token is handed out; a token whose lineage is missing counts as inactive.
-    // Revoking the subject token or the actor token (or anything either came from) ends this one too. The lineage
-    // is kept under the id the token is stored under, as introspection finds it.
-    const ancestors = [...subject.lineage, ...(actorToken?.lineage ?? [])];
-    const storedId = resourceServer?.accessTokenFormat === 'jwt' ? deps.jwtRecords.of(token.jti) : token.jti;
-    await deps.lineage.record(storedId, { ancestors, rootIsPerson: subject.rootIsPerson, rootClientId: subject.rootClientId }, lifetime);
-
-    ctx.body = buildTokenResponse(provider, {
-      accessToken: value,
-      tokenType: token.tokenType,
-      expiresIn: token.expiration,
-      // RFC 8693 §2.2.1, RFC 6749 §5.1: required when it differs from the requested scope; we always send it.
-      scope: answered.scope,
-      issuedTokenType: TOKEN_TYPE.accessToken,
+    await issueAccessToken(ctx, {
+      token, entity: 'AccessToken', dPoP, requested: requestedScopes, granted: scopes, issuedTokenType: TOKEN_TYPE.accessToken,
+      // Recorded before the token is handed out; a token whose lineage is missing counts as inactive.
+      // Revoking the subject token or the actor token (or anything either came from) ends this one too. The
+      // lineage is kept under the id the token is stored under, as introspection finds it.
+      afterSave: async () => {
+        const ancestors = [...subject.lineage, ...(actorToken?.lineage ?? [])];
+        const storedId = resourceServer?.accessTokenFormat === 'jwt' ? deps.jwtRecords.of(token.jti) : token.jti;
+        await deps.lineage.record(storedId, { ancestors, rootIsPerson: subject.rootIsPerson, rootClientId: subject.rootClientId }, lifetime);
+      },
     });
   };
 }

@@ -425,6 +425,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     tokenExchange.tokenExchangeHandler({
       issuer: deps.issuer,
       agents: deps.agents,
+      roles: deps.roles,
       presented: deps.presented,
       lineage: deps.lineage,
       jwtRecords: deps.jwtRecords,
@@ -438,7 +439,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
   if (deps.idJag?.enabled) {
     provider.registerGrantType(
       jwtBearer.grantType,
-      jwtBearer.jwtBearerHandler({ idJag: deps.idJag, agents: deps.agents, users: deps.users }),
+      jwtBearer.jwtBearerHandler({ idJag: deps.idJag, agents: deps.agents, roles: deps.roles, users: deps.users }),
       jwtBearer.parameters,
       jwtBearer.allowedDuplicateParameters,
     );

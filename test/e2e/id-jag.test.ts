@@ -107,6 +107,14 @@ describe.each(STORAGE_MODES)('ID-JAG redemption (%s)', (mode) => {
     expect(tokens.scope).toBe('tools:list');
   });
 
+  it('refuses asked-for scopes the ID-JAG does not grant with invalid_scope, leaving it unused', async () => {
+    const assertion = await idJag({ claims: { scope: 'tools:list' } });
+    const issuedBefore = server.issuedCount();
+    expect(await redeem(assertion, { scope: 'tools:call' })).toEqual({ status: 400, body: { error: 'invalid_scope', error_description: 'none of the requested scopes (tools:call) can be granted for this request', scope: 'tools:call' } });
+    expect(server.issuedCount()).toBe(issuedBefore);
+    expect((await redeem(assertion)).body.scope).toBe('tools:list');
+  });
+
   it('accepts one ID-JAG once in 3 rounds of 12 concurrent redemptions, split over the instances', async () => {
     for (let round = 0; round < 3; round += 1) {
       const assertion = await idJag();
