@@ -160,6 +160,21 @@ describe('enterprise-managed authorization across two servers', () => {
     expect(answer.body.error_description).toMatch(/subject_token/);
   });
 
+  it('refuses the ID token of a user deleted since, issuing nothing', async () => {
+    const bob = await createUser(idp, 'bob', 'another correct horse');
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(idpClient.config, {
+      redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const callback = await signInAndConsent(url, REDIRECT_URI, { username: 'bob', password: 'another correct horse' });
+    const bobsIdToken = (await oidc.authorizationCodeGrant(idpClient.config, callback, { pkceCodeVerifier: verifier })).id_token!;
+    expect((await adminRequest(idp, 'DELETE', `/admin/users/${bob.id}`)).status).toBe(204);
+    const before = await idJagRows();
+    const answer = await exchange({ subject_token: bobsIdToken });
+    expect(answer).toEqual({ status: 400, body: { error: 'invalid_request', error_description: 'subject_token names a user that no longer exists' } });
+    expect(await idJagRows()).toBe(before);
+  });
+
   async function idJagRows(): Promise<number> {
     await idp.audit.flush();
     return (await idp.db.selectFrom('audit_events').select('id').where('event', '=', 'id_jag.issued').execute()).length;
