@@ -9,6 +9,8 @@ COPY cli ./cli
 COPY config ./config
 COPY adapters ./adapters
 COPY grants ./grants
+COPY issuance ./issuance
+COPY tokens ./tokens
 COPY policy ./policy
 COPY keys ./keys
 COPY server ./server

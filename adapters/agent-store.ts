@@ -36,7 +36,7 @@ export interface Agent {
   description: string | null;
   ownerId: string;
   status: AgentStatus;
-  /** Allowed scope patterns (grants/scope-patterns.ts). */
+  /** Allowed scope patterns (policy/scope-patterns.ts). */
   scopes: string[];
   /** Granted when a token request names no scope. */
   defaultScopes: string[];
@@ -46,7 +46,7 @@ export interface Agent {
   tokenEndpointAuthMethod: AgentAuthMethod;
   /** The kill switch: tokens issued before this instant are inactive, whatever their expiry. */
   tokensInvalidBefore: Date | null;
-  /** Delegation policy overrides (grants/delegation-policy.ts), as stored (snake_case). */
+  /** Delegation policy overrides (policy/delegation-policy.ts), as stored (snake_case). */
   delegationPolicy: JsonObject | null;
   /** RFC 8693 §4.4 `may_act` put into the agent's tokens. */
   mayAct: JsonObject | null;

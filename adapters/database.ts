@@ -99,7 +99,7 @@ export interface AgentsTable {
   access_token_ttl: number | null;
   token_endpoint_auth_method: AgentAuthMethod;
   tokens_invalid_before: NullableTimestamp;
-  /** Per-agent delegation policy overrides (grants/delegation-policy.ts), snake_case as stored. */
+  /** Per-agent delegation policy overrides (policy/delegation-policy.ts), snake_case as stored. */
   delegation_policy: NullableJson<JsonObject>;
   /** RFC 8693 §4.4 statement put into the agent's tokens: who may act for it. */
   may_act: NullableJson<JsonObject>;

@@ -61,7 +61,7 @@ export class DuplicateResourceError extends Error {
   }
 }
 
-/** The one key of the catalogue cache: every resource, for the scope rule (grants/scope-resolution.ts). */
+/** The one key of the catalogue cache: every resource, for the scope rule (policy/scope-resolution.ts). */
 const CATALOGUE = 'all';
 
 export class ResourceStore {
@@ -135,7 +135,7 @@ export class ResourceStore {
   }
 
   /**
-   * The resources that define at least one of `scopes` (grants/scope-resolution.ts infers a request's resource
+   * The resources that define at least one of `scopes` (policy/scope-resolution.ts infers a request's resource
    * from them). Not cached: a resource registered or changed on another instance counts at once.
    */
   async definingAnyScope(scopes: readonly string[]): Promise<Resource[]> {

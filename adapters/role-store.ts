@@ -12,7 +12,7 @@ import type { ReadThroughCache } from './read-through-cache.ts';
 export interface Role {
   name: string;
   description: string | null;
-  /** Its own scope patterns (grants/scope-patterns.ts). */
+  /** Its own scope patterns (policy/scope-patterns.ts). */
   scopes: string[];
   /** The roles whose patterns it also grants. */
   inherits: string[];

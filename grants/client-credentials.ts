@@ -1,15 +1,15 @@
 // The client_credentials grant (RFC 6749 §4.4), registered in place of oidc-provider's own so that agents get
 // their rules: scope patterns with a default, allowed resources, their own token lifetime and an owner on every
 // token. Other clients get what oidc-provider's built-in grant gives them. The steps every grant shares (target,
-// resource scopes, lifetime, DPoP, storage, response) are grants/issuance.ts.
+// resource scopes, lifetime, DPoP, storage, response) are issuance/pipeline.ts.
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { Agent } from '../adapters/agent-store.ts';
 import { lifetimes } from '../config/defaults.ts';
 import {
   acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
-} from './issuance.ts';
-import { resolveRequestedResources, validateClientScope, validateDpop } from './oidc-grant-helpers.ts';
-import { scopesNotAllowed } from './scope-patterns.ts';
+} from '../issuance/pipeline.ts';
+import { resolveRequestedResources, validateClientScope, validateDpop } from '../issuance/oidc-grant-helpers.ts';
+import { scopesNotAllowed } from '../policy/scope-patterns.ts';
 
 export const grantType = 'client_credentials';
 export const parameters = ['scope', 'resource'];
@@ -29,7 +29,7 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
     const scopes = agent ? agentScopes(requested, agent, rules.rolePatterns) : undefined;
     // An agent's default scopes stand for the scope it did not send, so they decide the resource as a sent scope
-    // would (grants/scope-resolution.ts, through resourceIndicators.defaultResource).
+    // would (policy/scope-resolution.ts, through resourceIndicators.defaultResource).
     if (scopes && !requested.length && scopes.length) ctx.oidc.params.scope = scopes.join(' ');
     const resourceServers = await resolveRequestedResources(provider, ctx);
     if (resourceServers.length > 1) {

@@ -10,10 +10,10 @@ import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { idJagAlg, idJagLifetime } from '../config/defaults.ts';
 import type { TokenSigner } from '../keys/token-signer.ts';
-import { ID_JAG_TYP } from './token-types.ts';
-import { buildTokenResponse, checkDpopReplay, type validateDpop } from './oidc-grant-helpers.ts';
-import { UnacceptableTokenError, type PresentedTokens } from './presented-tokens.ts';
-import { TOKEN_TYPE } from './token-types.ts';
+import { ID_JAG_TYP } from '../tokens/token-types.ts';
+import { buildTokenResponse, checkDpopReplay, type validateDpop } from '../issuance/oidc-grant-helpers.ts';
+import { UnacceptableTokenError, type PresentedTokens } from '../tokens/presented-tokens.ts';
+import { TOKEN_TYPE } from '../tokens/token-types.ts';
 
 export interface IdJagIssuanceDependencies {
   issuer: string;

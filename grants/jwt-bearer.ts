@@ -1,5 +1,5 @@
 // The JWT bearer grant (RFC 7523 §2.1) for Identity Assertion JWT Authorization Grants: a client presents an
-// ID-JAG its user's enterprise IdP issued for it (grants/id-jag.ts) and gets an access token for the resource the
+// ID-JAG its user's enterprise IdP issued for it (tokens/id-jag-verifier.ts) and gets an access token for the resource the
 // IdP named, for that user, without a consent screen (MCP Enterprise-Managed Authorization). The assertion is
 // used once (its `jti`, through the same atomic claim as DPoP proofs, across instances); the scope is what both
 // the request and the IdP name, within what the resource (and an agent's patterns) allow; a DPoP-bound ID-JAG
@@ -8,14 +8,14 @@
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { UserStore } from '../adapters/user-store.ts';
 import { lifetimes } from '../config/defaults.ts';
-import { IdJagError, type IdentityAssertionGrant, type IdJagVerifier } from './id-jag.ts';
-import { subjectOf, type LinkedSubject } from './id-jag-users.ts';
+import { IdJagError, type IdentityAssertionGrant, type IdJagVerifier } from '../tokens/id-jag-verifier.ts';
+import { subjectOf, type LinkedSubject } from '../issuance/id-jag-users.ts';
 import {
   acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
-} from './issuance.ts';
-import { resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
-import { scopeAllowed } from './scope-patterns.ts';
-import { responseScope } from './scope-resolution.ts';
+} from '../issuance/pipeline.ts';
+import { resolveRequestedResources, validateDpop } from '../issuance/oidc-grant-helpers.ts';
+import { scopeAllowed } from '../policy/scope-patterns.ts';
+import { responseScope } from '../policy/scope-resolution.ts';
 
 export const grantType = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const parameters = ['assertion', 'scope', 'resource'];

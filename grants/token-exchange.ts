@@ -2,36 +2,33 @@
 // for that subject, with the delegation written into `act` (newest actor outermost, §4.1). Scope, audience and
 // lifetime only ever narrow; the operator's delegation policy decides who may act, how deep chains go and
 // whether a client may impersonate. Every issued token remembers the tokens it came from, so revoking any of
-// them ends it (grants/token-liveness.ts). No refresh token is ever issued from an exchange.
+// them ends it (tokens/token-liveness.ts). No refresh token is ever issued from an exchange.
 //
 // The same grant is the Transaction Token Service (draft-ietf-oauth-transaction-tokens): with
 // `requested_token_type=urn:ietf:params:oauth:token-type:txn_token` an operator-approved workload gets a
-// Txn-Token for the trust domain instead (issueTransactionToken below, rules in grants/transaction-tokens.ts),
+// Txn-Token for the trust domain instead (grants/transaction-token.ts),
 // and, with `urn:ietf:params:oauth:token-type:id-jag`, this server acts as an enterprise IdP and issues an ID-JAG
 // for another authorization server (grants/id-jag-issuance.ts).
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
-import type { Agent } from '../adapters/agent-store.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
-import { lifetimes, transactionTokenAlg } from '../config/defaults.ts';
-import type { TokenSigner } from '../keys/token-signer.ts';
-import { nestActor, type ActClaim } from './act-chain.ts';
+import { lifetimes } from '../config/defaults.ts';
+import { nestActor, type ActClaim } from '../policy/act-chain.ts';
 import {
   checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, checkTargetWithinSubjectAudience, narrowScopes, policyFor,
-  type ClientDelegationPolicy, type PolicyDefaults, type PolicyRefusal,
-} from './delegation-policy.ts';
+  type ClientDelegationPolicy, type PolicyDefaults,
+} from '../policy/delegation-policy.ts';
 import { issueIdJag, type IdJagIssuanceDependencies } from './id-jag-issuance.ts';
 import {
   acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
-} from './issuance.ts';
-import { buildTokenResponse, resolveRequestedResources, validateDpop } from './oidc-grant-helpers.ts';
-import { UnacceptableTokenError, type PresentedRole, type PresentedToken, type PresentedTokens } from './presented-tokens.ts';
-import { scopeAllowed } from './scope-patterns.ts';
-import { EXCHANGED_TOKEN_GTY } from './token-liveness.ts';
-import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
-import {
-  acceptedSubjectTypes, disabledSelfAssertedType, filterTransactionDetails, transactionTokenPolicyOf, withinPolicyScopes,
-} from './transaction-token-policy.ts';
-import { parseTransactionTokenRequest, transactionTokenClaims, type TransactionTokenClaims } from './transaction-tokens.ts';
+} from '../issuance/pipeline.ts';
+import { acceptToken, refuseIf, remainingLifetime, scopeCeiling } from '../issuance/exchange-steps.ts';
+import { resolveRequestedResources, validateDpop } from '../issuance/oidc-grant-helpers.ts';
+import type { PresentedToken, PresentedTokens } from '../tokens/presented-tokens.ts';
+import { EXCHANGED_TOKEN_GTY } from '../tokens/token-liveness.ts';
+import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../tokens/token-types.ts';
+import { issueTransactionToken, type TransactionTokenService } from './transaction-token.ts';
+
+export type { IssuedTransactionToken, TransactionTokenService } from './transaction-token.ts';
 
 export const grantType = TOKEN_EXCHANGE_GRANT;
 export const parameters = [
@@ -53,26 +50,6 @@ export interface TokenExchangeDependencies extends IssuanceDependencies {
   idJag: IdJagIssuanceDependencies;
 }
 
-/** What this grant needs to act as the trust domain's Transaction Token Service. */
-export interface TransactionTokenService {
-  /** The trust domain Txn-Tokens are valid in, their `aud` (TRUST_DOMAIN, default the issuer). */
-  trustDomain: string;
-  /** Signs Txn-Tokens with our active key. */
-  signer: TokenSigner;
-  /** Seconds; never beyond the subject token's expiry. */
-  lifetime: number;
-  /** The largest request_context / request_details, and rctx / tctx, in bytes. */
-  maxContextBytes: number;
-}
-
-/** What the audit trail records of an issued Txn-Token (server/audit-events.ts); never the token itself. */
-export interface IssuedTransactionToken {
-  claims: TransactionTokenClaims;
-  subjectTokenType: string;
-  /** It replaces a Txn-Token presented as the subject token. */
-  replacement: boolean;
-}
-
 type Client = NonNullable<TokenEndpointGrantContext['oidc']['client']>;
 type Params = Record<string, string | string[] | undefined>;
 
@@ -85,7 +62,9 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     // no resource.
     const requestedScopes = scopeList(params.scope);
     const request = checkRequest(params);
-    if (request.requestedTokenType === TOKEN_TYPE.txnToken) return issueTransactionToken(ctx, deps, request, requestedScopes);
+    if (request.requestedTokenType === TOKEN_TYPE.txnToken) {
+      return issueTransactionToken(ctx, { issuer: deps.issuer, presented: deps.presented, service: deps.transactionTokens }, request, requestedScopes);
+    }
     if (request.requestedTokenType === TOKEN_TYPE.idJag) return issueIdJag(ctx, deps.idJag, dPoP);
     const rules = await rulesFor(client, deps);
     const { agent } = rules;
@@ -134,7 +113,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     checkTarget(target);
     params.resource = target;
     params.audience = undefined;
-    // Without either, the resource the requested scopes refer to (grants/scope-resolution.ts), under the same rules.
+    // Without either, the resource the requested scopes refer to (policy/scope-resolution.ts), under the same rules.
     const [resourceServer] = await resolveRequestedResources(provider, ctx);
     if (!target && resourceServer) checkTarget(resourceServer.identifier());
 
@@ -169,60 +148,6 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
   };
 }
 
-/**
- * A Txn-Token for an operator-approved workload of the trust domain. The steps every exchange takes (client
- * authentication, subject token acceptance, scope narrowing, the expiry cap, audit) are the same; what differs is
- * who may ask, what the request must carry, and that the result is a signed JWT that is not an access token: no
- * refresh token, no `cnf` (a DPoP proof sent along has been checked like any proof, and binds nothing: the draft
- * defines no proof-of-possession for Txn-Tokens, and the response says `token_type: N_A`).
- */
-async function issueTransactionToken(ctx: TokenEndpointGrantContext, deps: TokenExchangeDependencies, request: ExchangeRequest, requestedScopes: string[]): Promise<void> {
-  const { provider, client } = ctx.oidc;
-  const service = deps.transactionTokens;
-  const policy = transactionTokenPolicyOf(client);
-  // RFC 6749 §5.2: the client authenticated, but is not authorized to use this grant for this kind of token.
-  if (!policy) throw new errors.UnauthorizedClient('this client is not a workload the operator allows to request Txn-Tokens (txn_token_policy)');
-  const txnRequest = parseTransactionTokenRequest(ctx.oidc.params as Params, { trustDomain: service.trustDomain, maxContextBytes: service.maxContextBytes });
-  const disabled = disabledSelfAssertedType(policy, request.subjectTokenType);
-  if (disabled) throw new errors.InvalidRequest(`subject_token_type ${request.subjectTokenType} is not enabled for this workload (txn_token_policy.subject_token_types)`);
-
-  // The subject token's own DPoP binding is not re-proven here: the workload in front of the trust domain checked
-  // it when the token reached it (RFC 9449 §7), and it holds no proof key of the client's.
-  const subject = await acceptToken(ctx, deps.presented, request.subjectToken, request.subjectTokenType, 'subject_token', acceptedSubjectTypes(policy));
-  // The draft ("Unknown subject_token scope"): a scope that cannot be determined is refused, never unconstrained.
-  if (!subject.scopes) throw new errors.InvalidRequest('the subject_token states no scope, so the Txn-Token\'s scope cannot be kept within it');
-  const narrowed = narrowScopes(txnRequest.scopes, withinPolicyScopes(policy, scopeCeiling(subject, client, undefined)));
-  if ('rule' in narrowed) refuseIf(narrowed);
-  const { scopes } = narrowed as { scopes: string[] };
-
-  const issuedAt = Math.floor(Date.now() / 1000);
-  const lifetime = Math.min(service.lifetime, remainingLifetime(subject));
-  const claims = transactionTokenClaims({
-    issuer: deps.issuer,
-    trustDomain: service.trustDomain,
-    workload: client.clientId,
-    subject,
-    scopes,
-    requestContext: txnRequest.requestContext,
-    transactionDetails: txnRequest.requestDetails && filterTransactionDetails(policy, txnRequest.requestDetails),
-    issuedAt,
-    expiresAt: issuedAt + lifetime,
-    maxContextBytes: service.maxContextBytes,
-  });
-  const txnToken = await service.signer.sign(claims, { alg: transactionTokenAlg, typ: TXN_TOKEN_TYP });
-  const issued: IssuedTransactionToken = { claims, subjectTokenType: request.subjectTokenType, replacement: !!subject.transaction };
-  ctx.oidc.entity('TransactionToken', issued);
-
-  ctx.body = buildTokenResponse(provider, {
-    accessToken: txnToken,
-    // RFC 8693 §2.2.1 and the draft ("Txn-Token Response"): the issued token is not an access token.
-    tokenType: 'N_A',
-    expiresIn: lifetime,
-    scope: claims.scope !== requestedScopes.join(' ') ? claims.scope : undefined,
-    issuedTokenType: TOKEN_TYPE.txnToken,
-  });
-}
-
 interface ExchangeRequest {
   subjectToken: string;
   subjectTokenType: string;
@@ -254,37 +179,12 @@ function checkRequest(params: Params): ExchangeRequest {
   return { subjectToken, subjectTokenType, actorToken, actorTokenType, requestedTokenType };
 }
 
-async function acceptToken(ctx: TokenEndpointGrantContext, presented: PresentedTokens, value: string, type: string, role: PresentedRole, acceptedTypes?: readonly string[]): Promise<PresentedToken> {
-  try {
-    return await presented.accept(ctx, value, type, role, acceptedTypes);
-  } catch (error) {
-    // §2.2.2: an invalid or unacceptable subject or actor token is `invalid_request`.
-    if (error instanceof UnacceptableTokenError) throw new errors.InvalidRequest(error.message);
-    throw error;
-  }
-}
-
 /** §2.1 allows several audiences and resources; we issue a token for one target at a time (RFC 8707 §2.2). */
 function singleTarget(params: Params): string | undefined {
   const values = [params.resource, params.audience].flat().filter((value): value is string => !!value);
   const targets = [...new Set(values)];
   if (targets.length > 1) throw new errors.InvalidTarget('only one audience or resource may be requested per exchange');
   return targets[0];
-}
-
-/** What the new token may carry at most: the subject token's scopes, within what the client may have. */
-function scopeCeiling(subject: PresentedToken, client: Client, agent: Agent | undefined): string[] {
-  const subjectScopes = subject.scopes ?? [];
-  if (agent) return subjectScopes.filter((scope) => scopeAllowed(scope, agent.scopes));
-  const allowed = client.scope?.split(' ');
-  return allowed ? subjectScopes.filter((scope) => allowed.includes(scope)) : subjectScopes;
-}
-
-/** Seconds the subject token has left, which nothing issued from it may outlive; refused once it has expired. */
-function remainingLifetime(subject: PresentedToken): number {
-  const remaining = subject.expiresAt - Math.floor(Date.now() / 1000);
-  if (remaining <= 0) throw new errors.InvalidRequest('subject_token has expired');
-  return remaining;
 }
 
 /**
@@ -311,12 +211,4 @@ function delegationPolicyOf(client: Client): ClientDelegationPolicy | undefined 
 
 function scopeList(value: string | string[] | undefined): string[] {
   return typeof value === 'string' ? value.split(' ').filter(Boolean) : [];
-}
-
-function refuseIf(refusal: PolicyRefusal | undefined): void {
-  if (!refusal) return;
-  const description = refusal.rule === 'scope' ? refusal.description : `delegation policy "${refusal.rule}" refused: ${refusal.description}`;
-  if (refusal.error === 'invalid_target') throw new errors.InvalidTarget(description);
-  if (refusal.error === 'invalid_scope') throw new errors.InvalidScope(description, refusal.scope ?? '');
-  throw new errors.InvalidRequest(description);
 }

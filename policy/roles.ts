@@ -1,4 +1,4 @@
-// Roles: named bundles of scope patterns (grants/scope-patterns.ts) that may inherit other roles. The graph is a
+// Roles: named bundles of scope patterns (policy/scope-patterns.ts) that may inherit other roles. The graph is a
 // DAG; what a principal may be granted is its own patterns plus those of every role it holds, transitively. Pure
 // functions over the graph as data, so the store, the admin API and token issuance all decide the same way.
 

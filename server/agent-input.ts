@@ -3,8 +3,8 @@
 import { createPublicKey } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';
-import { clientDelegationPolicy, mayActStatement } from '../grants/delegation-policy.ts';
-import { isConcreteScope, isScopePattern, scopesNotAllowed } from '../grants/scope-patterns.ts';
+import { clientDelegationPolicy, mayActStatement } from '../policy/delegation-policy.ts';
+import { isConcreteScope, isScopePattern, scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { InvalidField } from './http-error.ts';
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];

@@ -14,19 +14,19 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
 import * as clientCredentials from '../grants/client-credentials.ts';
-import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../grants/delegation-policy.ts';
-import type { PresentedTokens } from '../grants/presented-tokens.ts';
-import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../grants/scope-resolution.ts';
+import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../policy/delegation-policy.ts';
+import type { PresentedTokens } from '../tokens/presented-tokens.ts';
+import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../policy/scope-resolution.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
 import * as jwtBearer from '../grants/jwt-bearer.ts';
-import type { IdJagVerifier } from '../grants/id-jag.ts';
+import type { IdJagVerifier } from '../tokens/id-jag-verifier.ts';
 import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
-import { TOKEN_TYPE } from '../grants/token-types.ts';
-import { transactionTokenPolicy } from '../grants/transaction-token-policy.ts';
+import { TOKEN_TYPE } from '../tokens/token-types.ts';
+import { transactionTokenPolicy } from '../policy/transaction-token-policy.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
-import type { TokenLiveness } from '../grants/token-liveness.ts';
+import type { TokenLiveness } from '../tokens/token-liveness.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
@@ -276,7 +276,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         enabled: true,
         useGrantedResource: () => true,
         // RFC 9068 §3: a request naming scopes but no resource is for the one resource its scopes refer to
-        // (grants/scope-resolution.ts). oidc-provider asks here at the authorization endpoint (before anyone is
+        // (policy/scope-resolution.ts). oidc-provider asks here at the authorization endpoint (before anyone is
         // asked to log in), for our client_credentials and token exchange grants, and, with `oneOf`, when a code
         // or refresh token covers several resources and the token request names none.
         async defaultResource(ctx, _client, oneOf) {
@@ -373,7 +373,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   /**
    * At the authorization endpoint, before anyone signs in: one named resource and only scopes it does not define
-   * (grants/scope-resolution.ts). The token endpoint's grants refuse the same through responseScope.
+   * (policy/scope-resolution.ts). The token endpoint's grants refuse the same through responseScope.
    */
   function refuseScopesTheResourceLacks(ctx: KoaContextWithOIDC, resource: { identifier: string; scopes: string[] }): void {
     const { route, params } = ctx.oidc;

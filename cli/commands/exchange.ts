@@ -5,7 +5,7 @@ import { resolveServer } from '../admin-client.ts';
 import { UsageError } from '../cli-error.ts';
 import { expectPositionals, parseCommandLine, requireOption, scopeList, type Command } from '../command.ts';
 import { requestAsAgent } from '../token-request.ts';
-import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../grants/token-types.ts';
+import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../../tokens/token-types.ts';
 import { tokenResult } from './token.ts';
 
 /** Short names for the token types of RFC 8693 §3 an operator types by hand. */

@@ -11,7 +11,7 @@ import {
   DuplicateRoleError, RoleCycleError, RoleInheritedError, UnknownInheritedRoleError,
   type Principal, type Role, type RoleStore,
 } from '../../adapters/role-store.ts';
-import { isScopePattern } from '../../grants/scope-patterns.ts';
+import { isScopePattern } from '../../policy/scope-patterns.ts';
 import { expandRoles, patternsOfRoles } from '../../policy/roles.ts';
 import { HttpError, InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';

@@ -12,7 +12,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SIGN_IN_BROWSER = fileURLToPath(new URL('../support/sign-in-browser.ts', import.meta.url));
 // What `npm start` and the CLI need from a checkout; the walk-through's own files land beside them, not in it.
-const CHECKOUT = ['package.json', 'node_modules', 'bin', 'cli', 'server', 'config', 'adapters', 'grants', 'policy', 'keys', 'packages'];
+const CHECKOUT = ['package.json', 'node_modules', 'bin', 'cli', 'server', 'config', 'adapters', 'grants', 'issuance', 'tokens', 'policy', 'keys', 'packages'];
 
 /** The ```sh blocks between the walk-through markers, in order. */
 function walkThroughBlocks(readme: string): string[] {

@@ -1,4 +1,4 @@
-// The scope rule end to end (grants/scope-resolution.ts, README "Scopes and resources"): a request naming scopes
+// The scope rule end to end (policy/scope-resolution.ts, README "Scopes and resources"): a request naming scopes
 // but no `resource` is for the one registered resource defining them all (RFC 9068 §3); a scope no resource
 // defines, or scopes of several resources, are `invalid_scope`, at the token endpoint for every kind of client and
 // at the authorization endpoint before anyone is asked to sign in. Over HTTP with openid-client, on both storage

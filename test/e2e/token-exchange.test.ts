@@ -41,7 +41,7 @@ describe.each(STORAGE_MODES)('token exchange on %s storage', (mode) => {
     await createResource(server, { identifier: FILES, scopes: ['files:read', 'files:write', 'files.reports:read'], token_format: 'jwt', access_token_ttl: 600 });
     await createResource(server, { identifier: DOCS, scopes: ['files:read'], token_format: 'opaque', access_token_ttl: 600 });
     await createResource(server, { identifier: SHORT, scopes: ['files:read'], token_format: 'jwt', access_token_ttl: 45 });
-    // Three resources define `files:read`, so a request for it names its resource (RFC 9068 §3, grants/scope-resolution.ts).
+    // Three resources define `files:read`, so a request for it names its resource (RFC 9068 §3, policy/scope-resolution.ts).
 
     app = await registerPublicApp(server, REDIRECT_URI);
     ({ config: introspector, basic: introspectorBasic } = await registerIntrospector(server));

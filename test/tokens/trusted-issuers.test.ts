@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseTrustedIssuers, type TrustedIssuerConfig } from '../../config/trusted-issuers.ts';
-import { peekIssuer, SubjectTokenError, TrustedIssuers, type SubjectTokenErrorCode } from '../../grants/trusted-issuers.ts';
+import { peekIssuer, SubjectTokenError, TrustedIssuers, type SubjectTokenErrorCode } from '../../tokens/trusted-issuers.ts';
 
 const ISSUER = 'https://idp.example';
 const STRICT_ISSUER = 'https://strict.example';

@@ -1,7 +1,7 @@
-// The scope rule of grants/scope-resolution.ts as a table: which resource a request naming scopes but no
+// The scope rule of policy/scope-resolution.ts as a table: which resource a request naming scopes but no
 // `resource` is for (RFC 9068 §3), and what a token response says of its scope (RFC 6749 §3.3, §5.1).
 import { describe, expect, it } from 'vitest';
-import { apiScopes, defaultResourceFor, namedResourceRefusal, responseScope, type ScopedResource } from '../../grants/scope-resolution.ts';
+import { apiScopes, defaultResourceFor, namedResourceRefusal, responseScope, type ScopedResource } from '../../policy/scope-resolution.ts';
 
 const FILES: ScopedResource = { identifier: 'https://files.example.test/', scopes: ['files:read', 'files:write', 'read'] };
 const MAIL: ScopedResource = { identifier: 'https://mail.example.test/', scopes: ['mail:send', 'read'] };

@@ -1,11 +1,11 @@
-// The issuance pipeline's steps (grants/issuance.ts) on their own: the rules every grant of ours shares, with
+// The issuance pipeline's steps (issuance/pipeline.ts) on their own: the rules every grant of ours shares, with
 // stand-ins for the client's records and a real oidc-provider instance where its helpers need one.
 import Provider, { errors } from 'oidc-provider';
 import { describe, expect, it, vi } from 'vitest';
 import type { Agent } from '../../adapters/agent-store.ts';
 import {
   acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type ClientRules,
-} from '../../grants/issuance.ts';
+} from '../../issuance/pipeline.ts';
 
 const agent = { id: 'agent_a1', ownerId: 'user-1', scopes: ['files:*'], defaultScopes: [], resources: ['https://files.example'], accessTokenTtl: 120 } as unknown as Agent;
 const agentRules: ClientRules = { agent, roles: ['reader'], rolePatterns: ['docs:read'] };

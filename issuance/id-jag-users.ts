@@ -4,8 +4,8 @@
 // Linking by email trusts the IdP to assert only addresses its users own; the operator chooses it per IdP.
 import { randomBytes } from 'node:crypto';
 import { DuplicateUsernameError, type User, type UserStore } from '../adapters/user-store.ts';
-import { IdJagError, type IdentityAssertionGrant } from './id-jag.ts';
-import { quotable } from './trusted-issuers.ts';
+import { IdJagError, type IdentityAssertionGrant } from '../tokens/id-jag-verifier.ts';
+import { quotable } from '../tokens/trusted-issuers.ts';
 
 /** The subject of the token issued for `grant`, and whether a user was created for it. */
 export interface LinkedSubject {

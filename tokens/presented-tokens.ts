@@ -12,7 +12,7 @@ import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
 import { clockTolerance, maxPresentedTokenBytes, signingAlgorithms, transactionTokenDefaults } from '../config/defaults.ts';
 import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import { EXCHANGED_TOKEN_GTY, type TokenLiveness } from './token-liveness.ts';
-import { MalformedActClaimError, parseActClaim, type ActClaim } from './act-chain.ts';
+import { MalformedActClaimError, parseActClaim, type ActClaim } from '../policy/act-chain.ts';
 import { ID_JAG_TYP, mediaTypeOf, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
 import { SubjectTokenError, peekIssuer, type TrustedIssuers } from './trusted-issuers.ts';
 

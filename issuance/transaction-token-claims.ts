@@ -9,9 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { errors } from 'oidc-provider';
-import type { ActClaim } from './act-chain.ts';
-import type { PresentedTransaction } from './presented-tokens.ts';
-import { quotable } from './trusted-issuers.ts';
+import type { ActClaim } from '../policy/act-chain.ts';
+import type { PresentedTransaction } from '../tokens/presented-tokens.ts';
+import { quotable } from '../tokens/trusted-issuers.ts';
 
 type Params = Record<string, string | string[] | undefined>;
 type JsonObject = Record<string, unknown>;
@@ -110,7 +110,7 @@ export interface TransactionTokenInput {
   /** Already narrowed to the subject token's scope. */
   scopes: string[];
   requestContext: JsonObject | undefined;
-  /** Already reduced by the operator's filter (grants/transaction-token-policy.ts). */
+  /** Already reduced by the operator's filter (policy/transaction-token-policy.ts). */
   transactionDetails: JsonObject | undefined;
   /** Seconds since the epoch. */
   issuedAt: number;

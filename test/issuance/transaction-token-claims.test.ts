@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   acceptedSubjectTypes, disabledSelfAssertedType, filterTransactionDetails, transactionTokenPolicy, withinPolicyScopes,
-} from '../../grants/transaction-token-policy.ts';
+} from '../../policy/transaction-token-policy.ts';
 import {
   REQUESTING_WORKLOAD_CHAIN, mergeContext, parseTransactionTokenRequest, transactionTokenClaims, type TransactionTokenInput,
-} from '../../grants/transaction-tokens.ts';
-import { TOKEN_TYPE } from '../../grants/token-types.ts';
+} from '../../issuance/transaction-token-claims.ts';
+import { TOKEN_TYPE } from '../../tokens/token-types.ts';
 
 const TRUST_DOMAIN = 'trust-domain.example';
 const limits = { trustDomain: TRUST_DOMAIN, maxContextBytes: 256 };

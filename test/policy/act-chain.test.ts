@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MalformedActClaimError, actorsOf, chainDepth, nestActor, parseActClaim } from '../../grants/act-chain.ts';
+import { MalformedActClaimError, actorsOf, chainDepth, nestActor, parseActClaim } from '../../policy/act-chain.ts';
 
 describe('act chains (RFC 8693 §4.1)', () => {
   it('puts the newest actor outermost', () => {

@@ -5,7 +5,7 @@
 // request a Txn-Token").
 import { z } from 'zod';
 import { isScopePattern, scopeAllowed } from './scope-patterns.ts';
-import { TOKEN_TYPE } from './token-types.ts';
+import { TOKEN_TYPE } from '../tokens/token-types.ts';
 
 /** Subject token types a workload asserts itself; each is accepted only where the operator enables it. */
 export const SELF_ASSERTED_TYPES = { self_signed: TOKEN_TYPE.selfSigned, unsigned_json: TOKEN_TYPE.unsignedJson } as const;
@@ -17,7 +17,7 @@ export const transactionTokenPolicy = z.strictObject({
   subject_token_types: z.array(z.enum(['self_signed', 'unsigned_json'])).max(2).optional(),
   /** The `request_details` members copied into `tctx`; undefined: all of them. */
   tctx_members: z.array(z.string().min(1).max(256)).max(100).optional(),
-  /** Scope patterns (grants/scope-patterns.ts) bounding every Txn-Token this workload gets; undefined: no bound beyond the subject token's. */
+  /** Scope patterns (policy/scope-patterns.ts) bounding every Txn-Token this workload gets; undefined: no bound beyond the subject token's. */
   allowed_scopes: z.array(z.string().refine(isScopePattern, 'must be a scope or scope pattern')).max(1000).optional(),
 });
 export type TransactionTokenPolicy = z.infer<typeof transactionTokenPolicy>;

@@ -1,7 +1,7 @@
-// A contract test for the experimental oidc-provider helpers our grants use (see grants/oidc-grant-helpers.ts).
+// A contract test for the experimental oidc-provider helpers our grants use (see issuance/oidc-grant-helpers.ts).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import * as helpers from '../../grants/oidc-grant-helpers.ts';
+import * as helpers from '../../issuance/oidc-grant-helpers.ts';
 
 describe('oidc-provider grant helpers', () => {
   it('is the exact oidc-provider version we pinned', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { nestActor } from '../../grants/act-chain.ts';
+import { nestActor } from '../../policy/act-chain.ts';
 import {
   checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, checkTargetWithinSubjectAudience, clientDelegationPolicy, narrowScopes, policyFor,
-} from '../../grants/delegation-policy.ts';
+} from '../../policy/delegation-policy.ts';
 
 const ISSUER = 'https://as.example';
 const chain = (...actors: string[]) => actors.reverse().reduce<ReturnType<typeof nestActor> | undefined>((prior, sub) => nestActor({ sub }, prior), undefined);

@@ -5,7 +5,7 @@
 //   2. the target checked against the resources the client may use (checkTargetAllowed);
 //   3. the scope narrowed to what the resource accepts (acceptedByResource);
 //   4. the lifetime capped by the resource, the client and whatever the grant bounds it by (lifetimeFor);
-//   5. the response scope decided (RFC 6749 §3.3/§5.1, grants/scope-resolution.ts), DPoP bound and required
+//   5. the response scope decided (RFC 6749 §3.3/§5.1, policy/scope-resolution.ts), DPoP bound and required
 //      (RFC 9449), the token handed to the audit trail, stored, its lineage recorded, and the response written
 //      (issueAccessToken).
 import { errors, type AccessToken, type ClientCredentials, type ResourceServerInstance, type TokenEndpointGrantContext } from 'oidc-provider';
@@ -13,7 +13,7 @@ import { isAgentId, type Agent, type AgentStore } from '../adapters/agent-store.
 import type { RoleStore } from '../adapters/role-store.ts';
 import { bindDpopProof } from './dpop-binding.ts';
 import { buildTokenResponse, checkDpopRequired, type validateDpop } from './oidc-grant-helpers.ts';
-import { responseScope } from './scope-resolution.ts';
+import { responseScope } from '../policy/scope-resolution.ts';
 
 export type DpopProof = Awaited<ReturnType<typeof validateDpop>>;
 type Client = NonNullable<TokenEndpointGrantContext['oidc']['client']>;

@@ -10,7 +10,7 @@
 import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
-import { scopesNotAllowed } from './scope-patterns.ts';
+import { scopesNotAllowed } from '../policy/scope-patterns.ts';
 
 /** The parts of a stored token (any oidc-provider token model) these rules read. */
 export interface TokenFacts {

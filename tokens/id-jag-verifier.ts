@@ -1,6 +1,6 @@
 // Identity Assertion JWT Authorization Grants (draft-ietf-oauth-identity-assertion-authz-grant, profiled by MCP's
 // Enterprise-Managed Authorization extension): verifying one an enterprise IdP issued for a client of ours. The
-// IdP's keys, algorithms and subject prefix are its TRUSTED_ISSUERS entry (grants/trusted-issuers.ts does the
+// IdP's keys, algorithms and subject prefix are its TRUSTED_ISSUERS entry (tokens/trusted-issuers.ts does the
 // JWS work); what is particular to an ID-JAG is checked here: `typ`, `aud` exactly our issuer, `client_id` the
 // authenticated client (and one the operator lets this IdP name), `jti`, a short age, and `resource`. Every
 // refusal is an IdJagError whose message is safe to put in an `invalid_grant` description.
@@ -25,7 +25,7 @@ export interface IdentityAssertionGrant {
   issuer: string;
   /** The IdP's `sub`, with its subject prefix: the token's subject when the IdP's users are `external`. */
   subject: string;
-  /** How the IdP's users map to ours (grants/id-jag-users.ts). */
+  /** How the IdP's users map to ours (issuance/id-jag-users.ts). */
   users: IdJagUserMapping;
   /** `email`, unless the ID-JAG says it is not verified (`email_verified: false`). */
   email?: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidScopePatternError, isConcreteScope, parseScopePattern, scopeAllowed, scopesNotAllowed } from '../../grants/scope-patterns.ts';
+import { InvalidScopePatternError, isConcreteScope, parseScopePattern, scopeAllowed, scopesNotAllowed } from '../../policy/scope-patterns.ts';
 
 describe('scope patterns', () => {
   it.each([

@@ -1,0 +1,43 @@
+// Steps both kinds of token exchange take (access tokens in grants/token-exchange.ts, Txn-Tokens in
+// grants/transaction-token.ts): accepting a presented token with RFC 8693's error, the scope ceiling it sets,
+// the lifetime it leaves, and a delegation-policy refusal as the OAuth error it names.
+import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
+import type { Agent } from '../adapters/agent-store.ts';
+import type { PolicyRefusal } from '../policy/delegation-policy.ts';
+import { scopeAllowed } from '../policy/scope-patterns.ts';
+import { UnacceptableTokenError, type PresentedRole, type PresentedToken, type PresentedTokens } from '../tokens/presented-tokens.ts';
+
+type Client = NonNullable<TokenEndpointGrantContext['oidc']['client']>;
+
+export async function acceptToken(ctx: TokenEndpointGrantContext, presented: PresentedTokens, value: string, type: string, role: PresentedRole, acceptedTypes?: readonly string[]): Promise<PresentedToken> {
+  try {
+    return await presented.accept(ctx, value, type, role, acceptedTypes);
+  } catch (error) {
+    // §2.2.2: an invalid or unacceptable subject or actor token is `invalid_request`.
+    if (error instanceof UnacceptableTokenError) throw new errors.InvalidRequest(error.message);
+    throw error;
+  }
+}
+
+/** What the new token may carry at most: the subject token's scopes, within what the client may have. */
+export function scopeCeiling(subject: PresentedToken, client: Client, agent: Agent | undefined): string[] {
+  const subjectScopes = subject.scopes ?? [];
+  if (agent) return subjectScopes.filter((scope) => scopeAllowed(scope, agent.scopes));
+  const allowed = client.scope?.split(' ');
+  return allowed ? subjectScopes.filter((scope) => allowed.includes(scope)) : subjectScopes;
+}
+
+/** Seconds the subject token has left, which nothing issued from it may outlive; refused once it has expired. */
+export function remainingLifetime(subject: PresentedToken): number {
+  const remaining = subject.expiresAt - Math.floor(Date.now() / 1000);
+  if (remaining <= 0) throw new errors.InvalidRequest('subject_token has expired');
+  return remaining;
+}
+
+export function refuseIf(refusal: PolicyRefusal | undefined): void {
+  if (!refusal) return;
+  const description = refusal.rule === 'scope' ? refusal.description : `delegation policy "${refusal.rule}" refused: ${refusal.description}`;
+  if (refusal.error === 'invalid_target') throw new errors.InvalidTarget(description);
+  if (refusal.error === 'invalid_scope') throw new errors.InvalidScope(description, refusal.scope ?? '');
+  throw new errors.InvalidRequest(description);
+}
