@@ -148,7 +148,8 @@ export function composeApp(deps: AppDependencies): Provider {
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
-  const accessEvaluation = accessEvaluationRoutes({ issuer: deps.issuer, provider, adminToken: deps.adminToken, presented: deps.presented, facts: deps.accessFacts }).routes() as Middleware;
+  const accessEvaluationRouter = accessEvaluationRoutes({ issuer: deps.issuer, provider, adminToken: deps.adminToken, presented: deps.presented, facts: deps.accessFacts });
+  const accessEvaluation = compose<Context>([accessEvaluationRouter.routes(), accessEvaluationRouter.allowedMethods()] as Middleware[]);
 
   pinRequestOrigin(provider, deps.issuer);
   const discoveryPaths = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', ...discoveryAliases(deps.issuer).keys()]);
