@@ -3,6 +3,8 @@
 // with the decisions its response examples show, decisions from roles (inherited too), the kill switch and a
 // delegation chain's policy, the caller's token refused three ways with RFC 6750 challenges, and malformed
 // bodies answered 400 with the member named, never 5xx.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
@@ -12,6 +14,7 @@ import { STORAGE_MODES, startTestServer, type TestServer } from '../support/serv
 const FILES = 'https://files.example.test/';
 const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+const BIN = fileURLToPath(new URL('../../bin/agentauth.ts', import.meta.url));
 
 describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) => {
   let server: TestServer;
@@ -63,13 +66,21 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
     expect(response.status, await response.clone().text()).toBe(200);
     return response.json() as Promise<{ decision: boolean; context?: { reason: string; rule: string } }>;
   }
+  /** An AuthZEN answer, a batch answer or an error, as a test reads it. */
+  interface Answer {
+    decision?: boolean;
+    context?: { reason: string; rule: string };
+    evaluations: { decision: boolean; context: { reason: string; rule: string } }[];
+    error?: string;
+  }
+  const answer = (response: Response) => response.json() as Promise<Answer>;
   const decisions = (body: { evaluations: { decision: boolean }[] }) => body.evaluations.map((evaluation) => evaluation.decision);
 
   it('publishes PDP metadata at /.well-known/authzen-configuration (§9)', async () => {
     const response = await fetch(`${server.url}/.well-known/authzen-configuration`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(await response.json()).toEqual({
+    expect(await answer(response)).toEqual({
       policy_decision_point: server.issuer,
       access_evaluation_endpoint: `${server.issuer}/access/v1/evaluation`,
       access_evaluations_endpoint: `${server.issuer}/access/v1/evaluations`,
@@ -96,7 +107,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
       expect(response.status).toBe(200);
       expect(response.headers.get('x-request-id')).toBe('bfe9eb29-ab87-4ca3-be83-a1d5d8305716');
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-      expect(await response.json()).toEqual({ decision: true });
+      expect(await answer(response)).toEqual({ decision: true });
     });
 
     it('§7.1 three evaluations with no defaults', async () => {
@@ -105,7 +116,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
       });
       const response = await pdp('/access/v1/evaluations', { evaluations: [evaluation('boxcarring.md'), evaluation('subject-search.md'), evaluation('resource-search.md')] });
       expect(response.status).toBe(200);
-      const body = await response.json();
+      const body = await answer(response);
       expect(decisions(body)).toEqual([true, false, false]);
       // §7.2: with an evaluations array the top-level decision is omitted; a deny says why.
       expect(body).not.toHaveProperty('decision');
@@ -122,7 +133,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
           { action: { name: 'can_read' }, resource: { type: 'document', id: 'resource-search.md' } },
         ],
       });
-      expect(decisions(await response.json())).toEqual([true, false, false]);
+      expect(decisions(await answer(response))).toEqual([true, false, false]);
     });
 
     it('§7.1.1 / §10 defaults with an action the third evaluation overrides', async () => {
@@ -137,7 +148,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
         ],
       }, { headers: { 'x-request-id': 'bfe9eb29-ab87-4ca3-be83-a1d5d8305716' } });
       expect(response.headers.get('x-request-id')).toBe('bfe9eb29-ab87-4ca3-be83-a1d5d8305716');
-      const body = await response.json();
+      const body = await answer(response);
       expect(decisions(body)).toEqual([true, false, false]);
       expect(body.evaluations[2].context.reason).toContain('document.resource-search.md:can_edit');
     });
@@ -149,7 +160,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
         action: { name: 'read' },
       });
       expect(response.status).toBe(200);
-      expect(await response.json()).toEqual({ evaluations: [{ decision: false, context: { rule: 'unknown_subject_type', reason: expect.any(String) } }] });
+      expect(await answer(response)).toEqual({ evaluations: [{ decision: false, context: { rule: 'unknown_subject_type', reason: expect.any(String) } }] });
     });
 
     const threeDocuments = (semantic: string) => ({
@@ -160,22 +171,22 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
     });
 
     it('§7.1.2.1 execute_all → every decision, in order', async () => {
-      expect(decisions(await (await pdp('/access/v1/evaluations', threeDocuments('execute_all'))).json())).toEqual([true, false, true]);
+      expect(decisions(await answer(await pdp('/access/v1/evaluations', threeDocuments('execute_all'))))).toEqual([true, false, true]);
     });
 
     it('§7.1.2.1 deny_on_first_deny → up to and including the first deny', async () => {
-      const body = await (await pdp('/access/v1/evaluations', threeDocuments('deny_on_first_deny'))).json();
+      const body = await answer(await pdp('/access/v1/evaluations', threeDocuments('deny_on_first_deny')));
       expect(decisions(body)).toEqual([true, false]);
       expect(body.evaluations[1].context.rule).toBe('scope_not_allowed');
     });
 
     it('§7.1.2.1 permit_on_first_permit → only the first permit', async () => {
-      expect(await (await pdp('/access/v1/evaluations', threeDocuments('permit_on_first_permit'))).json()).toEqual({ evaluations: [{ decision: true }] });
+      expect(await answer(await pdp('/access/v1/evaluations', threeDocuments('permit_on_first_permit')))).toEqual({ evaluations: [{ decision: true }] });
     });
 
     it('§7.1 an evaluations request without evaluations is a single evaluation', async () => {
       const response = await pdp('/access/v1/evaluations', { subject: { type: 'user', id: 'alice@example.com' }, action: { name: 'read' }, resource: { type: 'document', id: '1' }, evaluations: [] });
-      expect(await response.json()).toEqual({ decision: true });
+      expect(await answer(response)).toEqual({ decision: true });
     });
   });
 
@@ -242,7 +253,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
         expect(challenge).toContain(`Bearer realm="${server.issuer}"`);
         expect(challenge).toContain(`resource_metadata="${server.issuer}/.well-known/oauth-protected-resource/access/v1"`);
         expect(challenge).not.toContain('error=');
-        expect(await response.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('authzen:evaluate') });
+        expect(await answer(response)).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('authzen:evaluate') });
       }
     });
 
@@ -256,7 +267,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
         const response = await pdp('/access/v1/evaluation', question, { token });
         expect(response.status).toBe(401);
         expect(response.headers.get('www-authenticate')).toMatch(/^Bearer realm="[^"]+", resource_metadata="[^"]+", error="invalid_token", error_description="[^"]+"$/);
-        expect((await response.json()).error).toBe('invalid_token');
+        expect((await answer(response)).error).toBe('invalid_token');
       }
     });
 
@@ -266,12 +277,37 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
       expect(response.status).toBe(403);
       expect(response.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
       expect(response.headers.get('www-authenticate')).toContain('scope="authzen:evaluate"');
-      expect((await response.json()).error).toBe('insufficient_scope');
+      expect((await answer(response)).error).toBe('insufficient_scope');
     });
 
     it('the operator\'s ADMIN_TOKEN is accepted (agentauth check sends it)', async () => {
-      expect(await (await pdp('/access/v1/evaluation', question, { token: server.adminToken })).json()).toEqual({ decision: true });
+      expect(await answer(await pdp('/access/v1/evaluation', question, { token: server.adminToken }))).toEqual({ decision: true });
     });
+  });
+
+  // The CLI runs as operators run it (its own process, the admin token from the environment); once is enough.
+  it.runIf(mode === 'embedded')('agentauth check prints the decision and the reason, and --json the AuthZEN answer', async () => {
+    const cli = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', AGENTAUTH_URL: server.url, ADMIN_TOKEN: server.adminToken } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => { stdout += chunk; });
+      child.stderr.on('data', (chunk) => { stderr += chunk; });
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    const permit = await cli(['check', '--subject', 'user:alice@example.com', '--action', 'read', '--resource', 'document:1']);
+    expect(permit).toMatchObject({ code: 0, stdout: 'permit\n' });
+    const deny = await cli(['check', '--subject', 'user:alice@example.com', '--action', 'read', '--resource', 'document:2']);
+    expect(deny.code).toBe(0);
+    expect(deny.stdout).toBe('deny: user "' + alice.id + '" is not allowed "document.2:read" by its scopes or roles (scope_not_allowed)\n');
+    const json = await cli(['check', '--json', '--subject', 'agent:agent_nobody', '--action', 'read', '--resource', 'files:reports']);
+    expect(JSON.parse(json.stdout)).toEqual({ decision: false, context: { rule: 'unknown_subject', reason: 'no agent "agent_nobody" is known to this server' } });
+    const usage = await cli(['check', '--subject', 'alice', '--action', 'read', '--resource', 'document:1']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--subject must be TYPE:ID');
+    const noToken = await cli(['check', '--subject', 'user:alice', '--action', 'read', '--resource', 'document:1', '--admin-token', 'wrong']);
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('invalid_token');
   });
 
   describe('malformed requests → 400 naming the member, never 5xx', () => {
@@ -293,20 +329,20 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
       for (const path of ['/access/v1/evaluation', '/access/v1/evaluations']) {
         const response = await pdp(path, body);
         expect(response.status, path).toBe(400);
-        expect(await response.json()).toMatchObject({ error: 'invalid_request', field });
+        expect(await answer(response)).toMatchObject({ error: 'invalid_request', field });
       }
     });
 
     it('batch: an evaluation lacking a member with no default, an unknown evaluations_semantic, too many evaluations', async () => {
       const missing = await pdp('/access/v1/evaluations', { subject: valid.subject, evaluations: [{ action: valid.action, resource: valid.resource }, { resource: valid.resource }] });
       expect(missing.status).toBe(400);
-      expect(await missing.json()).toMatchObject({ field: 'evaluations.1.action', error_description: expect.stringContaining('top-level default') });
+      expect(await answer(missing)).toMatchObject({ field: 'evaluations.1.action', error_description: expect.stringContaining('top-level default') });
       const semantic = await pdp('/access/v1/evaluations', { ...valid, evaluations: [{}], options: { evaluations_semantic: 'first_wins' } });
       expect(semantic.status).toBe(400);
-      expect(await semantic.json()).toMatchObject({ field: 'options.evaluations_semantic', error_description: expect.stringContaining('deny_on_first_deny') });
+      expect(await answer(semantic)).toMatchObject({ field: 'options.evaluations_semantic', error_description: expect.stringContaining('deny_on_first_deny') });
       const many = await pdp('/access/v1/evaluations', { ...valid, evaluations: Array.from({ length: 101 }, () => ({})) });
       expect(many.status).toBe(400);
-      expect(await many.json()).toMatchObject({ field: 'evaluations' });
+      expect(await answer(many)).toMatchObject({ field: 'evaluations' });
       const notArray = await pdp('/access/v1/evaluations', { ...valid, evaluations: { 0: {} } });
       expect(notArray.status).toBe(400);
     });
@@ -314,7 +350,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
     it('not JSON, not application/json, oversized, and a GET', async () => {
       const broken = await pdp('/access/v1/evaluation', undefined, { raw: '{"subject": ' });
       expect(broken.status).toBe(400);
-      expect(await broken.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('JSON') });
+      expect(await answer(broken)).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('JSON') });
       const form = await pdp('/access/v1/evaluation', undefined, { raw: 'subject=alice', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
       expect(form.status).toBe(415);
       const huge = await pdp('/access/v1/evaluation', { ...valid, context: { padding: 'x'.repeat(200_000) } });
