@@ -151,6 +151,19 @@ export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv):
   return url.href.replace(/\/+$/, '');
 }
 
+/** OpenID AuthZEN Authorization API 1.0 §6.1: who, what, on what, in which context. */
+export interface AccessEvaluationRequest {
+  subject: { type: string; id: string };
+  action: { name: string };
+  resource: { type: string; id: string };
+  context?: Record<string, unknown>;
+}
+
+export interface AccessDecision {
+  decision: boolean;
+  context?: { reason?: string; rule?: string };
+}
+
 export class AdminClient {
   readonly server: string;
   readonly #adminToken: string;
@@ -270,6 +283,11 @@ export class AdminClient {
 
   keyStep(step: KeyStep, body: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     return this.#call('POST', `/admin/keys/${step}`, body) as Promise<Record<string, unknown>>;
+  }
+
+  /** The permission check (AuthZEN Access Evaluation), which takes the admin token as the operator's credential. */
+  evaluateAccess(request: AccessEvaluationRequest): Promise<AccessDecision> {
+    return this.#call('POST', '/access/v1/evaluation', request) as Promise<AccessDecision>;
   }
 
   #call(method: string, path: string, body?: unknown): Promise<unknown> {

@@ -100,3 +100,11 @@ export const rateLimitDefaults = {
 
 /** The longest a progressive (per-username, per-client) block grows to, in seconds. */
 export const maxProgressiveBlock = 900;
+
+/**
+ * The permission check (OpenID AuthZEN Authorization API 1.0, server/routes/access-evaluation.ts).
+ * - scope: what a caller's access token must carry (for the resource `<issuer>/access/v1`).
+ * - maxEvaluations: the most evaluations one boxcarred request may hold; the spec asks PDPs to guard against
+ *   oversized payloads (Security Considerations, "Availability & Denial of Service"), and each evaluation costs store reads.
+ */
+export const authzenDefaults = { scope: 'authzen:evaluate', maxEvaluations: 100 } as const;

@@ -45,6 +45,9 @@ import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { adminRoleRoutes } from './routes/admin-roles.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
+import { accessEvaluationRoutes, AUTHZEN_METADATA_PATH } from './routes/access-evaluation.ts';
+import type { AccessFacts } from './access-facts.ts';
+import type { PresentedTokens } from '../tokens/presented-tokens.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interactions.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -79,6 +82,10 @@ export interface AppDependencies {
   principalExists: (principal: Principal) => Promise<boolean>;
   /** The JWS algorithms we hold signing keys for: what a resource's signing_alg may name. */
   signingAlgs: readonly SigningAlg[];
+  /** Our own access tokens, as the permission check verifies its callers' (and those in `context`). */
+  presented: Pick<PresentedTokens, 'ownAccessToken'>;
+  /** What the permission check (AuthZEN) reads about subjects and tokens. */
+  accessFacts: AccessFacts;
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -141,6 +148,9 @@ export function composeApp(deps: AppDependencies): Provider {
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
+  const accessEvaluationRouter = accessEvaluationRoutes({ issuer: deps.issuer, provider, adminToken: deps.adminToken, presented: deps.presented, facts: deps.accessFacts });
+  const accessEvaluation = compose<Context>([accessEvaluationRouter.routes(), accessEvaluationRouter.allowedMethods()] as Middleware[]);
+
   pinRequestOrigin(provider, deps.issuer);
   const discoveryPaths = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', ...discoveryAliases(deps.issuer).keys()]);
 
@@ -160,6 +170,7 @@ export function composeApp(deps: AppDependencies): Provider {
     if (requested === '/admin' || requested.startsWith('/admin/')) return admin(ctx, next);
     if (requested === '/healthz' || requested === '/readyz' || requested.startsWith('/interaction/')) return ours(ctx, next);
     if (requested === '/metrics') return metrics(ctx, next);
+    if (requested === AUTHZEN_METADATA_PATH || requested.startsWith('/access/v1/')) return accessEvaluation(ctx, next);
     if (requested.startsWith('/.well-known/oauth-protected-resource') || requested.startsWith('/resources/')) return resourceMetadata(ctx, next);
     return discoveryAlias(ctx, next);
   });

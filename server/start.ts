@@ -32,6 +32,7 @@ import { TokenLineage, type TokenRef } from '../adapters/token-lineage.ts';
 import { PresentedTokens } from '../tokens/presented-tokens.ts';
 import { TrustedIssuers } from '../tokens/trusted-issuers.ts';
 import { composeApp } from './app.ts';
+import { AccessFacts } from './access-facts.ts';
 import { createThrottles } from './throttles.ts';
 import { IdJagVerifier } from '../tokens/id-jag-verifier.ts';
 import { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
@@ -154,6 +155,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const liveness = new TokenLiveness(agents, lineage, (ref: TokenRef) =>
       ref.kind === 'AccessToken' ? provider.AccessToken.find(ref.id) : provider.ClientCredentials.find(ref.id),
       { roles, registeredClientExists: async (clientId) => (await clients.find(clientId)) !== undefined });
+    // An issuer trusted for ID-JAGs only (no audiences of its own) has no tokens token exchange accepts.
+    const presented = new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain });
     provider = createProvider({
       issuer,
       adapter: (name) => (name === 'Client' ? clientModel : models(name)) as never,
@@ -163,8 +166,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       roles,
       liveness,
       lineage,
-      // An issuer trusted for ID-JAGs only (no audiences of its own) has no tokens token exchange accepts.
-      presented: new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain }),
+      presented,
       idJag: new IdJagVerifier(settings.trustedIssuers, issuer),
       idJagAudiences,
       delegationDefaults: settings.delegation,
@@ -213,6 +215,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
         ? (await users.findById(principal.id)) !== undefined
         : (await clientAdapter.find(principal.id)) !== undefined,
       signingAlgs: heldSigningAlgs(signingKeys),
+      presented,
+      accessFacts: new AccessFacts({
+        provider, agents, users, roles, presented, delegationDefaults: settings.delegation, findClient: (clientId) => clientAdapter.find(clientId),
+      }),
     });
     server.on('request', provider.callback());
 

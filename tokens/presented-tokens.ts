@@ -6,6 +6,7 @@
 // "Subject Token Types"). Everything else is refused: RFC 8693 §2.2.2 makes any invalid or unacceptable subject
 // or actor token an `invalid_request`.
 import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { isAgentId } from '../adapters/agent-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
@@ -16,7 +17,8 @@ import { MalformedActClaimError, parseActClaim, type ActClaim } from '../policy/
 import { ID_JAG_TYP, mediaTypeOf, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
 import { SubjectTokenError, peekIssuer, type TrustedIssuers } from './trusted-issuers.ts';
 
-export type PresentedRole = 'subject_token' | 'actor_token';
+/** Where the token was presented: RFC 8693's two roles, or as the credential for one of our own APIs. */
+export type PresentedRole = 'subject_token' | 'actor_token' | 'access_token';
 
 /** What RFC 8693 token exchange accepts when the caller names no other list. */
 export const EXCHANGE_TOKEN_TYPES: readonly string[] = [TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt, TOKEN_TYPE.idToken];
@@ -144,10 +146,23 @@ export class PresentedTokens {
       const issuer = peekIssuer(value);
       if (issuer !== this.#deps.ownTokens.issuer) return this.#external(value, refuse);
       const jti = await this.#verifyOwn(value, { typ: 'at+jwt' }, refuse);
-      return this.#stored(ctx, this.#deps.jwtRecords.of(jti), refuse);
+      return this.#stored(ctx.oidc.provider, this.#deps.jwtRecords.of(jti), refuse);
     }
     if (type === TOKEN_TYPE.jwt) throw refuse('is not a JWT');
-    return this.#stored(ctx, value, refuse);
+    return this.#stored(ctx.oidc.provider, value, refuse);
+  }
+
+  /**
+   * One of our own access tokens (opaque or JWT) presented to an API of ours (the permission check), alive under
+   * the same rules as a subject token; throws UnacceptableTokenError (role `access_token`) otherwise.
+   */
+  async ownAccessToken(provider: Provider, value: string): Promise<PresentedToken> {
+    const refuse = (problem: string) => new UnacceptableTokenError('access_token', problem);
+    if (Buffer.byteLength(value) > maxPresentedTokenBytes) throw refuse(`is larger than ${maxPresentedTokenBytes} bytes`);
+    if (!looksLikeCompactJws(value)) return this.#stored(provider, value, refuse);
+    if (peekIssuer(value) !== this.#deps.ownTokens.issuer) throw refuse('was not issued by this server');
+    const jti = await this.#verifyOwn(value, { typ: 'at+jwt' }, refuse);
+    return this.#stored(provider, this.#deps.jwtRecords.of(jti), refuse);
   }
 
   async #verifyOwn(value: string, options: { typ?: string; audience?: string }, refuse: (problem: string) => UnacceptableTokenError): Promise<string> {
@@ -161,8 +176,7 @@ export class PresentedTokens {
   }
 
   /** One of our access tokens, by its stored id: it must exist and be alive under every rule of ours. */
-  async #stored(ctx: KoaContextWithOIDC, id: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
-    const { provider } = ctx.oidc;
+  async #stored(provider: Provider, id: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
     const [accessToken, clientCredentials] = await Promise.all([provider.AccessToken.find(id), provider.ClientCredentials.find(id)]);
     const token = (accessToken ?? clientCredentials) as unknown as StoredToken | undefined;
     if (!token) throw refuse('is not active (unknown, expired or revoked)');

@@ -117,6 +117,16 @@ function caseArbitrary(server: TestServer, jwt: fc.Arbitrary<string>): fc.Arbitr
     { weight: 1, arbitrary: json.map((body): Case => ({ method: 'POST', path: '/reg', headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminToken}` }, body })) },
     { weight: 1, arbitrary: fc.tuple(value, fc.string({ maxLength: 20 })).map(([token, id]): Case => ({ method: 'GET', path: `/reg/${encodeURIComponent(id)}`, headers: { authorization: `Bearer ${encodeURIComponent(token)}` } })) },
     { weight: 2, arbitrary: fc.tuple(jwt, fc.constantFrom('GET', 'POST') as fc.Arbitrary<'GET' | 'POST'>).map(([token, method]): Case => ({ method, path: '/me', headers: { authorization: `Bearer ${token}` } })) },
+    // The permission check (AuthZEN): bodies shaped like its requests with hostile members, or any JSON, from the
+    // operator or with a forged token; the `access_token` in context is a hostile JWT too.
+    {
+      weight: 2,
+      arbitrary: fc.tuple(
+        fc.constantFrom('/access/v1/evaluation', '/access/v1/evaluations'),
+        fc.oneof(json, authzenBodyArbitrary(value, jwt)),
+        fc.option(jwt, { nil: undefined }),
+      ).map(([path, body, token]): Case => ({ method: 'POST', path, headers: { ...admin, authorization: `Bearer ${token ?? server.adminToken}` }, body })),
+    },
     {
       weight: 3,
       arbitrary: fc.tuple(fc.constantFrom('POST /admin/users', 'POST /admin/agents', 'POST /admin/resources', 'PATCH /admin/resources/x', 'PATCH /admin/agents/agent_x', 'PATCH /admin/users/x', 'POST /admin/agents/x/suspend', 'GET /admin/audit'), json, form)
@@ -156,6 +166,20 @@ function sendOnce(agent: Agent | false, base: string, { method, path, headers, b
     req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
     req.end(body);
   });
+}
+
+/** AuthZEN request bodies (§6.1, §7.1) whose members are anything: strings, wrong types, huge batches, deep JSON. */
+function authzenBodyArbitrary(value: fc.Arbitrary<string>, jwt: fc.Arbitrary<string>): fc.Arbitrary<string> {
+  const member = fc.oneof(value, fc.jsonValue({ maxDepth: 3 }));
+  const entity = fc.oneof({ weight: 4, arbitrary: fc.record({ type: fc.oneof(fc.constantFrom('agent', 'client', 'user', 'files'), member), id: member, properties: fc.jsonValue({ maxDepth: 2 }) }, { requiredKeys: [] }) }, { weight: 1, arbitrary: member });
+  const action = fc.oneof(fc.record({ name: member }, { requiredKeys: [] }), member);
+  const context = fc.oneof(fc.record({ access_token: fc.oneof(jwt, member) }, { requiredKeys: [] }), member);
+  const evaluation = fc.record({ subject: entity, action, resource: entity, context }, { requiredKeys: [] });
+  return fc.record({
+    subject: entity, action, resource: entity, context,
+    evaluations: fc.oneof(fc.array(evaluation, { maxLength: 5 }), fc.integer({ min: 90, max: 400 }).map((length) => Array.from({ length }, () => ({}))), member),
+    options: fc.oneof(fc.record({ evaluations_semantic: fc.oneof(fc.constantFrom('execute_all', 'deny_on_first_deny', 'permit_on_first_permit'), member) }, { requiredKeys: [] }), member),
+  }, { requiredKeys: [] }).map((body) => JSON.stringify(body));
 }
 
 async function runCases(server: TestServer, cases: Case[], mode: StorageMode): Promise<void> {

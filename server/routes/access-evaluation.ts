@@ -1,0 +1,143 @@
+// The permission check: the OpenID AuthZEN Authorization API 1.0 (final, January 2026) Access Evaluation and
+// Access Evaluations APIs (§6, §7) over its HTTPS JSON binding (§10), and the Policy Decision Point metadata
+// (§9) at /.well-known/authzen-configuration. The decisions are policy/access-decision.ts's; this file is the
+// protocol around it.
+//
+// Authentication of the PEP is out of the spec's scope ("Support for OAuth 2.0 is RECOMMENDED"). Ours: an access
+// token we issued for the PDP's resource `<issuer>/access/v1` carrying the `authzen:evaluate` scope, presented
+// as `Authorization: Bearer` (RFC 6750), or the operator's ADMIN_TOKEN (what `agentauth check` sends). The
+// operator registers `<issuer>/access/v1` as a resource defining that scope and grants the scope to the clients
+// allowed to ask; RFC 9728 metadata for it is then served like any resource's.
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { authzenDefaults } from '../../config/defaults.ts';
+import type { PresentedTokens } from '../../tokens/presented-tokens.ts';
+import { UnacceptableTokenError } from '../../tokens/presented-tokens.ts';
+import { decideAccess, type AccessDecision } from '../../policy/access-decision.ts';
+import type { AccessFacts } from '../access-facts.ts';
+import { parseEvaluationRequest, parseEvaluationsRequest, type Evaluation, type EvaluationsSemantic } from '../access-evaluation-request.ts';
+import { bearerToken, secretsEqual } from '../bearer-token.ts';
+import { HttpError } from '../http-error.ts';
+import { readJson } from '../read-body.ts';
+import { pathInsertedMetadataUrl } from './protected-resource-metadata.ts';
+import type Provider from 'oidc-provider';
+
+export const EVALUATION_PATH = '/access/v1/evaluation';
+export const EVALUATIONS_PATH = '/access/v1/evaluations';
+export const AUTHZEN_METADATA_PATH = '/.well-known/authzen-configuration';
+
+/** The resource identifier (RFC 8707) a PEP's access token must be for. */
+export function pdpResourceIdentifier(issuer: string): string {
+  return `${issuer}/access/v1`;
+}
+
+export interface AccessEvaluationDependencies {
+  issuer: string;
+  provider: Provider;
+  adminToken: string;
+  presented: Pick<PresentedTokens, 'ownAccessToken'>;
+  facts: AccessFacts;
+}
+
+export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Router {
+  const router = new Router();
+  const resource = pdpResourceIdentifier(deps.issuer);
+  const scope = authzenDefaults.scope;
+  // RFC 9728 §5.1: the challenge points the PEP at the metadata that says where to get a token, and for what.
+  const challenge = (error?: { code: string; description: string }) => [
+    `Bearer realm="${deps.issuer}"`,
+    `resource_metadata="${pathInsertedMetadataUrl(resource)}"`,
+    ...(error ? [`error="${error.code}"`, `error_description="${error.description.replace(/["\\]/g, "'")}"`] : []),
+    ...(error?.code === 'insufficient_scope' ? [`scope="${scope}"`] : []),
+  ].join(', ');
+
+  async function authenticatePep(ctx: Context, next: Next): Promise<void> {
+    const authorization = ctx.get('authorization');
+    const token = bearerToken(authorization);
+    if (!token) {
+      // RFC 6750 §3.1: a request without credentials gets the challenge and no error code; a malformed one is
+      // invalid_request (400), but a scheme we do not take is still just "no credentials" for us.
+      const description = `the permission check requires Authorization: Bearer <access token for ${resource} with scope ${scope}>`;
+      throw new HttpError(401, 'invalid_request', description, { headers: { 'WWW-Authenticate': challenge() } });
+    }
+    if (secretsEqual(token, deps.adminToken)) return next();
+    let presented;
+    try {
+      presented = await deps.presented.ownAccessToken(deps.provider, token);
+    } catch (error) {
+      if (!(error instanceof UnacceptableTokenError)) throw error;
+      const description = error.message.replace(/^access_token/, 'the access token');
+      throw new HttpError(401, 'invalid_token', description, { headers: { 'WWW-Authenticate': challenge({ code: 'invalid_token', description }) } });
+    }
+    const refuse = (status: 401 | 403, code: string, description: string) =>
+      new HttpError(status, code, description, { headers: { 'WWW-Authenticate': challenge({ code, description }) } });
+    // RFC 8707: a token for another resource is not a credential here, whatever its scopes say.
+    if (!presented.audiences?.includes(resource)) throw refuse(401, 'invalid_token', `the access token is not for ${resource}`);
+    // RFC 9449 §7.1: a DPoP-bound token sent as a bearer token is refused (proof-of-possession is not offered here yet).
+    if (presented.jkt) throw refuse(401, 'invalid_token', 'the access token is DPoP-bound; this endpoint accepts bearer tokens only');
+    if (!presented.scopes?.includes(scope)) throw refuse(403, 'insufficient_scope', `the access token lacks the ${scope} scope`);
+    return next();
+  }
+
+  /** §10 "Request Identification": the PEP's X-Request-ID comes back on the response, whatever it is. */
+  async function echoRequestId(ctx: Context, next: Next): Promise<void> {
+    const id = ctx.get('x-request-id');
+    try {
+      await next();
+    } finally {
+      if (id) ctx.set('X-Request-ID', id);
+    }
+  }
+
+  const evaluate = async (evaluation: Evaluation): Promise<AccessDecision> => {
+    const given = evaluation.context?.access_token;
+    return decideAccess({
+      subject: evaluation.subject,
+      action: evaluation.action,
+      resource: evaluation.resource,
+      facts: await deps.facts.subject(evaluation.subject),
+      ...(given === undefined ? {} : { token: typeof given === 'string' ? await deps.facts.token(given) : { active: false, reason: 'context.access_token is not a string' } }),
+    });
+  };
+
+  router.get(AUTHZEN_METADATA_PATH, (ctx) => {
+    ctx.set('Access-Control-Allow-Origin', '*');
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = {
+      policy_decision_point: deps.issuer,
+      access_evaluation_endpoint: `${deps.issuer}${EVALUATION_PATH}`,
+      access_evaluations_endpoint: `${deps.issuer}${EVALUATIONS_PATH}`,
+    };
+  });
+
+  router.post(EVALUATION_PATH, echoRequestId, authenticatePep, async (ctx) => {
+    ctx.body = await evaluate(parseEvaluationRequest(await readJson(ctx)));
+  });
+
+  router.post(EVALUATIONS_PATH, echoRequestId, authenticatePep, async (ctx) => {
+    const request = parseEvaluationsRequest(await readJson(ctx));
+    if (request.kind === 'single') {
+      ctx.body = await evaluate(request.evaluation);
+      return;
+    }
+    ctx.body = { evaluations: await evaluateInOrder(request.evaluations, request.semantic, evaluate) };
+  });
+
+  return router;
+}
+
+/**
+ * §7.1.2.1: every evaluation in order, or up to and including the first deny (`deny_on_first_deny`, like `&&`)
+ * or the first permit (`permit_on_first_permit`, like `||`). Sequential, so a short-circuited batch costs only
+ * the evaluations it answers.
+ */
+export async function evaluateInOrder<T>(items: readonly T[], semantic: EvaluationsSemantic, evaluate: (item: T) => Promise<AccessDecision>): Promise<AccessDecision[]> {
+  const answers: AccessDecision[] = [];
+  for (const item of items) {
+    const answer = await evaluate(item);
+    answers.push(answer);
+    if (semantic === 'deny_on_first_deny' && !answer.decision) break;
+    if (semantic === 'permit_on_first_permit' && answer.decision) break;
+  }
+  return answers;
+}
