@@ -12,6 +12,7 @@ import * as auditEventIds from './migrations/0005_audit_event_ids.ts';
 import * as idJagAudiences from './migrations/0007_id_jag_audiences.ts';
 import * as resourceSigningAlg from './migrations/0009_resource_signing_alg.ts';
 import * as roles from './migrations/0010_roles.ts';
+import * as approvalTiers from './migrations/0013_approval_tiers.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
 // and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
@@ -23,6 +24,7 @@ const migrations: MigrationProvider = {
       '0007_id_jag_audiences': idJagAudiences,
       '0009_resource_signing_alg': resourceSigningAlg,
       '0010_roles': roles,
+      '0013_approval_tiers': approvalTiers,
     };
   },
 };

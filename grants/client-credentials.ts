@@ -5,6 +5,9 @@
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { Agent, AgentStore } from '../adapters/agent-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
+import type { ApprovalStore } from '../adapters/approval-store.ts';
+import { approvalTier, reasonsNeedingApproval } from '../policy/approval-tiers.ts';
+import { requestedAuthorizationDetails } from './authorization-details.ts';
 import { isAgentId } from '../adapters/agent-store.ts';
 import { lifetimes } from '../config/defaults.ts';
 import { bindDpopProof } from './dpop-binding.ts';
@@ -15,13 +18,15 @@ import { scopesNotAllowed } from './scope-patterns.ts';
 import { responseScope } from './scope-resolution.ts';
 
 export const grantType = 'client_credentials';
-export const parameters = ['scope', 'resource'];
+export const parameters = ['scope', 'resource', 'authorization_details'];
 export const allowedDuplicateParameters = ['resource'];
 
 export interface ClientCredentialsDependencies {
   agents: AgentStore;
   /** An agent may be granted its own patterns and its roles' (policy/roles.ts). */
   roles: Pick<RoleStore, 'grantsOf'>;
+  /** The client's approval tiers (policy/approval-tiers.ts): only what is autonomous is issued here. */
+  approvals: Pick<ApprovalStore, 'policyOf'>;
 }
 
 export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
@@ -47,6 +52,8 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     if (agent && resourceServer && agent.resources && !agent.resources.includes(resourceServer.identifier())) {
       throw new errors.InvalidTarget(`this agent may not request tokens for resource "${resourceServer.identifier()}"`);
     }
+    const details = requestedAuthorizationDetails(ctx.oidc.params.authorization_details);
+    refuseWhatNeedsApproval(approvalTier(await deps.approvals.policyOf(client.clientId), { scopes: granted, authorizationDetails: details }));
 
     const token = new provider.ClientCredentials({
       client,
@@ -63,6 +70,8 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     const answered = responseScope(requested, issued);
     if ('refusal' in answered) throw new errors.InvalidScope(answered.refusal, requested.join(' '));
     token.scope = answered.scope;
+    // RFC 9396 §7: what the client may do is in the token, as granted.
+    if (details.length) token.rar = details as never;
     if (agent) {
       // RFC 9068 §2.2: `sub` of a token a client gets for itself is its client_id; `owner` names the
       // accountable human (an extension member, documented in the README).
@@ -80,8 +89,22 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
       // RFC 6749 §3.3, §5.1: the client always learns what it got (grants/scope-resolution.ts).
       scope: answered.scope,
       tokenType: token.tokenType,
+      ...(details.length ? { authorizationDetails: details as never } : {}),
     });
   };
+}
+
+/**
+ * A scope or detail whose approval tier is not `autonomous` needs a person: the client asks through the
+ * backchannel authentication endpoint (OpenID CIBA) instead. A scope is `invalid_scope` (RFC 6749 §5.2, naming
+ * the scope), a detail `invalid_authorization_details` (RFC 9396 §5); the description says where to go.
+ */
+function refuseWhatNeedsApproval(decision: ReturnType<typeof approvalTier>): void {
+  const [first] = reasonsNeedingApproval(decision);
+  if (!first) return;
+  const advice = `needs a person's approval (approval tier "${first.tier}"): ask for it at the backchannel_authentication_endpoint (OpenID CIBA, in the server metadata)`;
+  if ('scope' in first.target) throw new errors.InvalidScope(`scope "${first.target.scope}" ${advice}`, first.target.scope);
+  throw new errors.InvalidAuthorizationDetails(`authorization_details[${first.target.detail}] (type "${first.target.type}") ${advice}`);
 }
 
 /** The agent's own lifetime, never longer than the resource's. */

@@ -14,6 +14,9 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
 import * as clientCredentials from '../grants/client-credentials.ts';
+import * as ciba from '../grants/ciba.ts';
+import { AGENT_ACTION, validateAgentAction } from '../grants/authorization-details.ts';
+import type { ApprovalStore } from '../adapters/approval-store.ts';
 import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../grants/delegation-policy.ts';
 import type { PresentedTokens } from '../grants/presented-tokens.ts';
 import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../grants/scope-resolution.ts';
@@ -68,6 +71,8 @@ export interface ProviderDependencies {
   clientSecretMatches: (storedHash: string, presented: string) => Promise<boolean>;
   /** Seconds a sign-in lasts (SESSION_TTL); lifetimes.session when not given. */
   sessionTtl?: number;
+  /** Human approval (CIBA, approval tiers): grants/ciba.ts. */
+  ciba: ciba.CibaDependencies & { approvals: Pick<ApprovalStore, 'policyOf'> };
 }
 
 /** The OpenID Connect scopes we serve; resource scopes come from the resource registry. */
@@ -151,6 +156,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       Interaction: lifetimes.interaction,
       Session: deps.sessionTtl ?? lifetimes.session,
       Grant: lifetimes.grant,
+      BackchannelAuthenticationRequest: ciba.backchannelRequestLifetime,
       RefreshToken(ctx, token, client) {
         // A public client's refresh token that is not sender-constrained never outlives the chain it came
         // from: rotation must not extend its life indefinitely (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
@@ -182,7 +188,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       await refuseUnboundTokenForDpopResource(token as unknown as { aud?: unknown; jkt?: string });
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
       const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
-      return mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
+      const claims = mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
+      const actor = ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string });
+      return actor ? { ...claims, ...actor } : claims;
     },
     formats: {
       customizers: {
@@ -330,6 +338,23 @@ export function createProvider(deps: ProviderDependencies): Provider {
         },
         cacheDuration: { min: 30, max: 3600 },
       },
+      // Human approval of agent actions: OpenID CIBA with RFC 9396 details of our type (grants/ciba.ts,
+      // grants/authorization-details.ts). A token carries the details as approved (RFC 9396 §7), and so does
+      // introspection (§9.1).
+      ciba: ciba.cibaFeature(deps.ciba),
+      richAuthorizationRequests: {
+        enabled: true,
+        types: { [AGENT_ACTION]: { validate: validateAgentAction } },
+        async authorizationDetailsForGrantSource() {
+          return undefined;
+        },
+        async authorizationDetailsForAccessToken(_ctx, _token, source) {
+          return (source as { rar?: unknown } | undefined)?.rar as never;
+        },
+        async authorizationDetailsForIntrospection(_ctx, token) {
+          return (token as unknown as { rar?: unknown }).rar as never;
+        },
+      },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -416,7 +441,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   provider.registerGrantType(
     clientCredentials.grantType,
-    clientCredentials.clientCredentialsHandler({ agents: deps.agents, roles: deps.roles }),
+    clientCredentials.clientCredentialsHandler({ agents: deps.agents, roles: deps.roles, approvals: deps.ciba.approvals }),
     clientCredentials.parameters,
     clientCredentials.allowedDuplicateParameters,
   );
@@ -435,6 +460,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
     tokenExchange.parameters,
     tokenExchange.allowedDuplicateParameters,
   );
+  // In place of oidc-provider's own registration of the same grant, which it runs inside (grants/ciba.ts).
+  provider.registerGrantType(ciba.grantType, ciba.cibaGrantHandler(provider, deps.ciba) as never, [...ciba.parameters, 'resource', 'authorization_details'], ['resource']);
   if (deps.idJag?.enabled) {
     provider.registerGrantType(
       jwtBearer.grantType,

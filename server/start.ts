@@ -10,6 +10,8 @@ import { AuditLog } from '../adapters/audit-log.ts';
 import { localAuditTrail, RedisAuditStream, type AuditTrail } from '../adapters/audit-stream.ts';
 import { LocalChangeFeed, RedisChangeFeed, type ChangeFeed } from '../adapters/change-feed.ts';
 import { ReadThroughCache } from '../adapters/read-through-cache.ts';
+import { ApprovalStore } from '../adapters/approval-store.ts';
+import { RateCounter } from '../adapters/rate-limit-counters.ts';
 import { RoleStore } from '../adapters/role-store.ts';
 import { AgentStore } from '../adapters/agent-store.ts';
 import { ClientAdapter } from '../adapters/client-adapter.ts';
@@ -135,6 +137,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
     const clientAdapter = new ClientAdapter(clients, agents);
     const clientModel = storableClients(clientAdapter);
+    const approvals = new ApprovalStore(database.db, new ReadThroughCache('approval-policies', changes));
     const roles = new RoleStore(database.db, { graph: new ReadThroughCache('role-graph', changes), held: new ReadThroughCache('role-holders', changes) });
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.
@@ -178,6 +181,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       isAdminRegistration,
       clientSecretMatches,
       sessionTtl: settings.sessionTtl,
+      ciba: {
+        users,
+        agents,
+        approvals,
+        audit,
+        polls: new RateCounter('ciba-poll', { points: 1, window: settings.cibaPollInterval, block: 0 }, { redis, prefix: settings.redisKeyPrefix }),
+        pollInterval: settings.cibaPollInterval,
+      },
     });
     provider.proxy = settings.trustProxy;
     auditProviderEvents(provider, trail);
@@ -213,6 +224,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
         ? (await users.findById(principal.id)) !== undefined
         : (await clientAdapter.find(principal.id)) !== undefined,
       signingAlgs: heldSigningAlgs(signingKeys),
+      approvals,
+      clientExists: async (clientId) => (await clientAdapter.find(clientId)) !== undefined,
     });
     server.on('request', provider.callback());
 
