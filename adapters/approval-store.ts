@@ -17,6 +17,8 @@ export interface Approver extends JsonObject {
   via: 'admin_api';
   user_id?: string;
   reauthenticated?: boolean;
+  /** A denial's reason, told to the client with access_denied. */
+  reason?: string;
 }
 
 export interface Approval {

@@ -12,7 +12,9 @@ import type { AuditEvent } from '../adapters/audit-log.ts';
 import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
 import type { ApprovalStore } from '../adapters/approval-store.ts';
 import type { RateCounter } from '../adapters/rate-limit-counters.ts';
+import type { RoleStore } from '../adapters/role-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
+import { scopesNotAllowed } from './scope-patterns.ts';
 import { approvalTier, stricterTier } from '../policy/approval-tiers.ts';
 import { requestedAuthorizationDetails } from './authorization-details.ts';
 import { builtInCibaGrant } from './oidc-grant-helpers.ts';
@@ -26,12 +28,17 @@ export const OWNER_HINT = 'owner';
 /** CIBA §7.1 requested_expiry is honoured up to this many seconds (oidc-provider's default cap, made explicit). */
 export const MAX_REQUEST_LIFETIME = 10 * 60;
 
+/** Scopes of OpenID Connect itself, which an agent's patterns do not govern. */
+const OIDC_REQUEST_SCOPES = new Set(['openid', 'profile', 'email']);
+
 /** What an approver reads; CIBA §7.1 asks for a short message, so it fits a phone's notification. */
 const BINDING_MESSAGE = /^[\p{L}\p{N}\p{P}\p{S} ]{1,100}$/u;
 
 export interface CibaDependencies {
   users: Pick<UserStore, 'findById' | 'findByUsername'>;
   agents: Pick<AgentStore, 'get'>;
+  /** An agent may ask for its own patterns and its roles' (policy/roles.ts), as with client_credentials. */
+  roles: Pick<RoleStore, 'grantsOf'>;
   approvals: Pick<ApprovalStore, 'policyOf' | 'record' | 'findByAuthReqId' | 'expire'>;
   audit: { record(event: AuditEvent): void };
   /** One poll per auth_req_id per interval, counted where every instance sees it (Redis, or memory). */
@@ -42,7 +49,8 @@ export interface CibaDependencies {
 
 type BackchannelRequest = {
   jti: string;
-  exp: number;
+  /** Seconds it lives from now (ttl.BackchannelAuthenticationRequest, as just applied by its save). */
+  expiration: number;
   scope: string;
   params: Record<string, unknown>;
 };
@@ -88,8 +96,17 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
       }
     },
 
-    async validateRequestContext(_ctx, requestContext) {
+    // oidc-provider runs this for every backchannel request before storing it, so the agent's limits are checked
+    // here too: a person's approval does not let an agent hold a scope its patterns never allow.
+    async validateRequestContext(ctx, requestContext) {
       if (requestContext !== undefined) throw new errors.InvalidRequest('request_context is not supported');
+      const { clientId } = ctx.oidc.client!;
+      if (!isAgentId(clientId)) return;
+      const agent = await deps.agents.get(clientId);
+      const roles = await deps.roles.grantsOf({ type: 'client', id: clientId });
+      const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter((scope) => scope && !OIDC_REQUEST_SCOPES.has(scope));
+      const [refused] = scopesNotAllowed(requested, [...(agent?.scopes ?? []), ...roles.patterns]);
+      if (refused) throw new errors.InvalidScope(`scope "${refused}" is not allowed for this agent`, refused);
     },
 
     // The request is stored; record it for approval, tiered, and tell the client how often it may poll.
@@ -113,7 +130,7 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
         bindingMessage: (backchannel.params.binding_message as string | undefined) ?? null,
         tier,
         reasons: decision.reasons,
-        expiresAt: new Date(backchannel.exp * 1000),
+        expiresAt: new Date(Date.now() + backchannel.expiration * 1000),
       });
       // The first interval starts now: a poll-mode client that polls at once is told to slow down.
       if (client.backchannelTokenDeliveryMode !== 'ping') await deps.polls.consume(backchannel.jti);
@@ -166,7 +183,17 @@ export function cibaGrantHandler(provider: Provider, deps: CibaDependencies) {
         throw new errors.SlowDown(`poll at most every ${deps.pollInterval} seconds (CIBA §7.3 interval), and add 5 seconds after each slow_down`);
       }
     }
-    await builtIn(ctx);
+    try {
+      await builtIn(ctx);
+    } catch (error) {
+      // oidc-provider keeps a denial's error code but drops its description on the way (backchannelResult writes
+      // `error_description`, the model keeps `errorDescription`); the client is told why from our record.
+      const refusal = error as { error?: string; error_description?: string };
+      if (refusal.error === 'access_denied' && !refusal.error_description && approval?.status === 'denied') {
+        refusal.error_description = approval.decidedBy?.reason ?? 'the request was denied';
+      }
+      throw error;
+    }
   };
 }
 

@@ -111,6 +111,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+      // RFC 9396 §10: every client may ask for our one type; a client registered with its own list keeps that.
+      authorization_details_types: [AGENT_ACTION],
     },
     extraClientMetadata: {
       properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy', ...INTROSPECTION_RIGHTS_METADATA],

@@ -184,6 +184,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       ciba: {
         users,
         agents,
+        roles,
         approvals,
         audit,
         polls: new RateCounter('ciba-poll', { points: 1, window: settings.cibaPollInterval, block: 0 }, { redis, prefix: settings.redisKeyPrefix }),

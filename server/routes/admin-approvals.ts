@@ -149,11 +149,11 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
   router.post('/approvals/:id/deny', async (ctx) => {
     const body = parseInput(denyBody, await optionalJson(ctx));
     const approval = await pending(ctx);
-    const decided = await approvals.decide(approval.id, 'denied', { via: 'admin_api' });
+    const decided = await approvals.decide(approval.id, 'denied', { via: 'admin_api', ...(body.reason ? { reason: body.reason } : {}) });
     if (!decided) throw alreadyDecided();
     // CIBA §11: the client's next token request is answered access_denied.
     const outcome = await complete(approval, new errors.AccessDenied(body.reason ?? 'the request was denied'), {});
-    record(ctx, 'approval.denied', decided, 'success', { approver: { via: 'admin_api' }, ...(body.reason ? { reason: body.reason } : {}) });
+    record(ctx, 'approval.denied', decided, 'success', { approver: decided.decidedBy, ...(body.reason ? { reason: body.reason } : {}) });
     ctx.body = { ...view(decided), ...outcome };
   });
 
