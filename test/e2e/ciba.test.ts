@@ -146,6 +146,23 @@ describe.each(STORAGE_MODES)('CIBA approvals (%s)', (mode) => {
     expect((await call('GET', `/admin/approvals/${approval.id}`)).body.status).toBe('approved');
   });
 
+  it.runIf(mode === 'redis+postgres')('redeems an auth_req_id once when two instances are asked at the same moment', async () => {
+    const sibling = await server.startSibling();
+    const started = await oidc.initiateBackchannelAuthentication(agentConfig, { scope: 'openid payments:read', login_hint: 'owner', binding_message: 'Two instances' });
+    const approval = await approvalFor('Two instances');
+    expect((await call('POST', `/admin/approvals/${approval.id}/approve`)).status).toBe(200);
+    const answers = await Promise.all([server.url, sibling.url, server.url, sibling.url].map(async (base) => {
+      const response = await fetch(`${base}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${agent.id}:${agent.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: CIBA, auth_req_id: started.auth_req_id }),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    }));
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(1);
+    expect(answers.filter((answer) => answer.status === 400).map((answer) => answer.body.error)).toEqual(['invalid_grant', 'invalid_grant', 'invalid_grant']);
+  });
+
   it('slow_down for polling faster than the interval, authorization_pending otherwise', async () => {
     const started = await oidc.initiateBackchannelAuthentication(agentConfig, { scope: 'openid payments:read', login_hint: owner.username, binding_message: 'Read payments' });
     expect(await tokenRequest(started.auth_req_id)).toMatchObject({ status: 400, body: { error: 'slow_down' } });
