@@ -4,8 +4,8 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { isAgentId, validCredentials, type Agent, type AgentStore } from './agent-store.ts';
 import type { PostgresClientAdapter } from './client-store.ts';
 
-/** Grants an agent may use: its own tokens, and RFC 8693 token exchange to act for others. */
-export const AGENT_GRANT_TYPES = ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'];
+/** Grants an agent may use: its own tokens, RFC 8693 token exchange to act for others, and CIBA to ask a person. */
+export const AGENT_GRANT_TYPES = ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:openid:params:grant-type:ciba'];
 
 export class ClientAdapter implements Adapter {
   readonly #clients: PostgresClientAdapter;
@@ -63,6 +63,8 @@ export function agentClientMetadata(agent: Agent, grantTypes: string[], now = Da
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
+    // CIBA: an agent polls (it has no notification endpoint registered).
+    ...(grantTypes.includes('urn:openid:params:grant-type:ciba') ? { backchannel_token_delivery_mode: 'poll' as const } : {}),
     ...(agent.delegationPolicy ? { delegation_policy: agent.delegationPolicy } : {}),
     ...(agent.mayAct ? { may_act: agent.mayAct } : {}),
   };

@@ -152,6 +152,32 @@ export interface RoleAssignmentsTable {
   created_at: Timestamp;
 }
 
+export interface ApprovalPoliciesTable {
+  client_id: string;
+  policy: Json<JsonObject>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired';
+
+export interface ApprovalsTable {
+  id: string;
+  auth_req_id: string;
+  client_id: string;
+  user_id: string;
+  scope: string;
+  authorization_details: NullableJson<JsonObject[]>;
+  binding_message: string | null;
+  tier: 'soft' | 'strong';
+  reasons: Json<JsonObject[]>;
+  status: ApprovalStatus;
+  expires_at: Date;
+  created_at: Timestamp;
+  decided_at: NullableTimestamp;
+  decided_by: NullableJson<JsonObject>;
+}
+
 export interface Tables {
   clients: ClientsTable;
   users: UsersTable;
@@ -164,6 +190,8 @@ export interface Tables {
   id_jag_audiences: IdJagAudiencesTable;
   roles: RolesTable;
   role_assignments: RoleAssignmentsTable;
+  approval_policies: ApprovalPoliciesTable;
+  approvals: ApprovalsTable;
 }
 
 export type Database = Kysely<Tables>;

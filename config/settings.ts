@@ -50,6 +50,8 @@ export interface Settings {
   tracing: 'off' | 'otlp';
   /** Seconds a sign-in (the `_session` cookie) lasts. */
   sessionTtl: number;
+  /** CIBA §7.3 `interval`: seconds a client waits between polls of a backchannel request (CIBA_POLL_INTERVAL). */
+  cibaPollInterval: number;
   /** Abuse limits (RATE_LIMIT_*); an absent one is off. */
   rateLimits: RateLimits;
   /** Password hashing admitted at once and queued (SCRYPT_CONCURRENCY, SCRYPT_QUEUE). */
@@ -124,6 +126,8 @@ const schema = z.object({
   TRACING: z.enum(['off', 'otlp']).optional(),
   // Five minutes is the shortest sign-in that lets a person finish a consent; 30 days the longest we call a session.
   SESSION_TTL: z.coerce.number().int().min(300).max(30 * 24 * 3600).default(lifetimes.session),
+  // CIBA §7.3 says a client polls every 5 seconds unless told otherwise; a minute is already slow for a person.
+  CIBA_POLL_INTERVAL: z.coerce.number().int().min(1).max(60).default(5),
   // Below libuv's 4 threads, which signing shares (see adapters/scrypt-gate.ts); each derivation holds 32 MiB.
   SCRYPT_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(scryptGateDefaults.concurrency),
   SCRYPT_QUEUE: z.coerce.number().int().min(0).max(10_000).default(scryptGateDefaults.queue),
@@ -181,6 +185,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     // Naming an OTLP endpoint is asking for traces, unless TRACING says otherwise.
     tracing: v.TRACING ?? (present.OTEL_EXPORTER_OTLP_ENDPOINT || present.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : 'off'),
     sessionTtl: v.SESSION_TTL,
+    cibaPollInterval: v.CIBA_POLL_INTERVAL,
     rateLimits: rateLimitsFrom((variable) => present[variable], (variable, message) => {
       throw new ConfigurationError(variable, `${message} (got ${quotableValue(variable, present[variable]) ?? 'a value'})`);
     }),

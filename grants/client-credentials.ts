@@ -4,6 +4,9 @@
 // resource scopes, lifetime, DPoP, storage, response) are issuance/pipeline.ts.
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { Agent } from '../adapters/agent-store.ts';
+import type { ApprovalStore } from '../adapters/approval-store.ts';
+import { approvalTier, reasonsNeedingApproval } from '../policy/approval-tiers.ts';
+import { requestedAuthorizationDetails } from '../policy/authorization-details.ts';
 import { lifetimes } from '../config/defaults.ts';
 import {
   acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
@@ -12,10 +15,13 @@ import { resolveRequestedResources, validateClientScope, validateDpop } from '..
 import { scopesNotAllowed } from '../policy/scope-patterns.ts';
 
 export const grantType = 'client_credentials';
-export const parameters = ['scope', 'resource'];
+export const parameters = ['scope', 'resource', 'authorization_details'];
 export const allowedDuplicateParameters = ['resource'];
 
-export type ClientCredentialsDependencies = IssuanceDependencies;
+export interface ClientCredentialsDependencies extends IssuanceDependencies {
+  /** The client's approval tiers (policy/approval-tiers.ts): only what is autonomous is issued here. */
+  approvals: Pick<ApprovalStore, 'policyOf'>;
+}
 
 export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
   return async function clientCredentials(ctx: TokenEndpointGrantContext): Promise<void> {
@@ -38,6 +44,8 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     const [resourceServer] = resourceServers;
     const granted = scopes ?? [...validateClientScope(provider, ctx)].filter(Boolean);
     checkTargetAllowed(rules, resourceServer?.identifier());
+    const details = requestedAuthorizationDetails(ctx.oidc.params.authorization_details);
+    refuseWhatNeedsApproval(approvalTier(await deps.approvals.policyOf(client.clientId), { scopes: granted, authorizationDetails: details }));
 
     const token = new provider.ClientCredentials({
       client,
@@ -49,8 +57,25 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
       // accountable human (an extension member, documented in the README).
       token.extra = { sub: agent.id, owner: agent.ownerId, ...(rules.roles.length ? { roles: rules.roles } : {}) };
     }
-    await issueAccessToken(ctx, { token, entity: 'ClientCredentials', dPoP, requested, granted: acceptedByResource(granted, resourceServer) });
+    await issueAccessToken(ctx, {
+      token, entity: 'ClientCredentials', dPoP, requested, granted: acceptedByResource(granted, resourceServer),
+      // RFC 9396 §7: what the client may do is in the token, as granted.
+      authorizationDetails: details,
+    });
   };
+}
+
+/**
+ * A scope or detail whose approval tier is not `autonomous` needs a person: the client asks through the
+ * backchannel authentication endpoint (OpenID CIBA) instead. A scope is `invalid_scope` (RFC 6749 §5.2, naming
+ * the scope), a detail `invalid_authorization_details` (RFC 9396 §5); the description says where to go.
+ */
+function refuseWhatNeedsApproval(decision: ReturnType<typeof approvalTier>): void {
+  const [first] = reasonsNeedingApproval(decision);
+  if (!first) return;
+  const advice = `needs a person's approval (approval tier "${first.tier}"): ask for it at the backchannel_authentication_endpoint (OpenID CIBA, in the server metadata)`;
+  if ('scope' in first.target) throw new errors.InvalidScope(`scope "${first.target.scope}" ${advice}`, first.target.scope);
+  throw new errors.InvalidAuthorizationDetails(`authorization_details[${first.target.detail}] (type "${first.target.type}") ${advice}`);
 }
 
 /** The request's scopes, or the agent's defaults when it named none, each allowed by the agent's or its roles' patterns. */

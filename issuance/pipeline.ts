@@ -74,6 +74,8 @@ export interface Issuance {
   requested: readonly string[];
   /** The scopes the token carries, already within every ceiling. */
   granted: readonly string[];
+  /** RFC 9396 §7: the `authorization_details` granted, carried by the token and in the response. */
+  authorizationDetails?: readonly unknown[];
   /** RFC 8693 §2.2.1 `issued_token_type`, for token exchange. */
   issuedTokenType?: string;
   /**
@@ -90,6 +92,8 @@ export async function issueAccessToken(ctx: TokenEndpointGrantContext, issuance:
   const answered = responseScope(requested, granted);
   if ('refusal' in answered) throw new errors.InvalidScope(answered.refusal, requested.join(' '));
   token.scope = answered.scope;
+  const details = issuance.authorizationDetails?.length ? issuance.authorizationDetails : undefined;
+  if (details) token.rar = details as never;
   await bindDpopProof(ctx, dPoP, token);
   checkDpopRequired(provider, ctx, dPoP);
 
@@ -103,5 +107,6 @@ export async function issueAccessToken(ctx: TokenEndpointGrantContext, issuance:
     // RFC 6749 §3.3, §5.1 (and RFC 8693 §2.2.1): the client always learns what it got.
     scope: answered.scope,
     ...(issuance.issuedTokenType ? { issuedTokenType: issuance.issuedTokenType } : {}),
+    ...(details ? { authorizationDetails: details as never } : {}),
   });
 }

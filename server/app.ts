@@ -43,6 +43,8 @@ import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import type { SigningAlg } from '../keys/signing-keys.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { adminRoleRoutes } from './routes/admin-roles.ts';
+import { adminApprovalRoutes } from './routes/admin-approvals.ts';
+import type { ApprovalStore } from '../adapters/approval-store.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
 import { adminUserRoutes } from './routes/admin-users.ts';
 import { accessEvaluationRoutes, AUTHZEN_METADATA_PATH } from './routes/access-evaluation.ts';
@@ -86,6 +88,9 @@ export interface AppDependencies {
   presented: Pick<PresentedTokens, 'ownAccessToken'>;
   /** What the permission check (AuthZEN) reads about subjects and tokens. */
   accessFacts: AccessFacts;
+  /** Approvals of backchannel requests and clients' approval tiers (/admin/approvals, /admin/approval-tiers). */
+  approvals: ApprovalStore;
+  clientExists: (clientId: string) => Promise<boolean>;
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -139,10 +144,11 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
   const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalExists: deps.principalExists });
+  const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientExists: deps.clientExists, logger: deps.logger });
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
     noIdsWithNul,
-    ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys, adminIdJagAudiences, adminRoles].flatMap((router) => [router.routes(), router.allowedMethods()]),
+    ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;

@@ -17,6 +17,9 @@ import * as clientCredentials from '../grants/client-credentials.ts';
 import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../policy/delegation-policy.ts';
 import type { PresentedTokens } from '../tokens/presented-tokens.ts';
 import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../policy/scope-resolution.ts';
+import * as ciba from '../grants/ciba.ts';
+import { AGENT_ACTION, validateAgentAction } from '../policy/authorization-details.ts';
+import type { ApprovalStore } from '../adapters/approval-store.ts';
 import * as tokenExchange from '../grants/token-exchange.ts';
 import * as jwtBearer from '../grants/jwt-bearer.ts';
 import type { IdJagVerifier } from '../tokens/id-jag-verifier.ts';
@@ -68,6 +71,8 @@ export interface ProviderDependencies {
   clientSecretMatches: (storedHash: string, presented: string) => Promise<boolean>;
   /** Seconds a sign-in lasts (SESSION_TTL); lifetimes.session when not given. */
   sessionTtl?: number;
+  /** Human approval (CIBA, approval tiers): grants/ciba.ts. */
+  ciba: ciba.CibaDependencies & { approvals: Pick<ApprovalStore, 'policyOf'> };
 }
 
 /** The OpenID Connect scopes we serve; resource scopes come from the resource registry. */
@@ -106,6 +111,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+      // RFC 9396 §10: every client may ask for our one type; a client registered with its own list keeps that.
+      authorization_details_types: [AGENT_ACTION],
     },
     extraClientMetadata: {
       properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy', ...INTROSPECTION_RIGHTS_METADATA],
@@ -151,6 +158,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       Interaction: lifetimes.interaction,
       Session: deps.sessionTtl ?? lifetimes.session,
       Grant: lifetimes.grant,
+      BackchannelAuthenticationRequest: ciba.backchannelRequestLifetime,
       RefreshToken(ctx, token, client) {
         // A public client's refresh token that is not sender-constrained never outlives the chain it came
         // from: rotation must not extend its life indefinitely (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
@@ -182,7 +190,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       await refuseUnboundTokenForDpopResource(token as unknown as { aud?: unknown; jkt?: string });
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
       const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
-      return mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
+      const claims = mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
+      const actor = ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string });
+      return actor ? { ...claims, ...actor } : claims;
     },
     formats: {
       customizers: {
@@ -330,6 +340,23 @@ export function createProvider(deps: ProviderDependencies): Provider {
         },
         cacheDuration: { min: 30, max: 3600 },
       },
+      // Human approval of agent actions: OpenID CIBA with RFC 9396 details of our type (grants/ciba.ts,
+      // policy/authorization-details.ts). A token carries the details as approved (RFC 9396 §7), and so does
+      // introspection (§9.1).
+      ciba: ciba.cibaFeature(deps.ciba),
+      richAuthorizationRequests: {
+        enabled: true,
+        types: { [AGENT_ACTION]: { validate: validateAgentAction } },
+        async authorizationDetailsForGrantSource() {
+          return undefined;
+        },
+        async authorizationDetailsForAccessToken(_ctx, _token, source) {
+          return (source as { rar?: unknown } | undefined)?.rar as never;
+        },
+        async authorizationDetailsForIntrospection(_ctx, token) {
+          return (token as unknown as { rar?: unknown }).rar as never;
+        },
+      },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
@@ -416,7 +443,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   provider.registerGrantType(
     clientCredentials.grantType,
-    clientCredentials.clientCredentialsHandler({ agents: deps.agents, roles: deps.roles }),
+    clientCredentials.clientCredentialsHandler({ agents: deps.agents, roles: deps.roles, approvals: deps.ciba.approvals }),
     clientCredentials.parameters,
     clientCredentials.allowedDuplicateParameters,
   );
@@ -436,6 +463,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
     tokenExchange.parameters,
     tokenExchange.allowedDuplicateParameters,
   );
+  // In place of oidc-provider's own registration of the same grant, which it runs inside (grants/ciba.ts).
+  provider.registerGrantType(ciba.grantType, ciba.cibaGrantHandler(provider, deps.ciba) as never, [...ciba.parameters, 'resource', 'authorization_details'], ['resource']);
   if (deps.idJag?.enabled) {
     provider.registerGrantType(
       jwtBearer.grantType,

@@ -10,6 +10,8 @@ import { AuditLog } from '../adapters/audit-log.ts';
 import { localAuditTrail, RedisAuditStream, type AuditTrail } from '../adapters/audit-stream.ts';
 import { LocalChangeFeed, RedisChangeFeed, type ChangeFeed } from '../adapters/change-feed.ts';
 import { ReadThroughCache } from '../adapters/read-through-cache.ts';
+import { ApprovalStore } from '../adapters/approval-store.ts';
+import { RateCounter } from '../adapters/rate-limit-counters.ts';
 import { RoleStore } from '../adapters/role-store.ts';
 import { AgentStore } from '../adapters/agent-store.ts';
 import { ClientAdapter } from '../adapters/client-adapter.ts';
@@ -136,6 +138,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
     const clientAdapter = new ClientAdapter(clients, agents);
     const clientModel = storableClients(clientAdapter);
+    const approvals = new ApprovalStore(database.db, new ReadThroughCache('approval-policies', changes));
     const roles = new RoleStore(database.db, { graph: new ReadThroughCache('role-graph', changes), held: new ReadThroughCache('role-holders', changes) });
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.
@@ -180,6 +183,15 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       isAdminRegistration,
       clientSecretMatches,
       sessionTtl: settings.sessionTtl,
+      ciba: {
+        users,
+        agents,
+        roles,
+        approvals,
+        audit,
+        polls: new RateCounter('ciba-poll', { points: 1, window: settings.cibaPollInterval, block: 0 }, { redis, prefix: settings.redisKeyPrefix }),
+        pollInterval: settings.cibaPollInterval,
+      },
     });
     provider.proxy = settings.trustProxy;
     auditProviderEvents(provider, trail);
@@ -219,6 +231,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       accessFacts: new AccessFacts({
         provider, agents, users, roles, presented, delegationDefaults: settings.delegation, findClient: (clientId) => clientAdapter.find(clientId),
       }),
+      approvals,
+      clientExists: async (clientId) => (await clientAdapter.find(clientId)) !== undefined,
     });
     server.on('request', provider.callback());
 

@@ -63,7 +63,7 @@ function valueArbitrary(jwt: fc.Arbitrary<string>): fc.Arbitrary<string> {
     { weight: 1, arbitrary: fc.string({ maxLength: 20 }).map((text) => `${text}\u0000${text}`) },
     { weight: 1, arbitrary: fc.integer({ min: 1000, max: 70_000 }).map((length) => 'x'.repeat(length)) },
     { weight: 2, arbitrary: jwt },
-    { weight: 1, arbitrary: fc.constantFrom('client_credentials', 'authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:txn_token', 'urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', RESOURCE, 'openid offline_access', '%00', '') },
+    { weight: 1, arbitrary: fc.constantFrom('client_credentials', 'authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:txn_token', 'urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', 'urn:openid:params:grant-type:ciba', 'owner', '[{"type":"agent_action","action":"x"}]', RESOURCE, 'openid offline_access', '%00', '') },
   );
 }
 
@@ -72,6 +72,7 @@ const PARAMETERS = [
   'redirect_uri', 'refresh_token', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'token',
   'token_type_hint', 'response_type', 'state', 'nonce', 'code_challenge', 'code_challenge_method', 'prompt', 'request', 'request_uri',
   'authorization_details', 'request_context', 'request_details', 'id_token_hint', 'post_logout_redirect_uri', 'login_hint', 'max_age',
+  'binding_message', 'requested_expiry', 'client_notification_token', 'user_code', 'login_hint_token', 'auth_req_id',
 ];
 
 interface Case { method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'; path: string; headers: Record<string, string>; body?: string }
@@ -111,6 +112,7 @@ function caseArbitrary(server: TestServer, jwt: fc.Arbitrary<string>): fc.Arbitr
     { weight: 6, arbitrary: formCase('/token') },
     { weight: 2, arbitrary: formCase('/token/introspection') },
     { weight: 2, arbitrary: formCase('/token/revocation') },
+    { weight: 2, arbitrary: formCase('/backchannel') },
     { weight: 3, arbitrary: form.map((query): Case => ({ method: 'GET', path: `/auth?${query}`, headers: {} })) },
     { weight: 1, arbitrary: form.map((query): Case => ({ method: 'GET', path: `/session/end?${query}`, headers: {} })) },
     { weight: 2, arbitrary: json.map((body): Case => ({ method: 'POST', path: '/reg', headers: { 'content-type': 'application/json' }, body })) },
@@ -129,7 +131,8 @@ function caseArbitrary(server: TestServer, jwt: fc.Arbitrary<string>): fc.Arbitr
     },
     {
       weight: 3,
-      arbitrary: fc.tuple(fc.constantFrom('POST /admin/users', 'POST /admin/agents', 'POST /admin/resources', 'PATCH /admin/resources/x', 'PATCH /admin/agents/agent_x', 'PATCH /admin/users/x', 'POST /admin/agents/x/suspend', 'GET /admin/audit'), json, form)
+      arbitrary: fc.tuple(fc.constantFrom('POST /admin/users', 'POST /admin/agents', 'POST /admin/resources', 'PATCH /admin/resources/x', 'PATCH /admin/agents/agent_x', 'PATCH /admin/users/x', 'POST /admin/agents/x/suspend', 'GET /admin/audit',
+        'GET /admin/approvals', 'POST /admin/approvals/x/approve', 'POST /admin/approvals/x/deny', 'PUT /admin/approval-tiers/x'), json, form)
         .map(([route, body, query]): Case => {
           const [method, path] = route.split(' ') as [Case['method'], string];
           return method === 'GET' ? { method, path: `${path}?${query}`, headers: admin } : { method, path, headers: admin, body };

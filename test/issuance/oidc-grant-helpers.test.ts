@@ -10,7 +10,7 @@ describe('oidc-provider grant helpers', () => {
     expect(installed).toBe(pinned);
   });
 
-  it.each(['buildTokenResponse', 'checkDpopReplay', 'checkDpopRequired', 'findAccount', 'resolveRequestedResources', 'validateClientScope', 'validateDpop'])(
+  it.each(['builtInCibaGrant', 'buildTokenResponse', 'checkDpopReplay', 'checkDpopRequired', 'findAccount', 'resolveRequestedResources', 'validateClientScope', 'validateDpop'])(
     'exports %s as a function',
     (name) => {
       expect(typeof (helpers as Record<string, unknown>)[name]).toBe('function');

@@ -1,0 +1,172 @@
+// Approvals in PostgreSQL: each client's approval tiers (policy/approval-tiers.ts), and every backchannel
+// (CIBA) request a person must decide, with the decision. The request itself lives in Redis or memory as
+// oidc-provider's BackchannelAuthenticationRequest and is gone soon after it expires; this is the record the
+// admin API lists (pending and decided) and the audit trail refers to. A decision is one conditional UPDATE
+// (`status = 'pending'` and not expired), so two approvers on two instances cannot both decide.
+import { randomBytes } from 'node:crypto';
+import { sql, type Selectable } from 'kysely';
+import { approvalPolicy, NO_APPROVAL_POLICY, type ApprovalPolicy, type TierReason } from '../policy/approval-tiers.ts';
+import type { ApprovalStatus, ApprovalsTable, Database, JsonObject } from './database.ts';
+import { decodeCursor, toPage, type Page, type PageRequest } from './pagination.ts';
+import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
+
+export type { ApprovalStatus };
+
+/** Who decided: the operator through the admin API, and the user who re-authenticated when the tier is strong. */
+export interface Approver extends JsonObject {
+  via: 'admin_api';
+  user_id?: string;
+  reauthenticated?: boolean;
+  /** A denial's reason, told to the client with access_denied. */
+  reason?: string;
+}
+
+export interface Approval {
+  id: string;
+  authReqId: string;
+  clientId: string;
+  userId: string;
+  scope: string[];
+  authorizationDetails: JsonObject[] | null;
+  bindingMessage: string | null;
+  tier: 'soft' | 'strong';
+  reasons: TierReason[];
+  status: ApprovalStatus;
+  expiresAt: Date;
+  createdAt: Date;
+  decidedAt: Date | null;
+  decidedBy: Approver | null;
+}
+
+export type NewApproval = Pick<Approval, 'authReqId' | 'clientId' | 'userId' | 'scope' | 'authorizationDetails' | 'bindingMessage' | 'tier' | 'reasons' | 'expiresAt'>;
+
+export interface ApprovalQuery extends PageRequest {
+  status?: ApprovalStatus;
+  userId?: string;
+  clientId?: string;
+}
+
+type Position = [at: number, id: string];
+const isPosition = (value: unknown): value is Position =>
+  Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string' && !value[1].includes('\u0000');
+
+export class ApprovalStore {
+  readonly #db: Database;
+  readonly #policies: ReadThroughCache<string> | undefined;
+
+  /** With a cache, the policy (read on every client_credentials request) is served from memory on every instance. */
+  constructor(db: Database, policies?: ReadThroughCache<string>) {
+    this.#db = db;
+    this.#policies = policies;
+  }
+
+  /** The client's tiers; a client without stored tiers is autonomous throughout (the behaviour before tiers). */
+  async policyOf(clientId: string): Promise<ApprovalPolicy> {
+    const load = async () => {
+      const row = await this.#db.selectFrom('approval_policies').select('policy').where('client_id', '=', clientId).forShare().executeTakeFirst();
+      // Cached as text, "none" included, so a client without tiers costs no query either.
+      return JSON.stringify(row?.policy ?? null);
+    };
+    const text = this.#policies ? await this.#policies.get(clientId, load) : await load();
+    const stored = JSON.parse(text!) as unknown;
+    // Stored policies were parsed when written; parsing again only fills defaults of older shapes.
+    return stored === null ? NO_APPROVAL_POLICY : approvalPolicy.parse(stored);
+  }
+
+  async storedPolicy(clientId: string): Promise<ApprovalPolicy | undefined> {
+    const row = await this.#db.selectFrom('approval_policies').select('policy').where('client_id', '=', clientId).executeTakeFirst();
+    return row ? approvalPolicy.parse(row.policy) : undefined;
+  }
+
+  async setPolicy(clientId: string, policy: ApprovalPolicy): Promise<void> {
+    const json = JSON.stringify(policy);
+    await writeAnnounced(this.#db, this.#policies, clientId, (trx) => trx.insertInto('approval_policies')
+      .values({ client_id: clientId, policy: json })
+      .onConflict((oc) => oc.column('client_id').doUpdateSet({ policy: json, updated_at: sql`now()` }))
+      .execute());
+  }
+
+  async deletePolicy(clientId: string): Promise<boolean> {
+    const result = await writeAnnounced(this.#db, this.#policies, clientId, (trx) => trx.deleteFrom('approval_policies').where('client_id', '=', clientId).executeTakeFirst());
+    return result.numDeletedRows > 0n;
+  }
+
+  async record(input: NewApproval): Promise<Approval> {
+    const row = await this.#db.insertInto('approvals').values({
+      id: `apr_${randomBytes(16).toString('base64url')}`,
+      auth_req_id: input.authReqId,
+      client_id: input.clientId,
+      user_id: input.userId,
+      scope: input.scope.join(' '),
+      authorization_details: input.authorizationDetails ? JSON.stringify(input.authorizationDetails) : null,
+      binding_message: input.bindingMessage,
+      tier: input.tier,
+      reasons: JSON.stringify(input.reasons),
+      status: 'pending',
+      expires_at: input.expiresAt,
+      // Milliseconds, as the page cursor keeps them.
+      created_at: new Date(),
+    }).returningAll().executeTakeFirstOrThrow();
+    return toApproval(row);
+  }
+
+  async get(id: string): Promise<Approval | undefined> {
+    const row = await this.#db.selectFrom('approvals').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toApproval(row);
+  }
+
+  async findByAuthReqId(authReqId: string): Promise<Approval | undefined> {
+    const row = await this.#db.selectFrom('approvals').selectAll().where('auth_req_id', '=', authReqId).executeTakeFirst();
+    return row && toApproval(row);
+  }
+
+  /** Newest first; pending ones past their expiry are shown as expired (and marked so by `expire`). */
+  async list({ status, userId, clientId, limit, cursor }: ApprovalQuery): Promise<Page<Approval>> {
+    let query = this.#db.selectFrom('approvals').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1);
+    if (status !== undefined) query = query.where('status', '=', status);
+    if (userId !== undefined) query = query.where('user_id', '=', userId);
+    if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    if (cursor !== undefined) {
+      const [at, id] = decodeCursor(cursor, isPosition);
+      query = query.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(new Date(at), id)));
+    }
+    return toPage(await query.execute(), limit, toApproval, (row): Position => [row.created_at.getTime(), row.id]);
+  }
+
+  /** The decision, when the approval was still pending and unexpired; undefined when someone else decided first. */
+  async decide(id: string, status: 'approved' | 'denied', decidedBy: Approver): Promise<Approval | undefined> {
+    const row = await this.#db.updateTable('approvals')
+      .set({ status, decided_at: new Date(), decided_by: JSON.stringify(decidedBy) })
+      .where('id', '=', id).where('status', '=', 'pending').where('expires_at', '>', new Date())
+      .returningAll().executeTakeFirst();
+    return row && toApproval(row);
+  }
+
+  /** Marks a pending approval past its expiry as expired; undefined when it was not (already marked, or decided). */
+  async expire(id: string): Promise<Approval | undefined> {
+    const row = await this.#db.updateTable('approvals')
+      .set({ status: 'expired', decided_at: new Date() })
+      .where('id', '=', id).where('status', '=', 'pending').where('expires_at', '<=', new Date())
+      .returningAll().executeTakeFirst();
+    return row && toApproval(row);
+  }
+}
+
+function toApproval(row: Selectable<ApprovalsTable>): Approval {
+  return {
+    id: row.id,
+    authReqId: row.auth_req_id,
+    clientId: row.client_id,
+    userId: row.user_id,
+    scope: row.scope ? row.scope.split(' ') : [],
+    authorizationDetails: row.authorization_details,
+    bindingMessage: row.binding_message,
+    tier: row.tier,
+    reasons: row.reasons as unknown as TierReason[],
+    status: row.status,
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    decidedAt: row.decided_at,
+    decidedBy: row.decided_by as Approver | null,
+  };
+}
