@@ -70,8 +70,9 @@ describe.each(STORAGE_MODES)('action-bound tokens at the example MCP server (%s)
     const client = new Client({ name: 'action-bound-test', version: '1.0.0' });
     const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { fetch: dpopFetch(accessToken, dpopKey, last) });
     try {
-      await client.connect(transport);
-      const result = await client.callTool({ name: 'pay_invoice', arguments: args }).then((value) => ({ value }), (error: unknown) => ({ error }));
+      // A refused credential already fails the handshake (initialize), a refused call the tools/call.
+      const result = await client.connect(transport).then(() => client.callTool({ name: 'pay_invoice', arguments: args }))
+        .then((value) => ({ value }), (error: unknown) => ({ error }));
       return { ...result, last: last.response! };
     } finally {
       await client.close();
@@ -88,8 +89,11 @@ describe.each(STORAGE_MODES)('action-bound tokens at the example MCP server (%s)
     return { status: response.status, challenge: response.headers.get('www-authenticate'), body: await response.text() };
   }
 
-  const challenge = (error: string, description: string) =>
-    `Bearer resource_metadata="${resourceMetadataUrl}", DPoP error="${error}", error_description="${description}", resource_metadata="${resourceMetadataUrl}", algs="ES256 EdDSA Ed25519 PS256 RS256"`;
+  /** The exact WWW-Authenticate; `scope` is named by the handshake's general check (notes:read), not by the action's. */
+  const challenge = (error: string, description: string, scope?: string) => {
+    const scoped = scope ? `scope="${scope}", ` : '';
+    return `Bearer ${scoped}resource_metadata="${resourceMetadataUrl}", DPoP error="${error}", error_description="${description}", ${scoped}resource_metadata="${resourceMetadataUrl}", algs="ES256 EdDSA Ed25519 PS256 RS256"`;
+  };
 
   beforeAll(async () => {
     server = await startTestServer(mode, `e2e-action-bound-${mode}`, { CIBA_POLL_INTERVAL: '1' });
@@ -122,7 +126,7 @@ describe.each(STORAGE_MODES)('action-bound tokens at the example MCP server (%s)
     expect((await rawCall({ authorization: `Bearer ${token}` })).status).toBe(401);
     // A proof by another key (the token's cnf.jkt does not match).
     const thief = await generateKeyPair('ES256');
-    expect(await mcpCall(token, ARGUMENTS, thief)).toMatchObject({ last: { status: 401, challenge: challenge('invalid_token', 'DPoP key binding does not match the access token') } });
+    expect(await mcpCall(token, ARGUMENTS, thief)).toMatchObject({ last: { status: 401, challenge: challenge('invalid_token', 'DPoP key binding does not match the access token', 'notes:read') } });
     // alg none, and HS256 keyed with the authorization server's public key: the algorithms are not accepted.
     const claims = decodeJwt(token);
     const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'at+jwt' }))}.${base64url.encode(JSON.stringify(claims))}.`;
