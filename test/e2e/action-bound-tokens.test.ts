@@ -139,6 +139,12 @@ describe.each(STORAGE_MODES)('action-bound tokens at the example MCP server (%s)
       expect(refused.challenge).toContain('DPoP error="invalid_token"');
     }
 
+    // Arguments nobody could have approved (nested past RFC 8785 canonicalization's depth limit): 400, no 500.
+    let deep: unknown = '1';
+    for (let i = 0; i < 100; i += 1) deep = { a: deep };
+    const deepProof = await generateProof(key, mcpUrl, 'POST', undefined, token);
+    expect(await rawCall({ authorization: `DPoP ${token}`, dpop: deepProof }, deep as Record<string, unknown>)).toMatchObject({ status: 400, challenge: expect.stringContaining('DPoP error="invalid_request"') });
+
     // A changed argument: the token is valid but not for this call (403), and is not spent by it.
     const changed = await mcpCall(token, { ...ARGUMENTS, amount: '9200.00' });
     expect(changed.last).toMatchObject({

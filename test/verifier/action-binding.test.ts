@@ -8,7 +8,7 @@ import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jos
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  InsufficientScope, InvalidToken, MemoryReplayStore, RedisReplayStore, actionBodyDigest, canonicalJson, createVerifier, mcpToolCall,
+  InsufficientScope, InvalidRequest, InvalidToken, MemoryReplayStore, RedisReplayStore, actionBodyDigest, canonicalJson, createVerifier, mcpToolCall,
   type ReplayStore,
 } from '../../packages/verifier/src/index.ts';
 import { boundActions, checkActionRequest, type AgentActionDetail } from '../../packages/verifier/src/action-binding.ts';
@@ -48,6 +48,11 @@ describe('checkActionRequest', () => {
     ['another URL', { method: 'POST', url: 'https://mcp.example.test/other' }, mcpToolCall('pay_invoice', ARGS)],
   ])('refuses %s as insufficient (403), not as a bad token', (_name, req, action) => {
     expect(() => checkActionRequest([detail()], req, action)).toThrow(InsufficientScope);
+  });
+  it('refuses arguments that cannot be canonicalized as the client\'s invalid_request (400)', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i += 1) deep = { a: deep };
+    expect(() => mcpToolCall('pay_invoice', deep as Record<string, unknown>)).toThrow(InvalidRequest);
   });
   it('finds only agent_action entries that name a request', () => {
     expect(boundActions({ authorization_details: [{ type: 'agent_action', action: 'x' }, detail()] } as never)).toEqual([detail()]);

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AccessTokenClaims } from './access-token-claims.ts';
 import { canonicalJson } from './json-canonicalization.ts';
-import { InsufficientScope, InvalidToken } from './errors.ts';
+import { InsufficientScope, InvalidRequest, InvalidToken } from './errors.ts';
 
 export const AGENT_ACTION = 'agent_action';
 
@@ -30,7 +30,12 @@ export interface AgentActionDetail {
 
 /** The action request of an MCP `tools/call`: its tool name and the JCS text of its `arguments`. */
 export function mcpToolCall(name: string, args: Record<string, unknown> | undefined): ActionRequest {
-  return { action: name, body: canonicalJson(args ?? {}) };
+  try {
+    return { action: name, body: canonicalJson(args ?? {}) };
+  } catch (error) {
+    // The client's input (too deep, or not JSON at all): its mistake to correct, not the server's failure.
+    throw new InvalidRequest(`the tool call's arguments cannot be canonicalized (RFC 8785): ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** The `body_digest` to put in an `agent_action` detail for `body` (e.g. `mcpToolCall(...).body`). */
