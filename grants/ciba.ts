@@ -16,7 +16,7 @@ import type { RoleStore } from '../adapters/role-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { approvalTier, stricterTier } from '../policy/approval-tiers.ts';
-import { requestedAuthorizationDetails } from '../policy/authorization-details.ts';
+import { AGENT_ACTION, requestedAuthorizationDetails } from '../policy/authorization-details.ts';
 import { builtInCibaGrant } from '../issuance/oidc-grant-helpers.ts';
 
 export const grantType = 'urn:openid:params:grant-type:ciba';
@@ -177,6 +177,13 @@ export function cibaGrantHandler(provider: Provider, deps: CibaDependencies) {
           });
         }
         throw new errors.ExpiredToken('the backchannel authentication request expired before it was approved; make a new request');
+      }
+      // An approved agent_action becomes an action-bound token, which is single-use at the resource server and
+      // so must be sender-constrained (RFC 9449): refused before anything is redeemed, so the agent can retry with
+      // a proof. A proof that is present but wrong, or lacks the server's nonce, is oidc-provider's to refuse
+      // (invalid_dpop_proof, use_dpop_nonce).
+      if (!ctx.get('dpop') && approval.authorizationDetails?.some((detail) => detail.type === AGENT_ACTION)) {
+        throw new errors.InvalidRequest('this request\'s authorization_details include agent_action: the token request must carry a DPoP proof (RFC 9449) so the token is bound to the agent\'s key');
       }
       // CIBA §11 slow_down: polling faster than `interval` while nobody has decided yet.
       if (approval.status === 'pending' && (await deps.polls.consume(authReqId as string)).refusedMs > 0) {

@@ -124,7 +124,9 @@ describe.each(STORAGE_MODES)('CIBA approvals (%s)', (mode) => {
     });
     expect(approval).not.toHaveProperty('auth_req_id');
 
-    const polled = oidc.pollBackchannelAuthenticationGrant(agentConfig, started);
+    // An agent_action token is action-bound: its token request carries a DPoP proof (action-bound-tokens.test.ts).
+    const DPoP = oidc.getDPoPHandle(agentConfig, await oidc.randomDPoPKeyPair());
+    const polled = oidc.pollBackchannelAuthenticationGrant(agentConfig, started, undefined, { DPoP });
     // The agent is polling (authorization_pending) while nobody has decided.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const approved = await call('POST', `/admin/approvals/${approval.id}/approve`);
@@ -138,7 +140,8 @@ describe.each(STORAGE_MODES)('CIBA approvals (%s)', (mode) => {
     expect(introspected).toMatchObject({ active: true, sub: owner.id, act: { sub: agent.id }, client_id: agent.id, authorization_details: details });
 
     // One redemption only (CIBA §10.1.1: the auth_req_id is spent), on every instance.
-    expect(await tokenRequest(started.auth_req_id)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(await oidc.genericGrantRequest(agentConfig, CIBA, { auth_req_id: started.auth_req_id }, { DPoP }).catch((error: oidc.ResponseBodyError) => error))
+      .toMatchObject({ error: 'invalid_grant' });
 
     expect((await audited('approval.requested')).find((event) => event.details.approval === approval.id)).toMatchObject({ subject: owner.id, details: { tier: 'soft', binding_message: 'Pay invoice 4711' } });
     expect((await audited('approval.approved')).find((event) => event.details.approval === approval.id)).toMatchObject({ outcome: 'success', details: { tier: 'soft', approver: { via: 'admin_api' } } });
@@ -205,7 +208,7 @@ describe.each(STORAGE_MODES)('CIBA approvals (%s)', (mode) => {
     expect((await call('GET', `/admin/approvals/${approval.id}`)).body.status).toBe('pending');
     const approved = await call('POST', `/admin/approvals/${approval.id}/approve`, { password: PASSWORD });
     expect(approved).toMatchObject({ status: 200, body: { status: 'approved', decided_by: { via: 'admin_api', user_id: owner.id, reauthenticated: true } } });
-    const tokens = await oidc.pollBackchannelAuthenticationGrant(agentConfig, started);
+    const tokens = await oidc.pollBackchannelAuthenticationGrant(agentConfig, started, undefined, { DPoP: oidc.getDPoPHandle(agentConfig, await oidc.randomDPoPKeyPair()) });
     expect(decodeJwt(tokens.access_token).authorization_details).toEqual(details);
     expect(tokens.claims()).toMatchObject({ sub: owner.id });
     const failures = (await audited('approval.approved')).filter((event) => event.details.approval === approval.id && event.outcome === 'failure');

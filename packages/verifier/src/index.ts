@@ -3,6 +3,9 @@
 // MCP SDK adapter is the separate entry point `@agentauth/verifier/mcp-sdk`.
 export { createVerifier } from './verifier.ts';
 export type { Needs, VerifiedAccess, Verifier, VerifierOptions, VerifierRequest } from './verifier.ts';
+export { AGENT_ACTION, actionBodyDigest, mcpToolCall } from './action-binding.ts';
+export type { ActionRequest, AgentActionDetail } from './action-binding.ts';
+export { canonicalJson } from './json-canonicalization.ts';
 export type { AccessTokenClaims, ActorClaim } from './access-token-claims.ts';
 export type { Challenge } from './challenge.ts';
 export type { DelegationPolicy } from './delegation-policy.ts';

@@ -1,6 +1,7 @@
 // createVerifier: what a resource server (an MCP server, typically) needs to accept or refuse a request's access
 // token, and to refuse it in the words the client understands. Token validation (RFC 9068 / RFC 7662),
 // audience (RFC 8707), sender constraint (RFC 9449), delegation policy (RFC 8693) and scope, in that order.
+import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, type JWTVerifyGetKey } from 'jose';
 import type { AccessTokenClaims, ActorClaim } from './access-token-claims.ts';
 import { authorizationServerMetadata } from './authorization-server-metadata.ts';
@@ -11,6 +12,7 @@ import { AuthorizationServerUnavailable, InsufficientScope, InvalidToken, Missin
 import { Introspector, type IntrospectionOptions } from './introspection.ts';
 import { verifyJwtAccessToken } from './jwt-access-token.ts';
 import { presentedToken, type PresentedToken } from './presented-token.ts';
+import { boundActions, checkActionRequest, type ActionRequest, type AgentActionDetail } from './action-binding.ts';
 import { MemoryReplayStore, type ReplayStore } from './replay-store.ts';
 import type { HeaderSource } from './request-headers.ts';
 
@@ -38,6 +40,11 @@ export interface VerifierOptions {
     requireContentDigest?: boolean;
   };
   delegation?: DelegationPolicy;
+  /** Action-bound tokens (`verifyAction`): where used tokens' `jti`s are remembered until the token expires. */
+  singleUse?: {
+    /** Default: this process's memory; use a `RedisReplayStore` (own prefix) when several instances serve the action. */
+    replayStore?: ReplayStore;
+  };
   /** Seconds of clock skew allowed on token `exp`/`nbf` (default 5). */
   clockTolerance?: number;
   /** Timeout of each call to the authorization server, in milliseconds (default 5000). */
@@ -92,6 +99,13 @@ export interface Verifier {
    * `Authorization: Bearer <token>`. DPoP-bound tokens are refused, since no proof can be checked (RFC 9449 §7.2).
    */
   verifyToken(token: string, needs?: Needs): Promise<VerifiedAccess>;
+  /**
+   * For an operation that needs a person's approval: as `verify`, and the token must be DPoP-bound and carry an
+   * approved `agent_action` whose `request` is exactly this one (method, URL, `body_digest` over `action.body`),
+   * and it is accepted once: its `jti` is remembered until it expires, so a second use is `InvalidToken`.
+   * A token that does not authorize this request is `InsufficientScope` (403) and is not spent.
+   */
+  verifyAction(request: VerifierRequest, action: ActionRequest, needs?: Needs): Promise<VerifiedAccess & { approvedAction: AgentActionDetail }>;
   /** The HTTP answer to a refusal: status, `WWW-Authenticate` and body. */
   challenge(error: VerifierError, needs?: Needs): Challenge;
 }
@@ -111,6 +125,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     replayStore: options.dpop?.replayStore ?? new MemoryReplayStore(),
     requireContentDigest: options.dpop?.requireContentDigest ?? false,
   };
+  const usedTokens = options.singleUse?.replayStore ?? new MemoryReplayStore();
   const metadata = authorizationServerMetadata(issuer, timeoutMs);
   const discovered = async (member: 'jwks_uri' | 'introspection_endpoint') => {
     const value = (await metadata())[member];
@@ -187,6 +202,26 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
     async verifyToken(token, needs = {}) {
       return check({ scheme: 'Bearer', token }, undefined, needs);
+    },
+    async verifyAction(request, action, needs = {}) {
+      const presented = presentedToken(request.headers);
+      const access = await check(presented, request, needs);
+      try {
+        // RFC 9449 §7.1: only a proof of the bound key shows the presenter holds it; a single-use token that a
+        // bearer could spend would be spent by whoever saw it first.
+        if (access.scheme !== 'DPoP') throw new InvalidToken('an action-bound token must be DPoP-bound and presented with the DPoP scheme');
+        const approvedAction = checkActionRequest(boundActions(access.claims), request, action);
+        const { jti, iss, exp } = access.claims;
+        if (!jti) throw new InvalidToken('an action-bound token must have a jti to be used once');
+        // Last, so a token refused for any other reason stays usable for the request it was approved for.
+        const key = `${createHash('sha256').update(`${iss ?? issuer} ${jti}`).digest('base64url')}`;
+        const ttl = exp - Math.floor(Date.now() / 1000) + clockTolerance + 1;
+        if (!(await usedTokens.checkAndStore(key, Math.max(1, ttl)))) throw new InvalidToken('this action-bound access token has already been used');
+        return { ...access, approvedAction };
+      } catch (error) {
+        if (error instanceof VerifierError) error.scheme ??= access.scheme;
+        throw error;
+      }
     },
     challenge(error, needs) {
       const scopes = needs?.scopes ?? (error instanceof InsufficientScope ? error.scopes : []);
