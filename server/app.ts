@@ -154,7 +154,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
-  const accessEvaluationRouter = accessEvaluationRoutes({ issuer: deps.issuer, provider, adminToken: deps.adminToken, presented: deps.presented, facts: deps.accessFacts });
+  const accessEvaluationRouter = accessEvaluationRoutes({ issuer: deps.issuer, provider, adminToken: deps.adminToken, presented: deps.presented, facts: deps.accessFacts, audit: deps.audit });
   const accessEvaluation = compose<Context>([accessEvaluationRouter.routes(), accessEvaluationRouter.allowedMethods()] as Middleware[]);
 
   pinRequestOrigin(provider, deps.issuer);

@@ -15,6 +15,7 @@ import type { PresentedTokens } from '../../tokens/presented-tokens.ts';
 import { UnacceptableTokenError } from '../../tokens/presented-tokens.ts';
 import { decideAccess, type AccessDecision } from '../../policy/access-decision.ts';
 import type { AccessFacts } from '../access-facts.ts';
+import type { AuditLog } from '../../adapters/audit-log.ts';
 import { parseEvaluationRequest, parseEvaluationsRequest, type Evaluation, type EvaluationsSemantic } from '../access-evaluation-request.ts';
 import { bearerToken, secretsEqual } from '../bearer-token.ts';
 import { HttpError } from '../http-error.ts';
@@ -37,7 +38,12 @@ export interface AccessEvaluationDependencies {
   adminToken: string;
   presented: Pick<PresentedTokens, 'ownAccessToken'>;
   facts: AccessFacts;
+  /** Every decision is audited (`access.evaluated`), as a token issued or refused is. */
+  audit: Pick<AuditLog, 'record'>;
 }
+
+/** Who asked: the client whose token authenticated the PEP, or the operator with ADMIN_TOKEN. */
+type Pep = { clientId: string } | { admin: true };
 
 export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Router {
   const router = new Router();
@@ -60,7 +66,10 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
       const description = `the permission check requires Authorization: Bearer <access token for ${resource} with scope ${scope}>`;
       throw new HttpError(401, 'invalid_request', description, { headers: { 'WWW-Authenticate': challenge() } });
     }
-    if (secretsEqual(token, deps.adminToken)) return next();
+    if (secretsEqual(token, deps.adminToken)) {
+      ctx.state.pep = { admin: true } satisfies Pep;
+      return next();
+    }
     let presented;
     try {
       presented = await deps.presented.ownAccessToken(deps.provider, token);
@@ -76,6 +85,7 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
     // RFC 9449 §7.1: a DPoP-bound token sent as a bearer token is refused (proof-of-possession is not offered here yet).
     if (presented.jkt) throw refuse(401, 'invalid_token', 'the access token is DPoP-bound; this endpoint accepts bearer tokens only');
     if (!presented.scopes?.includes(scope)) throw refuse(403, 'insufficient_scope', `the access token lacks the ${scope} scope`);
+    ctx.state.pep = (presented.clientId ? { clientId: presented.clientId } : { admin: true }) satisfies Pep;
     return next();
   }
 
@@ -89,7 +99,7 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
     }
   }
 
-  const evaluate = async (evaluation: Evaluation): Promise<AccessDecision> => {
+  const decide = async (evaluation: Evaluation): Promise<AccessDecision> => {
     const given = evaluation.context?.access_token;
     return decideAccess({
       subject: evaluation.subject,
@@ -98,6 +108,27 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
       facts: await deps.facts.subject(evaluation.subject),
       ...(given === undefined ? {} : { token: typeof given === 'string' ? await deps.facts.token(given) : { active: false, reason: 'context.access_token is not a string' } }),
     });
+  };
+
+  /** One decision, audited: who asked (the PEP), about whom, what, and the verdict with its rule. */
+  const evaluatorFor = (ctx: Context) => async (evaluation: Evaluation): Promise<AccessDecision> => {
+    const answer = await decide(evaluation);
+    const pep = ctx.state.pep as Pep;
+    deps.audit.record({
+      event: 'access.evaluated',
+      outcome: answer.decision ? 'success' : 'failure',
+      ...(answer.decision ? {} : { reason: answer.context.rule }),
+      ...('clientId' in pep ? { clientId: pep.clientId } : { actor: { admin: true } }),
+      subject: `${evaluation.subject.type}:${evaluation.subject.id}`,
+      requestId: ctx.state.requestId,
+      sourceIp: ctx.ip,
+      details: {
+        action: evaluation.action.name,
+        resource: `${evaluation.resource.type}:${evaluation.resource.id}`,
+        decision: answer.decision,
+      },
+    });
+    return answer;
   };
 
   router.get(AUTHZEN_METADATA_PATH, (ctx) => {
@@ -111,11 +142,12 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
   });
 
   router.post(EVALUATION_PATH, echoRequestId, authenticatePep, async (ctx) => {
-    ctx.body = await evaluate(parseEvaluationRequest(await readJson(ctx)));
+    ctx.body = await evaluatorFor(ctx)(parseEvaluationRequest(await readJson(ctx)));
   });
 
   router.post(EVALUATIONS_PATH, echoRequestId, authenticatePep, async (ctx) => {
     const request = parseEvaluationsRequest(await readJson(ctx));
+    const evaluate = evaluatorFor(ctx);
     if (request.kind === 'single') {
       ctx.body = await evaluate(request.evaluation);
       return;

@@ -220,6 +220,22 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
         .toMatchObject({ decision: false, context: { rule: 'unknown_subject' } });
     });
 
+    it('audits every decision with the PEP that asked, the subject, the request and the verdict', async () => {
+      const agent = await createKeyAgent(server, owner, { name: 'audited', scopes: ['files.reports:read'], default_scopes: [] });
+      const ask = (resourceId: string) => ({ subject: { type: 'agent', id: agent.id }, action: { name: 'read' }, resource: { type: 'files', id: resourceId } });
+      expect(await decide(ask('reports'))).toEqual({ decision: true });
+      const batch = await pdp('/access/v1/evaluations', { evaluations: [ask('archive'), ask('reports')] });
+      expect(batch.status).toBe(200);
+      await server.audit.flush();
+      const listed = await adminRequest(server, 'GET', `/admin/audit?event=access.evaluated&client_id=${encodeURIComponent(gateway.id)}&limit=200`);
+      const rows = ((await listed.json()) as { items: { subject: string; outcome: string; reason: string | null; details: Record<string, unknown> }[] }).items
+        .filter((row) => row.subject === `agent:${agent.id}`);
+      // Exactly the three evaluations asked about this agent: one single, two in the batch.
+      expect(rows).toHaveLength(3);
+      expect(rows.filter((row) => row.outcome === 'success')).toHaveLength(2);
+      expect(rows.find((row) => row.outcome === 'failure')).toMatchObject({ reason: 'scope_not_allowed', details: { action: 'read', resource: 'files:archive', decision: false } });
+    });
+
     it('a delegation chain in context: allowed, then too deep once the root client\'s policy lowers max_depth', async () => {
       const root = await createKeyAgent(server, owner, { name: 'root', scopes: ['files:**'], default_scopes: [] });
       const middle = await createKeyAgent(server, owner, { name: 'middle', scopes: ['files:**'], default_scopes: [] });
