@@ -194,7 +194,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
       const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
       const claims = mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
-      const actor = ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string });
+      const actor = await ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string }, deps.agents);
       return actor ? { ...claims, ...actor } : claims;
     },
     formats: {

@@ -159,7 +159,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       ref.kind === 'AccessToken' ? provider.AccessToken.find(ref.id) : provider.ClientCredentials.find(ref.id),
       { roles, registeredClient: (clientId) => clients.record(clientId) });
     // An issuer trusted for ID-JAGs only (no audiences of its own) has no tokens token exchange accepts.
-    const presented = new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain });
+    const presented = new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain, agents });
     provider = createProvider({
       issuer,
       adapter: (name) => (name === 'Client' ? clientModel : models(name)) as never,
