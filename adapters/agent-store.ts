@@ -13,12 +13,11 @@ import { decodeTextCursor, toPage, type Page, type PageRequest } from './paginat
 
 export type { AgentAuthMethod, AgentStatus };
 
-/** Agent ids carry a prefix so the client lookup knows where to find them without a second query. */
+/**
+ * Agent ids are spelled with this prefix so people reading logs and audit records can tell them apart; no code
+ * decides anything from it (where an id is found says what it is).
+ */
 export const AGENT_ID_PREFIX = 'agent_';
-
-export function isAgentId(id: string): boolean {
-  return id.startsWith(AGENT_ID_PREFIX);
-}
 
 export interface AgentCredential {
   id: string;

@@ -1,7 +1,7 @@
 // oidc-provider's `Client` model: registered clients (adapters/client-store.ts) and agents
 // (adapters/agent-store.ts) behind one adapter, so every OAuth endpoint works for an agent unchanged.
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { isAgentId, validCredentials, type Agent, type AgentStore } from './agent-store.ts';
+import { validCredentials, type Agent, type AgentStore } from './agent-store.ts';
 import type { PostgresClientAdapter } from './client-store.ts';
 
 /** Grants an agent may use: its own tokens, RFC 8693 token exchange to act for others, and CIBA to ask a person. */
@@ -17,9 +17,10 @@ export class ClientAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    if (!isAgentId(id)) return this.#clients.find(id);
+    // Where the id is found decides what it is, never its spelling; both stores are cached on every instance.
     const agent = await this.#agents.get(id);
-    return agent && agentClientMetadata(agent, AGENT_GRANT_TYPES);
+    if (agent) return agentClientMetadata(agent, AGENT_GRANT_TYPES);
+    return this.#clients.find(id);
   }
 
   // Agents are written through the admin API only; oidc-provider writes (RFC 7591/7592) reach registered clients.

@@ -1,11 +1,13 @@
 // Registered clients (agents included) in PostgreSQL, behind oidc-provider's adapter interface for the `Client`
 // model. oidc-provider hands the adapter the plaintext client_secret (lib/helpers/add_client.js); we keep only a
 // hash, so a leaked database or backup does not hand out working client credentials.
-import { hash, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
-import type { Database, JsonObject } from './database.ts';
+import type { AgentStatus, Database, JsonObject, PreviousSecret } from './database.ts';
+import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 const HASH_PREFIX = 'sha256$';
 const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
@@ -28,6 +30,51 @@ export async function clientSecretMatches(storedHash: string, presented: string)
   const expected = Buffer.from(storedHash.slice(HASH_PREFIX.length), 'base64url');
   const actual = hash('sha256', presented, 'buffer');
   return timingSafeEqual(expected, actual);
+}
+
+/** A registered client as stored: oidc-provider's metadata plus the lifecycle the operator controls. */
+export interface StoredClient {
+  id: string;
+  metadata: JsonObject;
+  secretHash: string | null;
+  status: AgentStatus;
+  /** Tokens issued before this instant are inactive (the kill switch). */
+  tokensInvalidBefore: Date | null;
+  previousSecrets: PreviousSecret[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export class ClientRevokedError extends Error {
+  readonly code = 'ERR_CLIENT_REVOKED';
+
+  constructor(id: string) {
+    super(`client "${id}" is revoked, which is permanent`);
+    this.name = 'ClientRevokedError';
+  }
+}
+
+export class NoSecretError extends Error {
+  readonly code = 'ERR_NO_SECRET';
+
+  constructor(id: string) {
+    super(`client "${id}" does not authenticate with a secret`);
+    this.name = 'NoSecretError';
+  }
+}
+
+/** Hashes of every secret the client may authenticate with at `now` (the current one and any in grace). */
+export function storedClientSecretHashes(client: StoredClient, now = Date.now()): string[] {
+  if (client.status !== 'active') return [];
+  return [
+    ...(client.secretHash ? [client.secretHash] : []),
+    ...client.previousSecrets.filter((previous) => Date.parse(previous.expires_at) > now).map((previous) => previous.hash),
+  ];
+}
+
+function revive(client: StoredClient): StoredClient {
+  const date = (value: Date | string | null) => (value === null ? null : new Date(value));
+  return { ...client, tokensInvalidBefore: date(client.tokensInvalidBefore), createdAt: date(client.createdAt)!, updatedAt: date(client.updatedAt)! };
 }
 
 export class PostgresClientAdapter implements Adapter {
@@ -55,28 +102,100 @@ export class PostgresClientAdapter implements Adapter {
   /**
    * The stored metadata, with `client_secret` set to the stored hash: oidc-provider's client schema requires a
    * secret for secret-based authentication methods, and compareClientSecret checks presented secrets against it.
+   * A suspended or revoked client is unknown to oidc-provider: `invalid_client` at every endpoint, as for agents.
    */
   async find(id: string): Promise<AdapterPayload | undefined> {
+    const stored = await this.record(id);
+    if (!stored || stored.status !== 'active') return undefined;
+    return (stored.secretHash === null ? stored.metadata : { ...stored.metadata, client_secret: stored.secretHash }) as AdapterPayload;
+  }
+
+  /** The whole stored client, whatever its status (the admin API and the token liveness rules read this). */
+  async record(id: string): Promise<StoredClient | undefined> {
     if (!this.#cache) return this.#load(id);
     // Cached as JSON text, so every caller gets its own copy and none can alter the cached entry
     // (parsing is several times cheaper than structuredClone on the token endpoint's hot path).
     const found = await this.#cache.get(id, async () => {
-      const metadata = await this.#load(id);
-      return metadata && JSON.stringify(metadata);
+      const stored = await this.#load(id);
+      return stored && JSON.stringify(stored);
     });
-    return found === undefined ? undefined : (JSON.parse(found) as AdapterPayload);
+    return found === undefined ? undefined : revive(JSON.parse(found) as StoredClient);
   }
 
   /** FOR SHARE: waits for a change in progress to commit (read-through-cache.ts says why). */
-  async #load(id: string): Promise<AdapterPayload | undefined> {
+  async #load(id: string): Promise<StoredClient | undefined> {
     const row = await this.#db
       .selectFrom('clients')
-      .select(['metadata', 'client_secret_hash'])
+      .selectAll()
       .where('client_id', '=', id)
       .forShare()
       .executeTakeFirst();
     if (!row) return undefined;
-    return (row.client_secret_hash === null ? row.metadata : { ...row.metadata, client_secret: row.client_secret_hash }) as AdapterPayload;
+    return {
+      id: row.client_id,
+      metadata: row.metadata,
+      secretHash: row.client_secret_hash,
+      status: row.status,
+      tokensInvalidBefore: row.tokens_invalid_before,
+      previousSecrets: row.previous_secret_hashes,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  /** Clients ordered by id, optionally only those in one status. */
+  async list({ status, limit, cursor }: PageRequest & { status?: AgentStatus }): Promise<Page<StoredClient>> {
+    let query = this.#db.selectFrom('clients').select('client_id').orderBy('client_id').limit(limit + 1);
+    if (status !== undefined) query = query.where('status', '=', status);
+    if (cursor !== undefined) query = query.where('client_id', '>', decodeTextCursor(cursor));
+    const page = toPage(await query.execute(), limit, (row) => row.client_id, (id) => id);
+    const items = await Promise.all(page.items.map((id) => this.#load(id)));
+    return { items: items.filter((item) => item !== undefined), nextCursor: page.nextCursor };
+  }
+
+  /**
+   * The same rules as AgentStore.setStatus: suspending or revoking ends every token issued so far (the cut-off
+   * rounded up to a whole second, as token `iat` is); reactivating does not bring them back; revoked is final.
+   */
+  async setStatus(id: string, status: AgentStatus): Promise<StoredClient | undefined> {
+    const current = await this.#load(id);
+    if (!current) return undefined;
+    if (current.status === 'revoked' && status !== 'revoked') throw new ClientRevokedError(id);
+    if (status === 'active' && current.tokensInvalidBefore) {
+      const wait = current.tokensInvalidBefore.getTime() - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+    const cutOff = status === 'active' ? {} : { tokens_invalid_before: new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) };
+    await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
+      .updateTable('clients')
+      .set({ status, ...cutOff, updated_at: sql<Date>`now()` })
+      .where('client_id', '=', id)
+      .execute());
+    return this.#load(id);
+  }
+
+  /**
+   * A new secret for a secret client; the one in use keeps working for `graceSeconds`. Undefined when there is
+   * no such client; NoSecretError for a client that authenticates otherwise (its keys are in its metadata).
+   */
+  async rotateSecret(id: string, graceSeconds: number): Promise<{ client: StoredClient; clientSecret: string } | undefined> {
+    const current = await this.#load(id);
+    if (!current) return undefined;
+    if (current.status === 'revoked') throw new ClientRevokedError(id);
+    if (current.secretHash === null) throw new NoSecretError(id);
+    const now = Date.now();
+    const graceEnds = new Date(now + graceSeconds * 1000).toISOString();
+    const kept = current.previousSecrets
+      .filter((previous) => Date.parse(previous.expires_at) > now)
+      .map((previous) => (previous.expires_at > graceEnds ? { ...previous, expires_at: graceEnds } : previous));
+    const previous = graceSeconds > 0 ? [...kept, { hash: current.secretHash, expires_at: graceEnds }] : kept;
+    const clientSecret = randomBytes(32).toString('base64url');
+    await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
+      .updateTable('clients')
+      .set({ client_secret_hash: hashClientSecret(clientSecret), previous_secret_hashes: JSON.stringify(previous), updated_at: sql<Date>`now()` })
+      .where('client_id', '=', id)
+      .execute());
+    return { client: (await this.#load(id))!, clientSecret };
   }
 
   async destroy(id: string): Promise<void> {

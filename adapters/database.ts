@@ -27,8 +27,18 @@ export interface ClientsTable {
   /** oidc-provider client metadata (snake_case), never the plaintext client_secret. */
   metadata: Json<JsonObject>;
   client_secret_hash: string | null;
+  /** The lifecycle agents have (migration 0014). */
+  status: ColumnType<AgentStatus, AgentStatus | undefined, AgentStatus>;
+  tokens_invalid_before: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  previous_secret_hashes: ColumnType<PreviousSecret[], string | undefined, string>;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+/** A secret a rotation replaced, valid until `expires_at` (ISO instant). */
+export interface PreviousSecret {
+  hash: string;
+  expires_at: string;
 }
 
 export interface UsersTable {

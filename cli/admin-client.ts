@@ -48,6 +48,26 @@ export interface NewAgent {
   jwks?: { keys: JWK[] };
 }
 
+/** Any client the operator registered, as /admin/clients shows it. */
+export interface ClientRecord {
+  client_id: string;
+  kind: 'agent' | 'registered';
+  name: string | null;
+  status: AgentStatus;
+  owner: string | null;
+  scopes: string[] | null;
+  token_endpoint_auth_method: string;
+  created_at: string;
+  updated_at: string;
+  /** Only in the answer to a rotation. */
+  client_secret?: string;
+}
+
+export interface ClientPage {
+  items: ClientRecord[];
+  next_cursor: string | null;
+}
+
 export interface AgentQuery {
   owner?: string;
   status?: string;
@@ -204,6 +224,26 @@ export class AdminClient {
     await this.#call('DELETE', agentPath(id));
   }
 
+  listClients(query: { status?: string; limit?: number; cursor?: string }): Promise<ClientPage> {
+    return this.#call('GET', `/admin/clients${querySuffix(query)}`) as Promise<ClientPage>;
+  }
+
+  getClient(id: string): Promise<ClientRecord> {
+    return this.#call('GET', clientPath(id)) as Promise<ClientRecord>;
+  }
+
+  changeClientStatus(id: string, change: StatusChange): Promise<ClientRecord> {
+    return this.#call('POST', `${clientPath(id)}/${change}`) as Promise<ClientRecord>;
+  }
+
+  rotateClientSecret(id: string, rotation: { grace_period_seconds?: number }): Promise<ClientRecord> {
+    return this.#call('POST', `${clientPath(id)}/rotate-credentials`, rotation) as Promise<ClientRecord>;
+  }
+
+  async deleteClient(id: string): Promise<void> {
+    await this.#call('DELETE', clientPath(id));
+  }
+
   createUser(user: { username: string; password: string; email?: string; name?: string }): Promise<User> {
     return this.#call('POST', '/admin/users', user) as Promise<User>;
   }
@@ -308,4 +348,8 @@ function agentPath(id: string): string {
 
 function rolePath(name: string): string {
   return `/admin/roles/${encodeURIComponent(name)}`;
+}
+
+function clientPath(id: string): string {
+  return `/admin/clients/${encodeURIComponent(id)}`;
 }

@@ -9,7 +9,7 @@
 import { errors, type CIBAEnabledConfiguration, type KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { AuditEvent } from '../adapters/audit-log.ts';
-import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
+import type { AgentStore } from '../adapters/agent-store.ts';
 import type { ApprovalStore } from '../adapters/approval-store.ts';
 import type { RateCounter } from '../adapters/rate-limit-counters.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
@@ -66,8 +66,9 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
       if (loginHint === undefined) return undefined;
       const { clientId } = ctx.oidc.client!;
       if (loginHint === OWNER_HINT) {
-        if (!isAgentId(clientId)) throw new errors.UnknownUserId(`login_hint "${OWNER_HINT}" names an agent's owner, and this client is not an agent`);
-        return (await deps.agents.get(clientId))?.ownerId;
+        const agent = await deps.agents.get(clientId);
+        if (!agent) throw new errors.UnknownUserId(`login_hint "${OWNER_HINT}" names an agent's owner, and this client is not an agent`);
+        return agent.ownerId;
       }
       if (loginHint.length > 512) return undefined;
       const user = (await deps.users.findById(loginHint)) ?? (await deps.users.findByUsername(loginHint));
@@ -86,7 +87,7 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
     // An agent's request must say what it is for: the approver compares the message with what the agent shows.
     async validateBindingMessage(ctx, bindingMessage) {
       if (bindingMessage === undefined) {
-        if (isAgentId(ctx.oidc.client!.clientId)) {
+        if (await deps.agents.get(ctx.oidc.client!.clientId)) {
           throw new errors.InvalidBindingMessage('binding_message is required for agents: it tells the approver what the request is for');
         }
         return;
@@ -101,11 +102,11 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
     async validateRequestContext(ctx, requestContext) {
       if (requestContext !== undefined) throw new errors.InvalidRequest('request_context is not supported');
       const { clientId } = ctx.oidc.client!;
-      if (!isAgentId(clientId)) return;
       const agent = await deps.agents.get(clientId);
+      if (!agent) return;
       const roles = await deps.roles.grantsOf({ type: 'client', id: clientId });
       const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter((scope) => scope && !OIDC_REQUEST_SCOPES.has(scope));
-      const [refused] = scopesNotAllowed(requested, [...(agent?.scopes ?? []), ...roles.patterns]);
+      const [refused] = scopesNotAllowed(requested, [...agent.scopes, ...roles.patterns]);
       if (refused) throw new errors.InvalidScope(`scope "${refused}" is not allowed for this agent`, refused);
     },
 
@@ -205,7 +206,9 @@ export function cibaGrantHandler(provider: Provider, deps: CibaDependencies) {
 }
 
 /** RFC 8693 §4.1 `act` for a token an agent got through CIBA: the approving user is `sub`, the agent acts. */
-export function cibaActorClaims(token: { gty?: string; clientId?: string; accountId?: string }): { act: { sub: string } } | undefined {
-  if (token.gty !== 'ciba' || !token.clientId || !token.accountId || !isAgentId(token.clientId)) return undefined;
+export async function cibaActorClaims(token: { gty?: string; clientId?: string; accountId?: string }, agents: Pick<AgentStore, 'get'>): Promise<{ act: { sub: string } } | undefined> {
+  if (token.gty !== 'ciba' || !token.clientId || !token.accountId) return undefined;
+  // Only an agent acts for the user who approved; a client that is not one is the user's own client.
+  if (!(await agents.get(token.clientId))) return undefined;
   return { act: { sub: token.clientId } };
 }

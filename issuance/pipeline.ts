@@ -9,7 +9,7 @@
 //      (RFC 9449), the token handed to the audit trail, stored, its lineage recorded, and the response written
 //      (issueAccessToken).
 import { errors, type AccessToken, type ClientCredentials, type ResourceServerInstance, type TokenEndpointGrantContext } from 'oidc-provider';
-import { isAgentId, type Agent, type AgentStore } from '../adapters/agent-store.ts';
+import type { Agent, AgentStore } from '../adapters/agent-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import { bindDpopProof } from './dpop-binding.ts';
 import { buildTokenResponse, checkDpopRequired, type validateDpop } from './oidc-grant-helpers.ts';
@@ -35,7 +35,8 @@ export interface ClientRules {
 }
 
 export async function rulesFor(client: Client, deps: IssuanceDependencies): Promise<ClientRules> {
-  const agent = isAgentId(client.clientId) ? await deps.agents.get(client.clientId) : undefined;
+  // An agent is whatever the agent registry holds, never an id's spelling.
+  const agent = await deps.agents.get(client.clientId);
   if (!agent) return { agent, roles: [], rolePatterns: [] };
   const { roles, patterns } = await deps.roles.grantsOf({ type: 'client', id: agent.id });
   return { agent, roles, rolePatterns: patterns };

@@ -3,7 +3,7 @@
 // and the delegation policy of the client it was issued to. Reads only; the decision itself is pure.
 import type Provider from 'oidc-provider';
 import type { AdapterPayload } from 'oidc-provider';
-import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
+import type { AgentStore } from '../adapters/agent-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { clientDelegationPolicy, policyFor, type DelegationPolicy, type PolicyDefaults } from '../policy/delegation-policy.ts';
@@ -39,9 +39,8 @@ export class AccessFacts {
     }
     if (subject.type !== 'agent' && subject.type !== 'client') return undefined;
     // An agent is a client; `agent` names only agents.
-    if (isAgentId(subject.id)) {
-      const agent = await agents.get(subject.id);
-      if (!agent) return undefined;
+    const agent = await agents.get(subject.id);
+    if (agent) {
       const held = await roles.grantsOf({ type: 'client', id: agent.id });
       return { id: agent.id, status: agent.status, patterns: agent.scopes, rolePatterns: held.patterns };
     }

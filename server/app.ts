@@ -30,12 +30,13 @@ import { requestTracing } from './tracing.ts';
 import { clientThrottling, registrationThrottling } from './throttling.ts';
 import { clientAuthenticationAnswers } from './rfc-answers.ts';
 import { registrationAnswers } from './registration-answers.ts';
-import { isAgentId, validCredentials } from '../adapters/agent-store.ts';
-import { clientSecretMatches } from '../adapters/client-store.ts';
+import { validCredentials } from '../adapters/agent-store.ts';
+import { clientSecretMatches, type PostgresClientAdapter } from '../adapters/client-store.ts';
 import type { Throttles } from './throttles.ts';
 import { OIDC_SCOPES } from './provider.ts';
 import { hideStoredClientSecrets, registrableScopes, registrationAccess } from './registration-access.ts';
 import { adminAgentRoutes } from './routes/admin-agents.ts';
+import { adminClientRoutes } from './routes/admin-clients.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { adminIdJagAudienceRoutes } from './routes/admin-id-jag-audiences.ts';
@@ -91,6 +92,8 @@ export interface AppDependencies {
   /** Approvals of backchannel requests and clients' approval tiers (/admin/approvals, /admin/approval-tiers). */
   approvals: ApprovalStore;
   clientExists: (clientId: string) => Promise<boolean>;
+  /** Operator-registered clients with their lifecycle (/admin/clients). */
+  registeredClients: PostgresClientAdapter;
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -118,11 +121,15 @@ export function composeApp(deps: AppDependencies): Provider {
     paths: new Set([tokenPath, introspectionPath, revocationPath, parPath]),
     audit: deps.audit,
     async inactiveClient(clientId) {
-      // Agents are, for now, the only clients with a status; other ids are not looked up twice.
-      if (!isAgentId(clientId)) return undefined;
+      // Where the client is found decides the rule, never the spelling of its id.
       const agent = await deps.agents.get(clientId);
-      if (!agent || agent.status === 'active') return undefined;
-      return { status: agent.status, secretHashes: validCredentials(agent).flatMap((credential) => (credential.secretHash ? [credential.secretHash] : [])) };
+      if (agent) {
+        if (agent.status === 'active') return undefined;
+        return { status: agent.status, secretHashes: validCredentials(agent).flatMap((credential) => (credential.secretHash ? [credential.secretHash] : [])) };
+      }
+      const stored = await deps.registeredClients.record(clientId);
+      if (!stored || stored.status === 'active') return undefined;
+      return { status: stored.status, secretHashes: stored.secretHash ? [stored.secretHash] : [] };
     },
     secretMatches: clientSecretMatches,
   }) as Middleware;
@@ -140,6 +147,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminUsers = adminUserRoutes(deps.users);
   const adminResources = adminResourceRoutes(deps.resources, deps.issuer, deps.signingAlgs);
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
+  const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
@@ -148,7 +156,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
     noIdsWithNul,
-    ...[adminUsers, adminResources, adminAgents, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
+    ...[adminUsers, adminResources, adminAgents, adminClients, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;

@@ -9,7 +9,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { JWK } from 'jose';
 import type { z } from 'zod';
 import { agentSecretHashes } from '../adapters/client-adapter.ts';
-import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
+import type { AgentStore } from '../adapters/agent-store.ts';
+import { storedClientSecretHashes, type PostgresClientAdapter } from '../adapters/client-store.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
@@ -69,6 +70,8 @@ export interface ProviderDependencies {
   isAdminRegistration: (ctx: KoaContextWithOIDC) => boolean;
   /** Hashed client secrets: compares a presented secret with the stored hash. */
   clientSecretMatches: (storedHash: string, presented: string) => Promise<boolean>;
+  /** Registered clients' lifecycle: a rotation's grace period keeps the replaced secret valid for a while. */
+  registeredClients?: Pick<PostgresClientAdapter, 'record'>;
   /** Seconds a sign-in lasts (SESSION_TTL); lifetimes.session when not given. */
   sessionTtl?: number;
   /** Human approval (CIBA, approval tiers): grants/ciba.ts. */
@@ -191,7 +194,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
       const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
       const claims = mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
-      const actor = ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string });
+      const actor = await ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string }, deps.agents);
       return actor ? { ...claims, ...actor } : claims;
     },
     formats: {
@@ -433,12 +436,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
   // for that purpose (its maintainers' recommended extension point). An agent in a rotation's grace period has
   // more than one valid secret.
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string; clientSecret?: string }, actual: string) {
-    if (isAgentId(this.clientId)) {
-      const agent = await deps.agents.get(this.clientId);
-      const matches = await Promise.all((agent ? agentSecretHashes(agent) : []).map((hash) => deps.clientSecretMatches(hash, actual)));
-      return matches.includes(true);
-    }
-    return typeof this.clientSecret === 'string' && deps.clientSecretMatches(this.clientSecret, actual);
+    // Where the client is found decides which secrets count, never the spelling of its id.
+    const agent = await deps.agents.get(this.clientId);
+    const stored = agent ? undefined : await deps.registeredClients?.record(this.clientId);
+    const hashes = agent ? agentSecretHashes(agent) : stored ? storedClientSecretHashes(stored) : typeof this.clientSecret === 'string' ? [this.clientSecret] : [];
+    const matches = await Promise.all(hashes.map((hash) => deps.clientSecretMatches(hash, actual)));
+    return matches.includes(true);
   };
 
   provider.registerGrantType(

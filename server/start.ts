@@ -157,9 +157,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     let provider!: Provider;
     const liveness = new TokenLiveness(agents, lineage, (ref: TokenRef) =>
       ref.kind === 'AccessToken' ? provider.AccessToken.find(ref.id) : provider.ClientCredentials.find(ref.id),
-      { roles, registeredClientExists: async (clientId) => (await clients.find(clientId)) !== undefined });
+      { roles, registeredClient: (clientId) => clients.record(clientId) });
     // An issuer trusted for ID-JAGs only (no audiences of its own) has no tokens token exchange accepts.
-    const presented = new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain });
+    const presented = new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain, agents });
     provider = createProvider({
       issuer,
       adapter: (name) => (name === 'Client' ? clientModel : models(name)) as never,
@@ -182,6 +182,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       dpopRequireNonce: settings.dpopRequireNonce,
       isAdminRegistration,
       clientSecretMatches,
+      registeredClients: clients,
       sessionTtl: settings.sessionTtl,
       ciba: {
         users,
@@ -233,6 +234,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       }),
       approvals,
       clientExists: async (clientId) => (await clientAdapter.find(clientId)) !== undefined,
+      registeredClients: clients,
     });
     server.on('request', provider.callback());
 

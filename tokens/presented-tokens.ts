@@ -8,7 +8,7 @@
 import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { isAgentId } from '../adapters/agent-store.ts';
+import type { AgentStore } from '../adapters/agent-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
 import { clockTolerance, maxPresentedTokenBytes, signingAlgorithms, transactionTokenDefaults } from '../config/defaults.ts';
 import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-verifier.ts';
@@ -98,6 +98,8 @@ export interface PresentedTokenDependencies {
   lineage: TokenLineage;
   /** The trust domain our Txn-Tokens are valid in (their `aud`). */
   trustDomain: string;
+  /** Whether a token's subject is an agent (not a person) is what the registry holds, never an id's spelling. */
+  agents: Pick<AgentStore, 'get'>;
 }
 
 export class PresentedTokens {
@@ -192,12 +194,13 @@ export class PresentedTokens {
 
     const ref: TokenRef = { kind: token.kind, id: token.jti };
     const inherited = token.gty === EXCHANGED_TOKEN_GTY ? await this.#deps.lineage.find(token.jti) : undefined;
+    const subjectIsAgent = !inherited && token.kind === 'AccessToken' && !!token.accountId && (await this.#deps.agents.get(token.accountId)) !== undefined;
     return {
       subject: token.accountId ?? token.clientId!,
       issuer: this.#deps.ownTokens.issuer,
       // A token from a user's authorization has a person (the user) as its principal; one a client got for
       // itself (client_credentials) has the client.
-      rootIsPerson: inherited ? inherited.rootIsPerson : token.kind === 'AccessToken' && !!token.accountId && !isAgentId(token.accountId),
+      rootIsPerson: inherited ? inherited.rootIsPerson : token.kind === 'AccessToken' && !!token.accountId && !subjectIsAgent,
       scopes: token.scope ? token.scope.split(' ') : [],
       expiresAt: token.exp!,
       act: this.#act(token.extra?.act, refuse),

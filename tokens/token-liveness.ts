@@ -6,8 +6,11 @@
 // - a token an agent got for itself carries a scope its patterns and roles no longer allow (a role revoked, a
 //   permission taken from a role or the agent): it dies at once, as the kill switch ends tokens;
 // - the registered client holding it was deleted (RFC 7592 §2.3: its tokens SHOULD be invalidated immediately).
-//   The client store's cache is announced on every instance, so a deletion ends the tokens everywhere at once.
-import { isAgentId, type AgentStore } from '../adapters/agent-store.ts';
+//   The client store's cache is announced on every instance, so a deletion ends the tokens everywhere at once;
+// - the registered client holding it was suspended or revoked (the same kill switch agents have).
+// Which rules apply is decided by where the holder is found (the agent registry or the client store), never by
+// the spelling of its id.
+import type { AgentStore } from '../adapters/agent-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { TokenLineage, TokenRef } from '../adapters/token-lineage.ts';
 import { scopesNotAllowed } from '../policy/scope-patterns.ts';
@@ -32,23 +35,24 @@ export class TokenLiveness {
   readonly #lineage: TokenLineage;
   readonly #findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>;
   readonly #roles: Pick<RoleStore, 'grantsOf'> | undefined;
-  readonly #registeredClientExists: ((clientId: string) => Promise<boolean>) | undefined;
+  readonly #registeredClient: ((clientId: string) => Promise<RegisteredClientFacts | undefined>) | undefined;
 
   /**
    * `findToken` loads a stored token of ours (undefined once it expired or was revoked); `roles` widen what an
-   * agent may hold; `registeredClientExists` says whether a registered (RFC 7591 or admin) client is still stored.
+   * agent may hold; `registeredClient` reads a registered (RFC 7591 or admin) client's lifecycle, undefined
+   * when it is not stored.
    */
   constructor(
     agents: AgentStore,
     lineage: TokenLineage,
     findToken: (ref: TokenRef) => Promise<TokenFacts | undefined>,
-    rules: { roles?: Pick<RoleStore, 'grantsOf'>; registeredClientExists?: (clientId: string) => Promise<boolean> } = {},
+    rules: { roles?: Pick<RoleStore, 'grantsOf'>; registeredClient?: (clientId: string) => Promise<RegisteredClientFacts | undefined> } = {},
   ) {
     this.#agents = agents;
     this.#lineage = lineage;
     this.#findToken = findToken;
     this.#roles = rules.roles;
-    this.#registeredClientExists = rules.registeredClientExists;
+    this.#registeredClient = rules.registeredClient;
   }
 
   /** Why the token is dead, or undefined when it is alive. */
@@ -69,9 +73,8 @@ export class TokenLiveness {
   async #killedWithAgent(token: TokenFacts): Promise<string | undefined> {
     const holder = token.clientId;
     if (!holder) return undefined;
-    if (!isAgentId(holder)) return this.#withoutRegisteredClient(holder);
     const agent = await this.#agents.get(holder);
-    if (!agent) return `agent ${holder} no longer exists`;
+    if (!agent) return this.#withoutRegisteredClient(holder, token);
     if (agent.status !== 'active') return `agent ${holder} is ${agent.status}`;
     const cutOff = agent.tokensInvalidBefore?.getTime();
     if (cutOff !== undefined && (token.iat ?? 0) * 1000 < cutOff) return `agent ${holder} was suspended after this token was issued`;
@@ -83,9 +86,21 @@ export class TokenLiveness {
     return undefined;
   }
 
-  async #withoutRegisteredClient(holder: string): Promise<string | undefined> {
+  async #withoutRegisteredClient(holder: string, token: TokenFacts): Promise<string | undefined> {
     // A Client ID Metadata Document client (its id is an https URL) is never stored, so its absence says nothing.
-    if (!this.#registeredClientExists || /^https?:\/\//.test(holder)) return undefined;
-    return (await this.#registeredClientExists(holder)) ? undefined : `client ${holder} no longer exists`;
+    if (!this.#registeredClient || /^https?:\/\//.test(holder)) return undefined;
+    const client = await this.#registeredClient(holder);
+    // Neither an agent nor a stored client: deleted (an agent's deletion ends its tokens the same way).
+    if (!client) return `client ${holder} no longer exists`;
+    if (client.status !== 'active') return `client ${holder} is ${client.status}`;
+    const cutOff = client.tokensInvalidBefore?.getTime();
+    if (cutOff !== undefined && (token.iat ?? 0) * 1000 < cutOff) return `client ${holder} was suspended after this token was issued`;
+    return undefined;
   }
+}
+
+/** The parts of a registered client's lifecycle these rules read. */
+export interface RegisteredClientFacts {
+  status: string;
+  tokensInvalidBefore: Date | null;
 }

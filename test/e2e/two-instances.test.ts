@@ -115,6 +115,27 @@ describe('two instances sharing Redis and PostgreSQL', () => {
     expect((await post(a, '/token/introspection', { token }, { authorization: basicOf(auditor.body) })).body).toEqual({ active: false });
   });
 
+  it('suspending a registered client through /admin/clients at A refuses it and ends its tokens at B at once; activating restores it', async () => {
+    const json = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` };
+    const basicOf = (body: any) => `Basic ${Buffer.from(`${encodeURIComponent(body.client_id)}:${encodeURIComponent(body.client_secret)}`).toString('base64')}`;
+    const auditor = await post(a, '/reg', { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, json);
+    const holder = await post(a, '/reg', { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, json);
+    expect(holder.status).toBe(201);
+    const issued = await post(b, '/token', { grant_type: 'client_credentials' }, { authorization: basicOf(holder.body) });
+    expect(issued.status).toBe(200);
+    const token = issued.body.access_token;
+    expect((await post(b, '/token/introspection', { token }, { authorization: basicOf(auditor.body) })).body.active).toBe(true); // cached at B
+    const suspended = await post(a, `/admin/clients/${encodeURIComponent(holder.body.client_id)}/suspend`, {}, json);
+    expect(suspended.status).toBe(200);
+    expect((await post(b, '/token/introspection', { token }, { authorization: basicOf(auditor.body) })).body).toEqual({ active: false });
+    const refused = await post(b, '/token', { grant_type: 'client_credentials' }, { authorization: basicOf(holder.body) });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error).toBe('invalid_client');
+    expect((await post(a, `/admin/clients/${encodeURIComponent(holder.body.client_id)}/activate`, {}, json)).status).toBe(200);
+    expect((await post(b, '/token', { grant_type: 'client_credentials' }, { authorization: basicOf(holder.body) })).status).toBe(200);
+    expect((await post(b, '/token/introspection', { token }, { authorization: basicOf(auditor.body) })).body).toEqual({ active: false });
+  });
+
   it('publishes the same signing keys at both instances', async () => {
     const jwks = async (instance: ServerProcess) => (await fetch(new URL('/jwks', instance.url))).json() as any;
     expect(await jwks(b)).toEqual(await jwks(a));

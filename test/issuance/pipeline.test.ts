@@ -13,13 +13,13 @@ const clientRules: ClientRules = { agent: undefined, roles: [], rolePatterns: []
 const resource = (scope: string, accessTokenTTL?: number) => ({ scope, accessTokenTTL }) as never;
 
 describe('rulesFor', () => {
-  it('loads an agent and its roles once, and nothing for another client', async () => {
-    const agents = { get: vi.fn(async () => agent) };
+  it('loads an agent and its roles, and nothing for a client the registry does not hold, whatever its id says', async () => {
+    const agents = { get: vi.fn(async (id: string) => (id === 'agent_a1' ? agent : undefined)) };
     const roles = { grantsOf: vi.fn(async () => ({ roles: ['reader'], patterns: ['docs:read'] })) };
     expect(await rulesFor({ clientId: 'agent_a1' } as never, { agents, roles } as never)).toEqual(agentRules);
     expect(roles.grantsOf).toHaveBeenCalledWith({ type: 'client', id: 'agent_a1' });
     expect(await rulesFor({ clientId: 'mcp-client' } as never, { agents, roles } as never)).toEqual(clientRules);
-    expect(agents.get).toHaveBeenCalledTimes(1);
+    expect(roles.grantsOf).toHaveBeenCalledTimes(1);
   });
 
   it('treats an agent id without a record as a plain client', async () => {

@@ -1,0 +1,157 @@
+// /admin/clients: every client the operator registered, agents included, under one lifecycle: list, read,
+// suspend, activate, revoke, rotate credentials with a grace period, delete. Where a client is found (the agent
+// registry or the client store) decides which store changes it, never the spelling of its id. Agents keep their
+// richer view and their create/update routes at /admin/agents.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { AgentRevokedError, type Agent, type AgentStatus, type AgentStore } from '../../adapters/agent-store.ts';
+import type { AuditLog } from '../../adapters/audit-log.ts';
+import {
+  ClientRevokedError, NoSecretError, type PostgresClientAdapter, type StoredClient,
+} from '../../adapters/client-store.ts';
+import { InvalidCursorError } from '../../adapters/pagination.ts';
+import { InvalidField, NotFound } from '../http-error.ts';
+import { readJson } from '../read-body.ts';
+import { parseInput } from '../validation.ts';
+
+const listQuery = z.object({
+  status: z.enum(['active', 'suspended', 'revoked']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(512).optional(),
+});
+
+const rotateInput = z.object({
+  grace_period_seconds: z.number().int().min(0).max(30 * 86_400).default(0),
+}).strict();
+
+export interface AdminClientDependencies {
+  agents: AgentStore;
+  clients: Pick<PostgresClientAdapter, 'record' | 'list' | 'setStatus' | 'rotateSecret' | 'destroy'>;
+  audit: AuditLog;
+}
+
+type Found = { kind: 'agent'; agent: Agent } | { kind: 'registered'; client: StoredClient };
+
+export function adminClientRoutes({ agents, clients, audit }: AdminClientDependencies): Router {
+  const router = new Router({ prefix: '/admin/clients' });
+
+  function record(ctx: Context, event: string, clientId: string, details?: Record<string, unknown>): void {
+    audit.record({ event, outcome: 'success', clientId, actor: { admin: true }, requestId: ctx.state.requestId, sourceIp: ctx.ip, details: details as never });
+  }
+
+  async function find(id: string): Promise<Found | undefined> {
+    const agent = await agents.get(id);
+    if (agent) return { kind: 'agent', agent };
+    const client = await clients.record(id);
+    return client && { kind: 'registered', client };
+  }
+
+  async function existing(ctx: Context): Promise<Found> {
+    const found = await find(ctx.params.id);
+    if (!found) throw new NotFound('client');
+    return found;
+  }
+
+  const json = (found: Found) => (found.kind === 'agent' ? agentClientJson(found.agent) : storedClientJson(found.client));
+
+  router.get('/', async (ctx) => {
+    const query = parseInput(listQuery, ctx.query);
+    try {
+      const page = await clients.list({ status: query.status, limit: query.limit, cursor: query.cursor });
+      ctx.body = { items: page.items.map(storedClientJson), next_cursor: page.nextCursor };
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
+      throw error;
+    }
+  });
+
+  router.get('/:id', async (ctx) => {
+    ctx.body = json(await existing(ctx));
+  });
+
+  const transitions: [path: string, status: AgentStatus, event: string][] = [
+    ['suspend', 'suspended', 'client.suspended'],
+    ['activate', 'active', 'client.activated'],
+    ['revoke', 'revoked', 'client.revoked'],
+  ];
+  for (const [path, status, event] of transitions) {
+    router.post(`/:id/${path}`, async (ctx) => {
+      const found = await existing(ctx);
+      try {
+        const changed: Found | undefined = found.kind === 'agent'
+          ? (await agents.setStatus(found.agent.id, status).then((agent) => agent && { kind: 'agent' as const, agent }))
+          : (await clients.setStatus(found.client.id, status).then((client) => client && { kind: 'registered' as const, client }));
+        if (!changed) throw new NotFound('client');
+        record(ctx, event, ctx.params.id, { kind: changed.kind });
+        ctx.body = json(changed);
+      } catch (error) {
+        if (error instanceof AgentRevokedError || error instanceof ClientRevokedError) throw new InvalidField('status', 'the client is revoked, which is permanent');
+        throw error;
+      }
+    });
+  }
+
+  router.post('/:id/rotate-credentials', async (ctx) => {
+    const input = parseInput(rotateInput, await readJson(ctx));
+    const found = await existing(ctx);
+    if (found.kind === 'agent') throw new InvalidField('id', 'names an agent: rotate its credentials at /admin/agents/{id}/rotate-credentials, which takes its keys');
+    try {
+      const rotated = await clients.rotateSecret(found.client.id, input.grace_period_seconds);
+      if (!rotated) throw new NotFound('client');
+      record(ctx, 'client.credentials_rotated', found.client.id, { grace_period_seconds: input.grace_period_seconds });
+      ctx.body = { ...storedClientJson(rotated.client), client_secret: rotated.clientSecret };
+    } catch (error) {
+      if (error instanceof ClientRevokedError) throw new InvalidField('status', 'the client is revoked, which is permanent');
+      if (error instanceof NoSecretError) throw new InvalidField('id', 'names a client that does not authenticate with a secret; update its keys through RFC 7592');
+      throw error;
+    }
+  });
+
+  router.delete('/:id', async (ctx) => {
+    const found = await existing(ctx);
+    if (found.kind === 'agent') await agents.delete(found.agent.id);
+    else await clients.destroy(found.client.id);
+    record(ctx, 'client.deleted', ctx.params.id, { kind: found.kind });
+    ctx.status = 204;
+  });
+
+  return router;
+}
+
+/** One shape for every client: never a secret or its hash. */
+function storedClientJson(client: StoredClient) {
+  const metadata = client.metadata;
+  return {
+    client_id: client.id,
+    kind: 'registered',
+    name: metadata.client_name ?? null,
+    status: client.status,
+    owner: null,
+    scopes: typeof metadata.scope === 'string' ? metadata.scope.split(' ').filter(Boolean) : null,
+    grant_types: metadata.grant_types ?? null,
+    token_endpoint_auth_method: metadata.token_endpoint_auth_method ?? 'client_secret_basic',
+    secrets_in_grace: client.previousSecrets.filter((previous) => Date.parse(previous.expires_at) > Date.now()).map((previous) => ({ expires_at: previous.expires_at })),
+    tokens_invalid_before: client.tokensInvalidBefore,
+    created_at: client.createdAt,
+    updated_at: client.updatedAt,
+  };
+}
+
+function agentClientJson(agent: Agent) {
+  return {
+    client_id: agent.id,
+    kind: 'agent',
+    name: agent.name,
+    status: agent.status,
+    owner: agent.ownerId,
+    scopes: agent.scopes,
+    default_scopes: agent.defaultScopes,
+    resources: agent.resources,
+    access_token_ttl: agent.accessTokenTtl,
+    token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
+    tokens_invalid_before: agent.tokensInvalidBefore,
+    created_at: agent.createdAt,
+    updated_at: agent.updatedAt,
+  };
+}
