@@ -113,6 +113,9 @@ export class AgentRevokedError extends Error {
 const newId = (prefix: string) => `${prefix}${randomBytes(16).toString('base64url')}`;
 const newSecret = () => randomBytes(32).toString('base64url');
 
+/** The cached answer for an id no agent has (JSON text of an agent is never empty). */
+const NOT_AN_AGENT = '';
+
 export class AgentStore {
   readonly #db: Database;
   readonly #cache: ReadThroughCache<string> | undefined;
@@ -143,24 +146,28 @@ export class AgentStore {
           may_act: jsonOrNull(input.mayAct),
         }).execute();
         await insertCredentials(trx, id, input.publicJwks ?? [], clientSecret);
+        // Misses are cached (see get), so the new id is announced before it commits, as every write is.
+        await this.#cache?.invalidate(id);
       });
     } catch (error) {
       // 23503: the owner does not exist (foreign key on users).
       if ((error as { code?: string }).code === '23503') throw new UnknownOwnerError(input.ownerId);
       throw error;
     }
-    // Nothing to announce: a new id cannot be cached anywhere (misses are never cached).
     return { agent: (await this.#load(id))!, clientSecret };
   }
 
   async get(id: string): Promise<Agent | undefined> {
     if (!this.#cache) return this.#load(id);
-    // Cached as JSON text: every caller gets its own copy (dates are revived by fromJson).
+    // Cached as JSON text: every caller gets its own copy (dates are revived by fromJson). A miss is cached too,
+    // as NOT_AN_AGENT: whether a client or token holder is an agent is asked of this store on every token
+    // request and introspection of a registered client or a user, which must not reach the database each time
+    // (nor fail while it is down, when the caches keep the token path working).
     const found = await this.#cache.get(id, async () => {
       const agent = await this.#load(id);
-      return agent && JSON.stringify(agent);
+      return agent ? JSON.stringify(agent) : NOT_AN_AGENT;
     });
-    return found === undefined ? undefined : fromJson(found);
+    return found === undefined || found === NOT_AN_AGENT ? undefined : fromJson(found);
   }
 
   /** FOR SHARE: waits for a change in progress to commit (read-through-cache.ts says why). */
