@@ -175,6 +175,34 @@ describe('enterprise-managed authorization across two servers', () => {
     expect(await idJagRows()).toBe(before);
   });
 
+  it('refuses a suspended client at A (no ID-JAG) and a suspended client at B (no access token), and serves both again once activated', async () => {
+    // A fresh ID-JAG for B, minted before B's client is suspended.
+    const minted = await exchange({ resource: mcpUrl, scope: 'notes:read' });
+    expect(minted.status).toBe(200);
+
+    const before = await idJagRows();
+    expect((await adminRequest(idp, 'POST', `/admin/clients/${idpClient.id}/suspend`)).status).toBe(200);
+    const refused = await exchange({ resource: mcpUrl });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error).toBe('invalid_client');
+    expect(await idJagRows()).toBe(before);
+    expect((await adminRequest(idp, 'POST', `/admin/clients/${idpClient.id}/activate`)).status).toBe(200);
+
+    const redeem = () => fetch(`${as.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${mcpClient.id}:${mcpClient.secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: JWT_BEARER, assertion: minted.body.access_token }).toString(),
+    });
+    expect((await adminRequest(as, 'POST', `/admin/clients/${mcpClient.id}/suspend`)).status).toBe(200);
+    const atB = await redeem();
+    expect(atB.status).toBe(401);
+    expect(((await atB.json()) as { error: string }).error).toBe('invalid_client');
+    expect((await adminRequest(as, 'POST', `/admin/clients/${mcpClient.id}/activate`)).status).toBe(200);
+    // The refusal came before the jti was claimed: the same ID-JAG is still redeemable, once.
+    expect((await redeem()).status).toBe(200);
+    expect((await redeem()).status).toBe(400);
+  });
+
   async function idJagRows(): Promise<number> {
     await idp.audit.flush();
     return (await idp.db.selectFrom('audit_events').select('id').where('event', '=', 'id_jag.issued').execute()).length;
