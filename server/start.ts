@@ -233,6 +233,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       }),
       approvals,
       clientExists: async (clientId) => (await clientAdapter.find(clientId)) !== undefined,
+      inboxSessions: models('ApprovalInboxSession') as never,
     });
     server.on('request', provider.callback());
 
