@@ -157,7 +157,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const inbox = approvalsInboxRoutes({
     provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, throttle: deps.throttles.login, sessions: deps.inboxSessions,
     csrfKey: deps.csrfKey, secureCookies: deps.issuer.startsWith('https:'), logger: deps.logger,
-  }).routes() as Middleware;
+  });
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 

@@ -5,7 +5,8 @@
 // A strong-tier approval asks for the password again at that moment, whatever the session. Errors are HTML.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
+import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
 import type { Approval, ApprovalStore, Approver } from '../../adapters/approval-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
@@ -47,7 +48,8 @@ export interface ApprovalsInboxDependencies {
   logger: Logger;
 }
 
-export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Router {
+/** The inbox's routes behind its HTML error rendering (unknown paths under /approvals included). */
+export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Middleware {
   const router = new Router({ prefix: '/approvals' });
   const decisions = approvalDecisions(deps);
   const cookie = (name: string, value: string, maxAge: number) =>
@@ -97,11 +99,11 @@ export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Router {
     }));
   }
 
-  router.use(async (ctx: Context, next: Next) => {
+  const htmlErrors = async (ctx: Context, next: Next) => {
     ctx.set(inboxHeaders());
     try {
       await next();
-      if (ctx.status === 404 && ctx.body == null) throw new HttpError(404, 'not_found', 'no such page');
+      if (ctx.status >= 400 && ctx.body == null) throw new HttpError(ctx.status, ctx.status === 405 ? 'invalid_request' : 'not_found', ctx.status === 405 ? `${ctx.method} is not allowed here` : 'no such page');
     } catch (error) {
       let status = 500;
       let code = 'server_error';
@@ -117,7 +119,7 @@ export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Router {
       ctx.type = 'html';
       ctx.body = inboxErrorPage({ error: code, description });
     }
-  });
+  };
 
   router.get('/', async (ctx) => {
     const current = await session(ctx);
@@ -199,7 +201,7 @@ export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Router {
     ctx.redirect('/approvals');
   });
 
-  return router;
+  return compose([htmlErrors, router.routes(), router.allowedMethods()] as Middleware[]);
 }
 
 function staleForm(): HttpError {
