@@ -14,7 +14,7 @@ export type { ApprovalStatus };
 
 /** Who decided: the operator through the admin API, and the user who re-authenticated when the tier is strong. */
 export interface Approver extends JsonObject {
-  via: 'admin_api';
+  via: 'admin_api' | 'inbox';
   user_id?: string;
   reauthenticated?: boolean;
   /** A denial's reason, told to the client with access_denied. */

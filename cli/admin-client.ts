@@ -6,6 +6,20 @@ import { fetchJson } from './fetch-json.ts';
 
 export const DEFAULT_SERVER = 'http://localhost:3000';
 
+/** An approval as /admin/approvals shows it. */
+export interface ApprovalView {
+  id: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired';
+  tier: 'soft' | 'strong';
+  client_id: string;
+  user_id: string;
+  binding_message: string | null;
+  scope: string;
+  authorization_details: Record<string, unknown>[] | null;
+  expires_at: string;
+  decided_by: Record<string, unknown> | null;
+}
+
 export type AgentStatus = 'active' | 'suspended' | 'revoked';
 
 export interface AgentCredential {
@@ -328,6 +342,15 @@ export class AdminClient {
   /** The permission check (AuthZEN Access Evaluation), which takes the admin token as the operator's credential. */
   evaluateAccess(request: AccessEvaluationRequest): Promise<AccessDecision> {
     return this.#call('POST', '/access/v1/evaluation', request) as Promise<AccessDecision>;
+  }
+
+  listApprovals(query: { status?: string; user_id?: string; client_id?: string; limit?: number; cursor?: string }): Promise<{ items: ApprovalView[]; next_cursor: string | null }> {
+    const params = new URLSearchParams(Object.entries(query).filter(([, value]) => value !== undefined).map(([key, value]): [string, string] => [key, String(value)]));
+    return this.#call('GET', `/admin/approvals${params.size ? `?${params}` : ''}`) as Promise<{ items: ApprovalView[]; next_cursor: string | null }>;
+  }
+
+  decideApproval(id: string, decision: 'approve' | 'deny', body: { password?: string; reason?: string }): Promise<ApprovalView & { notification?: string }> {
+    return this.#call('POST', `/admin/approvals/${encodeURIComponent(id)}/${decision}`, body) as Promise<ApprovalView & { notification?: string }>;
   }
 
   #call(method: string, path: string, body?: unknown): Promise<unknown> {

@@ -52,6 +52,8 @@ export interface Settings {
   sessionTtl: number;
   /** CIBA §7.3 `interval`: seconds a client waits between polls of a backchannel request (CIBA_POLL_INTERVAL). */
   cibaPollInterval: number;
+  /** An https URL told of every approval waiting for a person (APPROVAL_WEBHOOK_URL); undefined: none. */
+  approvalWebhookUrl: string | undefined;
   /** Abuse limits (RATE_LIMIT_*); an absent one is off. */
   rateLimits: RateLimits;
   /** Password hashing admitted at once and queued (SCRYPT_CONCURRENCY, SCRYPT_QUEUE). */
@@ -128,6 +130,8 @@ const schema = z.object({
   SESSION_TTL: z.coerce.number().int().min(300).max(30 * 24 * 3600).default(lifetimes.session),
   // CIBA §7.3 says a client polls every 5 seconds unless told otherwise; a minute is already slow for a person.
   CIBA_POLL_INTERVAL: z.coerce.number().int().min(1).max(60).default(5),
+  // The body is a signed JWT about a person's pending decision: only ever sent over TLS.
+  APPROVAL_WEBHOOK_URL: urlWithProtocols(['https:'], 'https').optional(),
   // Below libuv's 4 threads, which signing shares (see adapters/scrypt-gate.ts); each derivation holds 32 MiB.
   SCRYPT_CONCURRENCY: z.coerce.number().int().min(1).max(16).default(scryptGateDefaults.concurrency),
   SCRYPT_QUEUE: z.coerce.number().int().min(0).max(10_000).default(scryptGateDefaults.queue),
@@ -186,6 +190,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     tracing: v.TRACING ?? (present.OTEL_EXPORTER_OTLP_ENDPOINT || present.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : 'off'),
     sessionTtl: v.SESSION_TTL,
     cibaPollInterval: v.CIBA_POLL_INTERVAL,
+    approvalWebhookUrl: v.APPROVAL_WEBHOOK_URL,
     rateLimits: rateLimitsFrom((variable) => present[variable], (variable, message) => {
       throw new ConfigurationError(variable, `${message} (got ${quotableValue(variable, present[variable]) ?? 'a value'})`);
     }),

@@ -45,6 +45,8 @@ export interface CibaDependencies {
   polls: Pick<RateCounter, 'consume'>;
   /** CIBA §7.3 `interval`: seconds a polling client waits between token requests. */
   pollInterval: number;
+  /** Told of each recorded approval (the operator's webhook, server/approval-webhook.ts). */
+  pending?: (approval: Awaited<ReturnType<ApprovalStore['record']>>) => void;
 }
 
 type BackchannelRequest = {
@@ -133,6 +135,7 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
         reasons: decision.reasons,
         expiresAt: new Date(Date.now() + backchannel.expiration * 1000),
       });
+      deps.pending?.(approval);
       // The first interval starts now: a poll-mode client that polls at once is told to slow down.
       if (client.backchannelTokenDeliveryMode !== 'ping') await deps.polls.consume(backchannel.jti);
       (ctx.body as Record<string, unknown>).interval = deps.pollInterval;

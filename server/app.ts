@@ -53,6 +53,7 @@ import type { AccessFacts } from './access-facts.ts';
 import type { PresentedTokens } from '../tokens/presented-tokens.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interactions.ts';
+import { approvalsInboxRoutes, type InboxSessionStore } from './routes/approvals-inbox.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 
 export interface AppDependencies {
@@ -94,6 +95,8 @@ export interface AppDependencies {
   clientExists: (clientId: string) => Promise<boolean>;
   /** Operator-registered clients with their lifecycle (/admin/clients). */
   registeredClients: PostgresClientAdapter;
+  /** The approvals inbox's sign-in sessions (Redis or memory). */
+  inboxSessions: InboxSessionStore;
 }
 
 export function composeApp(deps: AppDependencies): Provider {
@@ -159,6 +162,10 @@ export function composeApp(deps: AppDependencies): Provider {
     ...[adminUsers, adminResources, adminAgents, adminClients, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
+  const inbox = approvalsInboxRoutes({
+    provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, throttle: deps.throttles.login, sessions: deps.inboxSessions,
+    csrfKey: deps.csrfKey, secureCookies: deps.issuer.startsWith('https:'), logger: deps.logger,
+  });
   const metrics = metricsRoutes(deps.metrics, deps.metricsToken).routes() as Middleware;
   const resourceMetadata = protectedResourceMetadataRoutes({ issuer: deps.issuer, resources: deps.resources, ownScopes: OIDC_SCOPES.filter((scope) => scope !== 'offline_access') }).routes() as Middleware;
 
@@ -183,6 +190,7 @@ export function composeApp(deps: AppDependencies): Provider {
     if (requested === registrationPath || requested.startsWith(`${registrationPath}/`)) return registration(ctx, next);
     if (requested === '/admin' || requested.startsWith('/admin/')) return admin(ctx, next);
     if (requested === '/healthz' || requested === '/readyz' || requested.startsWith('/interaction/')) return ours(ctx, next);
+    if (requested === '/approvals' || requested.startsWith('/approvals/')) return inbox(ctx, next);
     if (requested === '/metrics') return metrics(ctx, next);
     if (requested === AUTHZEN_METADATA_PATH || requested.startsWith('/access/v1/')) return accessEvaluation(ctx, next);
     if (requested.startsWith('/.well-known/oauth-protected-resource') || requested.startsWith('/resources/')) return resourceMetadata(ctx, next);

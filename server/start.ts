@@ -30,6 +30,7 @@ import { ensureServerSecrets } from '../keys/server-secrets.ts';
 import { ensureSigningKeys, heldSigningAlgs, loadSigningKeys } from '../keys/signing-keys.ts';
 import { OwnTokenVerifier } from '../keys/own-token-verifier.ts';
 import { TokenSigner } from '../keys/token-signer.ts';
+import { approvalWebhook } from './approval-webhook.ts';
 import { TokenLineage, type TokenRef } from '../adapters/token-lineage.ts';
 import { PresentedTokens } from '../tokens/presented-tokens.ts';
 import { TrustedIssuers } from '../tokens/trusted-issuers.ts';
@@ -192,6 +193,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
         audit,
         polls: new RateCounter('ciba-poll', { points: 1, window: settings.cibaPollInterval, block: 0 }, { redis, prefix: settings.redisKeyPrefix }),
         pollInterval: settings.cibaPollInterval,
+        ...(settings.approvalWebhookUrl ? {
+          pending: approvalWebhook({ url: settings.approvalWebhookUrl, issuer, signer: new TokenSigner(signingKeys), alg: heldSigningAlgs(signingKeys)[0], logger }),
+        } : {}),
       },
     });
     provider.proxy = settings.trustProxy;
@@ -235,6 +239,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       approvals,
       clientExists: async (clientId) => (await clientAdapter.find(clientId)) !== undefined,
       registeredClients: clients,
+      inboxSessions: models('ApprovalInboxSession') as never,
     });
     server.on('request', provider.callback());
 

@@ -9,15 +9,13 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import { errors } from 'oidc-provider';
 import { z } from 'zod';
 import type { Approval, ApprovalStore, Approver } from '../../adapters/approval-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
-import type { JsonObject } from '../../adapters/database.ts';
-import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
 import type { Logger } from '../logger.ts';
+import { approvalDecisions } from '../approval-decisions.ts';
 import { approvalPolicy } from '../../policy/approval-tiers.ts';
 import { HttpError, InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
@@ -47,51 +45,8 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
   const { approvals, audit } = deps;
   const router = new Router({ prefix: '/admin' });
 
-  function record(ctx: Context, event: string, approval: Approval, outcome: 'success' | 'failure', details: JsonObject = {}, reason?: string): void {
-    audit.record({
-      event,
-      outcome,
-      ...(reason ? { reason } : {}),
-      actor: { admin: true },
-      clientId: approval.clientId,
-      subject: approval.userId,
-      requestId: ctx.state.requestId,
-      sourceIp: ctx.ip,
-      details: { approval: approval.id, tier: approval.tier, ...details },
-    });
-  }
-
-  /** The approval, or 409 when it cannot be decided any more (expired ones are marked and audited on the way). */
-  async function pending(ctx: Context): Promise<Approval> {
-    const approval = await approvals.get(ctx.params.id);
-    if (!approval) throw new NotFound('approval');
-    if (approval.status === 'pending' && approval.expiresAt.getTime() <= Date.now()) {
-      const expired = await approvals.expire(approval.id);
-      if (expired) record(ctx, 'approval.expired', expired, 'failure', {}, 'nobody decided before the request expired');
-      throw new HttpError(409, 'invalid_request', 'the approval request has expired; the client must make a new one');
-    }
-    if (approval.status !== 'pending') throw new HttpError(409, 'invalid_request', `the approval request is already ${approval.status}`);
-    return approval;
-  }
-
-  /** Another approver got there first (on any instance). */
-  const alreadyDecided = () => new HttpError(409, 'invalid_request', 'the approval request was decided (or expired) meanwhile');
-
-  // The request is completed in Redis or memory; a failed ping (the client's notification endpoint) does not undo
-  // the decision: the client can still poll (CIBA §10.2).
-  async function complete(approval: Approval, result: InstanceType<Provider['Grant']> | InstanceType<typeof errors.AccessDenied>, options: Record<string, unknown>): Promise<{ notification?: string }> {
-    try {
-      await deps.provider.backchannelResult(approval.authReqId, result as never, options);
-      return {};
-    } catch (error) {
-      if (error instanceof StorageUnavailable) throw error;
-      if ((error as Error).message === 'BackchannelAuthenticationRequest not found') {
-        throw new HttpError(409, 'invalid_request', 'the backchannel request is gone (it expired); the client must make a new one');
-      }
-      deps.logger.warn({ err: error, approval: approval.id }, 'approval: notifying the client failed');
-      return { notification: `the client's notification endpoint could not be reached (${(error as Error).message}); it can still poll` };
-    }
-  }
+  const decisions = approvalDecisions(deps);
+  const contextOf = (ctx: Context) => ({ actor: { admin: true }, requestId: ctx.state.requestId as string | undefined, sourceIp: ctx.ip });
 
   router.get('/approvals', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
@@ -112,48 +67,27 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
 
   router.post('/approvals/:id/approve', async (ctx) => {
     const body = parseInput(approveBody, await optionalJson(ctx));
-    const approval = await pending(ctx);
+    const approval = await decisions.pending(contextOf(ctx), ctx.params.id);
     const approver: Approver = { via: 'admin_api' };
     if (approval.tier === 'strong') {
       const user = await deps.users.findById(approval.userId);
       const reauthenticated = user && body.password !== undefined ? await deps.users.verifyPassword(user.username, body.password) : undefined;
       if (!reauthenticated) {
-        record(ctx, 'approval.approved', approval, 'failure', {}, body.password === undefined ? 'strong tier: no re-authentication' : 'strong tier: re-authentication failed');
+        decisions.record(contextOf(ctx), 'approval.approved', approval, 'failure', {}, body.password === undefined ? 'strong tier: no re-authentication' : 'strong tier: re-authentication failed');
         throw new HttpError(403, 'access_denied', body.password === undefined
           ? 'this request is of approval tier "strong": the user it names must re-authenticate; send their current password as {"password": …}'
           : 'this request is of approval tier "strong" and the password given is not the named user\'s');
       }
       Object.assign(approver, { user_id: approval.userId, reauthenticated: true });
     }
-    const decided = await approvals.decide(approval.id, 'approved', approver);
-    if (!decided) throw alreadyDecided();
-
-    const { provider } = deps;
-    const request = await provider.BackchannelAuthenticationRequest.find(approval.authReqId, { ignoreExpiration: true });
-    if (!request) throw new HttpError(409, 'invalid_request', 'the backchannel request is gone (it expired); the client must make a new one');
-    // The grant holds what was asked for, as asked: the token gets these scopes at the requested resource.
-    const grant = new provider.Grant({ accountId: approval.userId, clientId: approval.clientId });
-    const scope = approval.scope.join(' ');
-    grant.addOIDCScope(scope);
-    for (const resource of [request.resource].flat().filter((value): value is string => typeof value === 'string')) grant.addResourceScope(resource, scope);
-    await grant.save();
-    const outcome = await complete(approval, grant, {
-      authTime: Math.floor(Date.now() / 1000),
-      ...(approval.tier === 'strong' ? { amr: ['pwd'] } : {}),
-      ...(approval.authorizationDetails ? { rar: approval.authorizationDetails } : {}),
-    });
-    record(ctx, 'approval.approved', decided, 'success', { approver });
+    const { decided, ...outcome } = await decisions.approve(contextOf(ctx), approval, approver);
     ctx.body = { ...view(decided), ...outcome };
   });
 
   router.post('/approvals/:id/deny', async (ctx) => {
     const body = parseInput(denyBody, await optionalJson(ctx));
-    const approval = await pending(ctx);
-    const decided = await approvals.decide(approval.id, 'denied', { via: 'admin_api', ...(body.reason ? { reason: body.reason } : {}) });
-    if (!decided) throw alreadyDecided();
-    // CIBA §11: the client's next token request is answered access_denied.
-    const outcome = await complete(approval, new errors.AccessDenied(body.reason ?? 'the request was denied'), {});
-    record(ctx, 'approval.denied', decided, 'success', { approver: decided.decidedBy, ...(body.reason ? { reason: body.reason } : {}) });
+    const approval = await decisions.pending(contextOf(ctx), ctx.params.id);
+    const { decided, ...outcome } = await decisions.deny(contextOf(ctx), approval, { via: 'admin_api', ...(body.reason ? { reason: body.reason } : {}) });
     ctx.body = { ...view(decided), ...outcome };
   });
 

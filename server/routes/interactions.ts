@@ -9,7 +9,8 @@ import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import { PasswordHashingBusy } from '../../adapters/scrypt-gate.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
-import { retryAfterSeconds, type GuessThrottle } from '../throttles.ts';
+import type { GuessThrottle } from '../throttles.ts';
+import { passwordSignIn } from '../password-sign-in.ts';
 import { consentPage, errorPage, formTargetOf, loginPage, pageHeaders } from '../pages.ts';
 import { readForm } from '../read-body.ts';
 
@@ -92,9 +93,7 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
     if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
     if (interaction.prompt.name !== 'login') return wrongStep(ctx);
     const username = form.get('username') ?? '';
-    const guesser = { name: username, address: ctx.ip };
     const clientId = String(interaction.params.client_id);
-    const facts = { clientId, requestId: ctx.state.requestId, sourceIp: ctx.ip };
     // The form again, with what went wrong; the username is what was typed (it may not exist).
     const signInAgain = async (status: number, error: string) => {
       const client = await provider.Client.find(clientId);
@@ -102,23 +101,19 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
       ctx.type = 'html';
       ctx.body = loginPage({ action: `/interaction/${interaction.uid}/login`, csrf: csrfFor(interaction.uid), clientName: client?.clientName ?? clientId, username, error });
     };
-    // Counted before the password is checked, so a burst cannot pass the limit together (nor cost the scrypt).
-    const refusedMs = (await deps.throttle?.attempt(guesser)) ?? 0;
-    if (refusedMs) {
-      const seconds = retryAfterSeconds(refusedMs);
-      deps.audit?.record({ ...facts, event: 'login.throttled', outcome: 'failure', reason: 'rate_limited', details: { username: username.slice(0, 256), retry_after: seconds } });
-      ctx.set('Retry-After', String(seconds));
-      return signInAgain(429, `Too many failed sign-in attempts for this username. Try again in ${describeWait(seconds)}.`);
-    }
-    const user = await users.verifyPassword(username, form.get('password') ?? '');
-    if (!user) {
-      // The password never leaves this function.
-      deps.audit?.record({ ...facts, event: 'login.failed', outcome: 'failure', reason: 'invalid_credentials', details: { username: username.slice(0, 256) } });
-      // The form again with 400, not 401: a 401 must carry a WWW-Authenticate challenge (RFC 9110 §15.5.2), and
-      // this sign-in is a form, not an HTTP authentication scheme.
+    const result = await passwordSignIn({ users, throttle: deps.throttle, audit: deps.audit }, {
+      username, password: form.get('password') ?? '', address: ctx.ip, requestId: ctx.state.requestId as string | undefined, clientId,
+    });
+    if ('refused' in result) {
+      if (result.refused === 'throttled') {
+        ctx.set('Retry-After', String(result.retryAfter));
+        return signInAgain(429, `Too many failed sign-in attempts for this username. Try again in ${describeWait(result.retryAfter)}.`);
+      }
+      // 400, not 401: a 401 must carry a WWW-Authenticate challenge (RFC 9110 §15.5.2), and this sign-in is a
+      // form, not an HTTP authentication scheme.
       return signInAgain(400, 'Invalid username or password.');
     }
-    await deps.throttle?.succeeded(guesser);
+    const { user } = result;
     const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(redirectTo);

@@ -1,0 +1,54 @@
+// `agentauth approvals list|approve|deny` as an operator runs it (a child process with AGENTAUTH_URL and
+// ADMIN_TOKEN): the agent's pending request is listed, approved (the agent's poll gets the token) and another denied.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRequest, createResource, createUser } from '../support/admin.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/agentauth.ts', import.meta.url));
+const PAYMENTS = 'https://payments.cli-approvals.example.test/';
+
+describe('agentauth approvals', () => {
+  let server: TestServer;
+  let config: oidc.Configuration;
+
+  beforeAll(async () => {
+    server = await startTestServer('embedded', 'e2e-cli-approvals', { CIBA_POLL_INTERVAL: '1' });
+    const owner = await createUser(server, 'olga', 'correct horse battery staple');
+    await createResource(server, { identifier: PAYMENTS, scopes: ['payments:write'], token_format: 'jwt' });
+    const agent = (await (await adminRequest(server, 'POST', '/admin/agents', { name: 'invoice-bot', owner: owner.id, scopes: ['payments:**'] })).json()) as { id: string; client_secret: string };
+    config = await oidc.discovery(new URL(server.issuer), agent.id, undefined, oidc.ClientSecretBasic(agent.client_secret), { execute: [oidc.allowInsecureRequests] });
+  }, 120_000);
+  afterAll(() => server?.stop());
+
+  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', AGENTAUTH_URL: server.url, ADMIN_TOKEN: server.adminToken }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  }
+
+  it('lists, approves and denies', async () => {
+    const first = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid payments:write', login_hint: 'owner', binding_message: 'Pay invoice 4711' });
+    const second = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid payments:write', login_hint: 'owner', binding_message: 'Pay invoice 4712' });
+    const listed = await cli(['approvals', 'list', '--status', 'pending']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/Pay invoice 4711/);
+    const json = JSON.parse((await cli(['approvals', 'list', '--status', 'pending', '--json'])).stdout) as { items: { id: string; binding_message: string }[] };
+    const idOf = (message: string) => json.items.find((item) => item.binding_message === message)!.id;
+    const approved = await cli(['approvals', 'approve', idOf('Pay invoice 4711')]);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toMatch(/approved/);
+    expect((await oidc.pollBackchannelAuthenticationGrant(config, first)).access_token).toEqual(expect.any(String));
+    const denied = await cli(['approvals', 'deny', idOf('Pay invoice 4712'), '--reason', 'not this month']);
+    expect(denied.code, denied.stderr).toBe(0);
+    await expect(oidc.pollBackchannelAuthenticationGrant(config, second)).rejects.toMatchObject({ error: 'access_denied', error_description: 'not this month' });
+    const again = await cli(['approvals', 'approve', idOf('Pay invoice 4712')]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/already denied/);
+  });
+});
