@@ -1,6 +1,7 @@
 // Agents in PostgreSQL: identities that hold their own credentials, act for an accountable owner (a user) and
 // can be suspended, reactivated or revoked. An agent is an OAuth client (its id is its client_id); how the
 // provider sees it is in adapters/client-adapter.ts.
+import { isStorableText } from './storage-rules.ts';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Selectable, type Transaction } from 'kysely';
@@ -172,6 +173,7 @@ export class AgentStore {
 
   /** FOR SHARE: waits for a change in progress to commit (read-through-cache.ts says why). */
   async #load(id: string): Promise<Agent | undefined> {
+    if (!isStorableText(id)) return undefined;
     const row = await this.#db.selectFrom('agents').selectAll().where('id', '=', id).forShare().executeTakeFirst();
     if (!row) return undefined;
     const credentials = await this.#db.selectFrom('agent_credentials').selectAll().where('agent_id', '=', id).orderBy('created_at').orderBy('id').execute();
@@ -196,6 +198,7 @@ export class AgentStore {
   }
 
   async update(id: string, patch: AgentPatch): Promise<Agent | undefined> {
+    if (!isStorableText(id)) return undefined;
     const result = await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('agents')
       .set({
@@ -270,6 +273,7 @@ export class AgentStore {
 
   /** False when there was no such agent. */
   async delete(id: string): Promise<boolean> {
+    if (!isStorableText(id)) return false;
     const result = await writeAnnounced(this.#db, this.#cache, id, (trx) => trx.deleteFrom('agents').where('id', '=', id).executeTakeFirst());
     return result.numDeletedRows > 0n;
   }

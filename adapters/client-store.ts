@@ -1,6 +1,7 @@
 // Registered clients (agents included) in PostgreSQL, behind oidc-provider's adapter interface for the `Client`
 // model. oidc-provider hands the adapter the plaintext client_secret (lib/helpers/add_client.js); we keep only a
 // hash, so a leaked database or backup does not hand out working client credentials.
+import { isStorableText } from './storage-rules.ts';
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
@@ -124,6 +125,7 @@ export class PostgresClientAdapter implements Adapter {
 
   /** FOR SHARE: waits for a change in progress to commit (read-through-cache.ts says why). */
   async #load(id: string): Promise<StoredClient | undefined> {
+    if (!isStorableText(id)) return undefined;
     const row = await this.#db
       .selectFrom('clients')
       .selectAll()
@@ -199,6 +201,7 @@ export class PostgresClientAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
+    if (!isStorableText(id)) return;
     await writeAnnounced(this.#db, this.#cache, id, (trx) => trx.deleteFrom('clients').where('client_id', '=', id).execute());
   }
 

@@ -4,6 +4,14 @@ import { decodeJwt } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 import { clockTolerance } from '../config/defaults.ts';
 
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000, nor a lone UTF-16 surrogate: an id with either names no row, and
+ * must not reach a query, whose error would surface as a server error (server/storable-text.ts says more).
+ */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && text.isWellFormed();
+}
+
 /** Models that are used once; a second `consume` must fail. */
 export const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest', 'PreAuthorizedCode']);
 

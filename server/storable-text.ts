@@ -4,9 +4,9 @@
 // lookup, as the bad input they are: a lookup finds nothing, a write is refused as invalid metadata.
 import { errors, type Adapter } from 'oidc-provider';
 
-export function isStorableText(text: string): boolean {
-  return !text.includes('\u0000') && text.isWellFormed();
-}
+import { isStorableText } from '../adapters/storage-rules.ts';
+
+export { isStorableText };
 
 /** Nesting beyond which a JSON value is refused rather than walked (nothing we store nests deeper than a few levels). */
 export const MAX_JSON_DEPTH = 64;
