@@ -58,7 +58,8 @@ describe('approvals inbox in headless Chromium', () => {
     await page.screenshot({ path: 'test-artifacts/approvals-inbox.png', fullPage: true });
     await card.locator('button', { hasText: 'Approve' }).click();
     await page.waitForSelector('text=History');
-    const tokens = await oidc.pollBackchannelAuthenticationGrant(agentConfig, started);
+    // agent_action tokens are action-bound: the token request carries a DPoP proof (action-bound-tokens.test.ts).
+    const tokens = await oidc.pollBackchannelAuthenticationGrant(agentConfig, started, undefined, { DPoP: oidc.getDPoPHandle(agentConfig, await oidc.randomDPoPKeyPair()) });
     expect(tokens.authorization_details).toEqual([expect.objectContaining({ action: 'payments.create' })]);
     // The inline stylesheet is allowed by its hash: the page renders with no CSP violation.
     expect(violations).toEqual([]);

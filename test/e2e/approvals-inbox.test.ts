@@ -60,7 +60,8 @@ describe.each(STORAGE_MODES)('approvals inbox (%s)', (mode) => {
     expect(shown).toContain('ACME &lt;b&gt;');
     const decided = await browser.submit(page, new RegExp(`/${(await statusOf('Pay invoice 4711')).id}/approve$`), {}, 'never:') as Page;
     expect(decided.status).toBe(200);
-    const tokens = await oidc.pollBackchannelAuthenticationGrant(agentConfig, started);
+    // agent_action tokens are action-bound: the token request carries a DPoP proof (action-bound-tokens.test.ts).
+    const tokens = await oidc.pollBackchannelAuthenticationGrant(agentConfig, started, undefined, { DPoP: oidc.getDPoPHandle(agentConfig, await oidc.randomDPoPKeyPair()) });
     expect(decodeJwt(tokens.access_token)).toMatchObject({ authorization_details: [expect.objectContaining({ action: 'payments.create' })] });
     expect((await statusOf('Pay invoice 4711')).status).toBe('approved');
     expect(decided.html).toMatch(/History[\s\S]*Pay invoice 4711/);
@@ -70,7 +71,7 @@ describe.each(STORAGE_MODES)('approvals inbox (%s)', (mode) => {
     const started = await ask('Pay invoice 4712');
     const { browser, page } = await signIn('olga');
     await browser.submit(page, new RegExp(`/${(await statusOf('Pay invoice 4712')).id}/deny$`), {}, 'never:');
-    await expect(oidc.pollBackchannelAuthenticationGrant(agentConfig, started)).rejects.toMatchObject({ error: 'access_denied' });
+    await expect(oidc.pollBackchannelAuthenticationGrant(agentConfig, started, undefined, { DPoP: oidc.getDPoPHandle(agentConfig, await oidc.randomDPoPKeyPair()) })).rejects.toMatchObject({ error: 'access_denied' });
   });
 
   it('refuses a missing or wrong CSRF token, another user, and a strong approval without the password; nothing decided', async () => {
