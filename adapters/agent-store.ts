@@ -1,6 +1,7 @@
 // Agents in PostgreSQL: identities that hold their own credentials, act for an accountable owner (a user) and
 // can be suspended, reactivated or revoked. An agent is an OAuth client (its id is its client_id); how the
 // provider sees it is in adapters/client-adapter.ts.
+import { DomainError } from './domain-error.ts';
 import { isStorableText } from './storage-rules.ts';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -93,21 +94,19 @@ export interface AgentWithSecret {
   clientSecret?: string;
 }
 
-export class UnknownOwnerError extends Error {
+export class UnknownOwnerError extends DomainError {
   readonly code = 'ERR_UNKNOWN_OWNER';
 
   constructor(ownerId: string) {
-    super(`owner "${ownerId}" is not a user of this server`);
-    this.name = 'UnknownOwnerError';
+    super(`owner "${ownerId}" is not a user of this server`, { field: 'owner', detail: 'is not a user of this server' });
   }
 }
 
-export class AgentRevokedError extends Error {
+export class AgentRevokedError extends DomainError {
   readonly code = 'ERR_AGENT_REVOKED';
 
   constructor(id: string) {
-    super(`agent "${id}" is revoked, which is permanent`);
-    this.name = 'AgentRevokedError';
+    super(`agent "${id}" is revoked, which is permanent`, { field: 'status', detail: 'the agent is revoked, which is permanent' });
   }
 }
 

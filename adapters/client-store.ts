@@ -1,6 +1,7 @@
 // Registered clients (agents included) in PostgreSQL, behind oidc-provider's adapter interface for the `Client`
 // model. oidc-provider hands the adapter the plaintext client_secret (lib/helpers/add_client.js); we keep only a
 // hash, so a leaked database or backup does not hand out working client credentials.
+import { DomainError } from './domain-error.ts';
 import { isStorableText } from './storage-rules.ts';
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,21 +47,21 @@ export interface StoredClient {
   updatedAt: Date;
 }
 
-export class ClientRevokedError extends Error {
+export class ClientRevokedError extends DomainError {
   readonly code = 'ERR_CLIENT_REVOKED';
 
   constructor(id: string) {
-    super(`client "${id}" is revoked, which is permanent`);
-    this.name = 'ClientRevokedError';
+    super(`client "${id}" is revoked, which is permanent`, { field: 'status', detail: 'the client is revoked, which is permanent' });
   }
 }
 
-export class NoSecretError extends Error {
+export class NoSecretError extends DomainError {
   readonly code = 'ERR_NO_SECRET';
 
   constructor(id: string) {
-    super(`client "${id}" does not authenticate with a secret`);
-    this.name = 'NoSecretError';
+    super(`client "${id}" does not authenticate with a secret`, {
+      field: 'id', detail: 'names a client that does not authenticate with a secret; update its keys through RFC 7592',
+    });
   }
 }
 

@@ -1,6 +1,7 @@
 // The authorization servers we issue ID-JAGs for, as an enterprise IdP (grants/id-jag-issuance.ts): an audience
 // is another authorization server's issuer, with the resources it serves that our users' clients may reach, the
 // client_id each of our clients has there, and the scopes it may be granted. Operator policy, as data.
+import { DomainError } from './domain-error.ts';
 import { sql, type Selectable } from 'kysely';
 import type { Database, IdJagAudiencesTable } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
@@ -21,10 +22,10 @@ export interface IdJagAudience {
 
 export type IdJagAudienceInput = Pick<IdJagAudience, 'issuer' | 'name' | 'resources' | 'clients' | 'scopes'>;
 
-export class DuplicateIdJagAudienceError extends Error {
+export class DuplicateIdJagAudienceError extends DomainError {
+  readonly code = 'ERR_DUPLICATE_ID_JAG_AUDIENCE';
   constructor(issuer: string) {
-    super(`an ID-JAG audience "${issuer}" is already registered`);
-    this.name = 'DuplicateIdJagAudienceError';
+    super(`an ID-JAG audience "${issuer}" is already registered`, { field: 'issuer', detail: 'is already registered' });
   }
 }
 

@@ -1,6 +1,7 @@
 // Keyset pagination shared by the durable stores. A cursor is the sort key of the last row a page returned,
 // wrapped so callers treat it as opaque: pages stay stable while rows are inserted or deleted (unlike OFFSET,
 // which skips or repeats rows when the table changes between requests).
+import { DomainError } from './domain-error.ts';
 
 export interface Page<T> {
   items: T[];
@@ -13,12 +14,11 @@ export interface PageRequest {
   cursor?: string;
 }
 
-export class InvalidCursorError extends Error {
+export class InvalidCursorError extends DomainError {
   readonly code = 'ERR_INVALID_CURSOR';
 
   constructor() {
-    super('cursor is not one this server issued');
-    this.name = 'InvalidCursorError';
+    super('cursor is not one this server issued', { field: 'cursor', detail: 'cursor is not one this server issued' });
   }
 }
 

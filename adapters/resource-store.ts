@@ -1,5 +1,6 @@
 // Registered resource servers (RFC 8707 resource indicators): the only audiences tokens may be issued for, with
 // the scopes each accepts, the access token format it verifies and how long its tokens live.
+import { DomainError } from './domain-error.ts';
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { Database, ResourcesTable, Tables } from './database.ts';
@@ -50,13 +51,12 @@ export interface ResourcePatch {
   signingAlg?: SigningAlg | null;
 }
 
-export class DuplicateResourceError extends Error {
+export class DuplicateResourceError extends DomainError {
   readonly code = 'ERR_DUPLICATE_RESOURCE';
   readonly identifier: string;
 
   constructor(identifier: string) {
-    super(`resource "${identifier}" is already registered`);
-    this.name = 'DuplicateResourceError';
+    super(`resource "${identifier}" is already registered`, { field: 'identifier', detail: 'is already registered' });
     this.identifier = identifier;
   }
 }

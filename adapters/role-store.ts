@@ -3,6 +3,7 @@
 // against the graph as it is inside that lock. Reads on the token path go through read-through caches (the
 // whole graph, and each principal's role names) that every write announces before it commits, as the other
 // stores do (read-through-cache.ts), so a revoked role is gone on every instance when the admin call answers.
+import { DomainError } from './domain-error.ts';
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { cycleThrough, inheritorsOf, patternsOfRoles, roleGraph, type RoleGraph } from '../policy/roles.ts';
 import type { Database, RolesTable, Tables } from './database.ts';
@@ -29,36 +30,39 @@ export interface Principal {
   id: string;
 }
 
-export class DuplicateRoleError extends Error {
+export class DuplicateRoleError extends DomainError {
+  readonly code = 'ERR_DUPLICATE_ROLE';
   constructor(name: string) {
-    super(`a role "${name}" already exists`);
-    this.name = 'DuplicateRoleError';
+    super(`a role "${name}" already exists`, { field: 'name', detail: 'is already a role' });
   }
 }
 
-export class UnknownInheritedRoleError extends Error {
+export class UnknownInheritedRoleError extends DomainError {
+  readonly code = 'ERR_UNKNOWN_INHERITED_ROLE';
   readonly missing: string[];
   constructor(missing: string[]) {
-    super(`inherits ${missing.map((name) => `"${name}"`).join(', ')}, which ${missing.length === 1 ? 'is not a role' : 'are not roles'}`);
-    this.name = 'UnknownInheritedRoleError';
+    const message = `inherits ${missing.map((name) => `"${name}"`).join(', ')}, which ${missing.length === 1 ? 'is not a role' : 'are not roles'}`;
+    super(message, { field: 'inherits', detail: message });
     this.missing = missing;
   }
 }
 
-export class RoleCycleError extends Error {
+export class RoleCycleError extends DomainError {
+  readonly code = 'ERR_ROLE_CYCLE';
   readonly path: string[];
   constructor(path: string[]) {
-    super(`would make roles inherit themselves: ${path.join(' → ')}`);
-    this.name = 'RoleCycleError';
+    const message = `would make roles inherit themselves: ${path.join(' → ')}`;
+    super(message, { field: 'inherits', detail: message });
     this.path = path;
   }
 }
 
-export class RoleInheritedError extends Error {
+export class RoleInheritedError extends DomainError {
+  readonly code = 'ERR_ROLE_INHERITED';
   readonly inheritors: string[];
   constructor(name: string, inheritors: string[]) {
-    super(`role "${name}" is inherited by ${inheritors.map((inheritor) => `"${inheritor}"`).join(', ')}; change those first`);
-    this.name = 'RoleInheritedError';
+    const message = `role "${name}" is inherited by ${inheritors.map((inheritor) => `"${inheritor}"`).join(', ')}; change those first`;
+    super(message, { field: 'name', detail: message, kind: 'conflict' });
     this.inheritors = inheritors;
   }
 }

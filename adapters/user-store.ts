@@ -1,5 +1,6 @@
 // The people who sign in at the login page. Passwords are stored only as scrypt hashes: people reuse passwords,
 // so a stolen table must be expensive to brute-force offline (memory-hard to resist GPU/ASIC cracking).
+import { DomainError } from './domain-error.ts';
 import { randomBytes, randomUUID, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import type { Database, UsersTable } from './database.ts';
@@ -24,14 +25,21 @@ export interface NewUser {
   name?: string;
 }
 
-export class DuplicateUsernameError extends Error {
+export class DuplicateUsernameError extends DomainError {
   readonly code = 'ERR_DUPLICATE_USERNAME';
   readonly username: string;
 
   constructor(username: string) {
-    super(`username "${username}" is already taken`);
-    this.name = 'DuplicateUsernameError';
+    super(`username "${username}" is already taken`, { field: 'username', detail: 'is already taken' });
     this.username = username;
+  }
+}
+
+export class UserOwnsAgentsError extends DomainError {
+  readonly code = 'ERR_USER_OWNS_AGENTS';
+
+  constructor(id: string) {
+    super(`user "${id}" owns agents`, { field: 'id', detail: 'the user owns agents; delete them or give them another owner first', kind: 'conflict' });
   }
 }
 
@@ -90,8 +98,14 @@ export class UserStore {
 
   /** False when there was no such user. */
   async delete(id: string): Promise<boolean> {
-    const result = await this.#db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-    return result.numDeletedRows > 0n;
+    try {
+      const result = await this.#db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    } catch (error) {
+      // 23001/23503: agents still name this user as their owner (adapters/migrations/0002_agents.ts).
+      if (['23001', '23503'].includes((error as { code?: string }).code ?? '')) throw new UserOwnsAgentsError(id);
+      throw error;
+    }
   }
 
   /** False when there was no such user. */

@@ -15,6 +15,7 @@ import { StorageUnavailable } from '../adapters/dependency-faults.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { requireAdminToken } from './admin-auth.ts';
+import { domainErrorAnswers } from './admin-domain-errors.ts';
 import { auditIntrospectionAndRevocation, awaitIssuedTokenAudit } from './audit-events.ts';
 import { discoveryAliases, serveDiscoveryAliases } from './discovery-aliases.ts';
 import { accessLog } from './access-log.ts';
@@ -159,6 +160,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
     noIdsWithNul,
+    domainErrorAnswers(),
     ...[adminUsers, adminResources, adminAgents, adminClients, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);

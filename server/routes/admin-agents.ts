@@ -4,11 +4,10 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import {
-  AgentRevokedError, UnknownOwnerError, validCredentials, type Agent, type AgentStatus, type AgentStore,
+  validCredentials, type Agent, type AgentStatus, type AgentStore,
 } from '../../adapters/agent-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import type { JsonObject } from '../../adapters/database.ts';
-import { InvalidCursorError } from '../../adapters/pagination.ts';
 import type { ResourceStore } from '../../adapters/resource-store.ts';
 import {
   checkDefaultScopes, createAgentInput, normalizePublicJwks, rotateCredentialsInput, updateAgentInput,
@@ -66,38 +65,28 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
     checkDefaultScopes(input.default_scopes, input.scopes);
     await checkResources(input.resources);
     const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks) : undefined;
-    try {
-      const { agent, clientSecret } = await agents.create({
-        name: input.name,
-        description: input.description,
-        ownerId: input.owner,
-        scopes: input.scopes,
-        defaultScopes: input.default_scopes,
-        resources: input.resources,
-        accessTokenTtl: input.access_token_ttl,
-        tokenEndpointAuthMethod: method,
-        delegationPolicy: input.delegation_policy,
-        mayAct: input.may_act,
-        publicJwks: publicJwks as JsonObject[] | undefined,
-      });
-      record(ctx, 'agent.created', agent, { name: agent.name, scopes: agent.scopes, token_endpoint_auth_method: method });
-      ctx.status = 201;
-      ctx.body = { ...agentJson(agent), ...(clientSecret ? { client_secret: clientSecret } : {}) };
-    } catch (error) {
-      if (error instanceof UnknownOwnerError) throw new InvalidField('owner', 'is not a user of this server');
-      throw error;
-    }
+    const { agent, clientSecret } = await agents.create({
+      name: input.name,
+      description: input.description,
+      ownerId: input.owner,
+      scopes: input.scopes,
+      defaultScopes: input.default_scopes,
+      resources: input.resources,
+      accessTokenTtl: input.access_token_ttl,
+      tokenEndpointAuthMethod: method,
+      delegationPolicy: input.delegation_policy,
+      mayAct: input.may_act,
+      publicJwks: publicJwks as JsonObject[] | undefined,
+    });
+    record(ctx, 'agent.created', agent, { name: agent.name, scopes: agent.scopes, token_endpoint_auth_method: method });
+    ctx.status = 201;
+    ctx.body = { ...agentJson(agent), ...(clientSecret ? { client_secret: clientSecret } : {}) };
   });
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    try {
-      const page = await agents.list({ ownerId: query.owner, status: query.status, limit: query.limit, cursor: query.cursor });
-      ctx.body = { items: page.items.map((agent) => agentJson(agent)), next_cursor: page.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
-      throw error;
-    }
+    const page = await agents.list({ ownerId: query.owner, status: query.status, limit: query.limit, cursor: query.cursor });
+    ctx.body = { items: page.items.map((agent) => agentJson(agent)), next_cursor: page.nextCursor };
   });
 
   router.get('/:id', async (ctx) => {
@@ -119,9 +108,6 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
       accessTokenTtl: input.access_token_ttl,
       delegationPolicy: input.delegation_policy,
       mayAct: input.may_act,
-    }).catch((error: unknown) => {
-      if (error instanceof UnknownOwnerError) throw new InvalidField('owner', 'is not a user of this server');
-      throw error;
     });
     if (!updated) throw new NotFound('agent');
     record(ctx, 'agent.updated', updated, { changed: Object.keys(input) });
@@ -135,15 +121,10 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
   ];
   for (const [path, status, event] of transitions) {
     router.post(`/:id/${path}`, async (ctx) => {
-      try {
-        const agent = await agents.setStatus(ctx.params.id, status);
-        if (!agent) throw new NotFound('agent');
-        record(ctx, event, agent);
-        ctx.body = agentJson(agent);
-      } catch (error) {
-        if (error instanceof AgentRevokedError) throw new InvalidField('status', 'the agent is revoked, which is permanent');
-        throw error;
-      }
+      const agent = await agents.setStatus(ctx.params.id, status);
+      if (!agent) throw new NotFound('agent');
+      record(ctx, event, agent);
+      ctx.body = agentJson(agent);
     });
   }
 
@@ -155,15 +136,10 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
     if (!usesKeys && input.jwks) throw new InvalidField('jwks', 'must be absent: this agent authenticates with a secret, which the server generates');
     const kidsInUse = validCredentials(current).flatMap((credential) => (credential.publicJwk?.kid ? [String(credential.publicJwk.kid)] : []));
     const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks, kidsInUse) : undefined;
-    try {
-      const rotated = await agents.rotateCredentials(current.id, publicJwks as JsonObject[] | undefined, input.grace_period_seconds);
-      if (!rotated) throw new NotFound('agent');
-      record(ctx, 'agent.credentials_rotated', rotated.agent, { grace_period_seconds: input.grace_period_seconds });
-      ctx.body = { ...agentJson(rotated.agent), ...(rotated.clientSecret ? { client_secret: rotated.clientSecret } : {}) };
-    } catch (error) {
-      if (error instanceof AgentRevokedError) throw new InvalidField('status', 'the agent is revoked, which is permanent');
-      throw error;
-    }
+    const rotated = await agents.rotateCredentials(current.id, publicJwks as JsonObject[] | undefined, input.grace_period_seconds);
+    if (!rotated) throw new NotFound('agent');
+    record(ctx, 'agent.credentials_rotated', rotated.agent, { grace_period_seconds: input.grace_period_seconds });
+    ctx.body = { ...agentJson(rotated.agent), ...(rotated.clientSecret ? { client_secret: rotated.clientSecret } : {}) };
   });
 
   router.delete('/:id', async (ctx) => {

@@ -12,12 +12,11 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { Approval, ApprovalStore, Approver } from '../../adapters/approval-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
-import { InvalidCursorError } from '../../adapters/pagination.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
 import type { Logger } from '../logger.ts';
 import { approvalDecisions } from '../approval-decisions.ts';
 import { approvalPolicy } from '../../policy/approval-tiers.ts';
-import { HttpError, InvalidField, NotFound } from '../http-error.ts';
+import { HttpError, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -50,13 +49,8 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
 
   router.get('/approvals', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    try {
-      const page = await approvals.list({ status: query.status, userId: query.user_id, clientId: query.client_id, limit: query.limit, cursor: query.cursor });
-      ctx.body = { items: page.items.map(view), next_cursor: page.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
-      throw error;
-    }
+    const page = await approvals.list({ status: query.status, userId: query.user_id, clientId: query.client_id, limit: query.limit, cursor: query.cursor });
+    ctx.body = { items: page.items.map(view), next_cursor: page.nextCursor };
   });
 
   router.get('/approvals/:id', async (ctx) => {

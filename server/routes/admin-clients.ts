@@ -5,12 +5,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { AgentRevokedError, type Agent, type AgentStatus, type AgentStore } from '../../adapters/agent-store.ts';
+import type { Agent, AgentStatus, AgentStore } from '../../adapters/agent-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import {
-  ClientRevokedError, NoSecretError, type PostgresClientAdapter, type StoredClient,
+  type PostgresClientAdapter, type StoredClient,
 } from '../../adapters/client-store.ts';
-import { InvalidCursorError } from '../../adapters/pagination.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -57,13 +56,8 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    try {
-      const page = await clients.list({ status: query.status, limit: query.limit, cursor: query.cursor });
-      ctx.body = { items: page.items.map(storedClientJson), next_cursor: page.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
-      throw error;
-    }
+    const page = await clients.list({ status: query.status, limit: query.limit, cursor: query.cursor });
+    ctx.body = { items: page.items.map(storedClientJson), next_cursor: page.nextCursor };
   });
 
   router.get('/:id', async (ctx) => {
@@ -78,17 +72,12 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
   for (const [path, status, event] of transitions) {
     router.post(`/:id/${path}`, async (ctx) => {
       const found = await existing(ctx);
-      try {
-        const changed: Found | undefined = found.kind === 'agent'
-          ? (await agents.setStatus(found.agent.id, status).then((agent) => agent && { kind: 'agent' as const, agent }))
-          : (await clients.setStatus(found.client.id, status).then((client) => client && { kind: 'registered' as const, client }));
-        if (!changed) throw new NotFound('client');
-        record(ctx, event, ctx.params.id, { kind: changed.kind });
-        ctx.body = json(changed);
-      } catch (error) {
-        if (error instanceof AgentRevokedError || error instanceof ClientRevokedError) throw new InvalidField('status', 'the client is revoked, which is permanent');
-        throw error;
-      }
+      const changed: Found | undefined = found.kind === 'agent'
+        ? (await agents.setStatus(found.agent.id, status).then((agent) => agent && { kind: 'agent' as const, agent }))
+        : (await clients.setStatus(found.client.id, status).then((client) => client && { kind: 'registered' as const, client }));
+      if (!changed) throw new NotFound('client');
+      record(ctx, event, ctx.params.id, { kind: changed.kind });
+      ctx.body = json(changed);
     });
   }
 
@@ -96,16 +85,10 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
     const input = parseInput(rotateInput, await readJson(ctx));
     const found = await existing(ctx);
     if (found.kind === 'agent') throw new InvalidField('id', 'names an agent: rotate its credentials at /admin/agents/{id}/rotate-credentials, which takes its keys');
-    try {
-      const rotated = await clients.rotateSecret(found.client.id, input.grace_period_seconds);
-      if (!rotated) throw new NotFound('client');
-      record(ctx, 'client.credentials_rotated', found.client.id, { grace_period_seconds: input.grace_period_seconds });
-      ctx.body = { ...storedClientJson(rotated.client), client_secret: rotated.clientSecret };
-    } catch (error) {
-      if (error instanceof ClientRevokedError) throw new InvalidField('status', 'the client is revoked, which is permanent');
-      if (error instanceof NoSecretError) throw new InvalidField('id', 'names a client that does not authenticate with a secret; update its keys through RFC 7592');
-      throw error;
-    }
+    const rotated = await clients.rotateSecret(found.client.id, input.grace_period_seconds);
+    if (!rotated) throw new NotFound('client');
+    record(ctx, 'client.credentials_rotated', found.client.id, { grace_period_seconds: input.grace_period_seconds });
+    ctx.body = { ...storedClientJson(rotated.client), client_secret: rotated.clientSecret };
   });
 
   router.delete('/:id', async (ctx) => {

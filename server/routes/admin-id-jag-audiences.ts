@@ -3,8 +3,7 @@
 // list, is refused with invalid_target.
 import Router from '@koa/router';
 import { z } from 'zod';
-import { DuplicateIdJagAudienceError, type IdJagAudience, type IdJagAudienceStore } from '../../adapters/id-jag-audience-store.ts';
-import { InvalidCursorError } from '../../adapters/pagination.ts';
+import type { IdJagAudience, IdJagAudienceStore } from '../../adapters/id-jag-audience-store.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
@@ -37,23 +36,13 @@ export function adminIdJagAudienceRoutes(audiences: IdJagAudienceStore, issuer: 
     const input = parseInput(createAudience, await readJson(ctx));
     // An IdP never mints ID-JAGs for itself (draft §4.4: it would redeem its own).
     if (input.issuer === issuer) throw new InvalidField('issuer', 'is this server\'s own issuer');
-    try {
-      ctx.body = view(await audiences.create({ ...input, scopes: input.scopes }));
-      ctx.status = 201;
-    } catch (error) {
-      if (error instanceof DuplicateIdJagAudienceError) throw new InvalidField('issuer', 'is already registered');
-      throw error;
-    }
+    ctx.body = view(await audiences.create({ ...input, scopes: input.scopes }));
+    ctx.status = 201;
   });
 
   router.get('/', async (ctx) => {
-    try {
-      const page = await audiences.list(parseInput(listQuery, ctx.query));
-      ctx.body = { items: page.items.map(view), next_cursor: page.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
-      throw error;
-    }
+    const page = await audiences.list(parseInput(listQuery, ctx.query));
+    ctx.body = { items: page.items.map(view), next_cursor: page.nextCursor };
   });
 
   router.get('/:issuer', async (ctx) => {

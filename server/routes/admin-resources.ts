@@ -2,12 +2,11 @@
 // requested for a resource not registered here is refused with invalid_target.
 import Router from '@koa/router';
 import { z } from 'zod';
-import { InvalidCursorError } from '../../adapters/pagination.ts';
-import { DuplicateResourceError, type Resource, type ResourceStore } from '../../adapters/resource-store.ts';
+import type { Resource, ResourceStore } from '../../adapters/resource-store.ts';
 import type { SigningAlg } from '../../keys/signing-keys.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { resourceMetadataUrl } from './protected-resource-metadata.ts';
-import { InvalidField, NotFound } from '../http-error.ts';
+import { NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -74,32 +73,22 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
 
   router.post('/', async (ctx) => {
     const input = parseInput(createResource, await readJson(ctx));
-    try {
-      ctx.body = resourceJson(await resources.create({
-        identifier: input.identifier,
-        name: input.name,
-        scopes: input.scopes,
-        tokenFormat: input.token_format,
-        accessTokenTtl: input.access_token_ttl,
-        dpopRequired: input.dpop_required,
-        documentationUrl: input.documentation_url,
-        signingAlg: input.signing_alg,
-      }));
-      ctx.status = 201;
-    } catch (error) {
-      if (error instanceof DuplicateResourceError) throw new InvalidField('identifier', 'is already registered');
-      throw error;
-    }
+    ctx.body = resourceJson(await resources.create({
+      identifier: input.identifier,
+      name: input.name,
+      scopes: input.scopes,
+      tokenFormat: input.token_format,
+      accessTokenTtl: input.access_token_ttl,
+      dpopRequired: input.dpop_required,
+      documentationUrl: input.documentation_url,
+      signingAlg: input.signing_alg,
+    }));
+    ctx.status = 201;
   });
 
   router.get('/', async (ctx) => {
-    try {
-      const page = await resources.list(parseInput(listQuery, ctx.query));
-      ctx.body = { items: page.items.map(resourceJson), next_cursor: page.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
-      throw error;
-    }
+    const page = await resources.list(parseInput(listQuery, ctx.query));
+    ctx.body = { items: page.items.map(resourceJson), next_cursor: page.nextCursor };
   });
 
   router.get('/:identifier', async (ctx) => {

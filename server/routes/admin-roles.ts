@@ -6,14 +6,12 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import type { JsonObject } from '../../adapters/database.ts';
-import { InvalidCursorError } from '../../adapters/pagination.ts';
 import {
-  DuplicateRoleError, RoleCycleError, RoleInheritedError, UnknownInheritedRoleError,
   type Principal, type Role, type RoleStore,
 } from '../../adapters/role-store.ts';
 import { isScopePattern } from '../../policy/scope-patterns.ts';
 import { expandRoles, patternsOfRoles } from '../../policy/roles.ts';
-import { HttpError, InvalidField, NotFound } from '../http-error.ts';
+import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -75,7 +73,7 @@ export function adminRoleRoutes({ roles, audit, principalExists }: AdminRoleDepe
 
   router.post('/', async (ctx) => {
     const input = parseInput(createRole, await readJson(ctx));
-    const role = await graphChange(() => roles.create(input));
+    const role = await roles.create(input);
     record(ctx, 'role.created', role.name, { scopes: role.scopes, inherits: role.inherits });
     ctx.body = await view(role);
     ctx.status = 201;
@@ -97,13 +95,8 @@ export function adminRoleRoutes({ roles, audit, principalExists }: AdminRoleDepe
       };
       return;
     }
-    try {
-      const found = await roles.list({ limit: query.limit, cursor: query.cursor });
-      ctx.body = { items: await Promise.all(found.items.map(view)), next_cursor: found.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
-      throw error;
-    }
+    const found = await roles.list({ limit: query.limit, cursor: query.cursor });
+    ctx.body = { items: await Promise.all(found.items.map(view)), next_cursor: found.nextCursor };
   });
 
   router.get('/:name', async (ctx) => {
@@ -114,14 +107,14 @@ export function adminRoleRoutes({ roles, audit, principalExists }: AdminRoleDepe
 
   router.put('/:name', async (ctx) => {
     const input = parseInput(body, await readJson(ctx));
-    const role = await graphChange(() => roles.replace({ ...input, name: ctx.params.name }));
+    const role = await roles.replace({ ...input, name: ctx.params.name });
     if (!role) throw new NotFound('role');
     record(ctx, 'role.updated', role.name, { scopes: role.scopes, inherits: role.inherits });
     ctx.body = await view(role);
   });
 
   router.delete('/:name', async (ctx) => {
-    const holders = await graphChange(() => roles.delete(ctx.params.name));
+    const holders = await roles.delete(ctx.params.name);
     if (!holders) throw new NotFound('role');
     record(ctx, 'role.deleted', ctx.params.name, { holders: holders.length });
     ctx.status = 204;
@@ -130,13 +123,8 @@ export function adminRoleRoutes({ roles, audit, principalExists }: AdminRoleDepe
   router.get('/:name/holders', async (ctx) => {
     const query = parseInput(holdersQuery, ctx.query);
     if (!(await roles.get(ctx.params.name))) throw new NotFound('role');
-    try {
-      const found = await roles.holders(ctx.params.name, query);
-      ctx.body = { items: found.items.map((item) => ({ [item.type === 'user' ? 'user_id' : 'client_id']: item.id, since: item.since })), next_cursor: found.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
-      throw error;
-    }
+    const found = await roles.holders(ctx.params.name, query);
+    ctx.body = { items: found.items.map((item) => ({ [item.type === 'user' ? 'user_id' : 'client_id']: item.id, since: item.since })), next_cursor: found.nextCursor };
   });
 
   // Granting is idempotent: 201 when the principal did not hold the role, 200 when it already did.
@@ -161,16 +149,4 @@ export function adminRoleRoutes({ roles, audit, principalExists }: AdminRoleDepe
   });
 
   return router;
-}
-
-/** The graph's refusals as the admin API's: the field that caused them, or 409 for a role still inherited. */
-async function graphChange<T>(change: () => Promise<T>): Promise<T> {
-  try {
-    return await change();
-  } catch (error) {
-    if (error instanceof DuplicateRoleError) throw new InvalidField('name', 'is already a role');
-    if (error instanceof UnknownInheritedRoleError || error instanceof RoleCycleError) throw new InvalidField('inherits', error.message);
-    if (error instanceof RoleInheritedError) throw new HttpError(409, 'invalid_request', error.message);
-    throw error;
-  }
 }

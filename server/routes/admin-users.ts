@@ -1,9 +1,8 @@
 // /admin/users: the people who sign in at the login page.
 import Router from '@koa/router';
 import { z } from 'zod';
-import { InvalidCursorError } from '../../adapters/pagination.ts';
-import { DuplicateUsernameError, type User, type UserStore } from '../../adapters/user-store.ts';
-import { HttpError, InvalidField, NotFound } from '../http-error.ts';
+import type { User, UserStore } from '../../adapters/user-store.ts';
+import { NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -25,24 +24,14 @@ export function adminUserRoutes(users: UserStore): Router {
 
   router.post('/', async (ctx) => {
     const input = parseInput(createUser, await readJson(ctx));
-    try {
-      ctx.body = userJson(await users.create(input));
-      ctx.status = 201;
-    } catch (error) {
-      if (error instanceof DuplicateUsernameError) throw new InvalidField('username', 'is already taken');
-      throw error;
-    }
+    ctx.body = userJson(await users.create(input));
+    ctx.status = 201;
   });
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    try {
-      const page = await users.list(query);
-      ctx.body = { items: page.items.map(userJson), next_cursor: page.nextCursor };
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new InvalidField('cursor', error.message);
-      throw error;
-    }
+    const page = await users.list(query);
+    ctx.body = { items: page.items.map(userJson), next_cursor: page.nextCursor };
   });
 
   router.get('/:id', async (ctx) => {
@@ -52,15 +41,7 @@ export function adminUserRoutes(users: UserStore): Router {
   });
 
   router.delete('/:id', async (ctx) => {
-    try {
-      if (!(await users.delete(ctx.params.id))) throw new NotFound('user');
-    } catch (error) {
-      // 23001/23503: agents still name this user as their owner (adapters/migrations/0002_agents.ts).
-      if (['23001', '23503'].includes((error as { code?: string }).code ?? '')) {
-        throw new HttpError(409, 'invalid_request', 'the user owns agents; delete them or give them another owner first');
-      }
-      throw error;
-    }
+    if (!(await users.delete(ctx.params.id))) throw new NotFound('user');
     ctx.status = 204;
   });
 
