@@ -18,9 +18,15 @@ import { scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { approvalTier, stricterTier } from '../policy/approval-tiers.ts';
 import { AGENT_ACTION, requestedAuthorizationDetails } from '../policy/authorization-details.ts';
 import { builtInCibaGrant } from '../issuance/oidc-grant-helpers.ts';
+import type { Grant } from './grant.ts';
 
-export const grantType = 'urn:openid:params:grant-type:ciba';
-export const parameters = ['auth_req_id'];
+// In place of oidc-provider's own registration of the same grant, which our handler runs inside.
+export const grant: Grant = {
+  grantType: 'urn:openid:params:grant-type:ciba',
+  parameters: ['auth_req_id', 'resource', 'authorization_details'],
+  allowedDuplicateParameters: ['resource'],
+  handler: (deps, provider) => cibaGrantHandler(provider, deps.ciba),
+};
 
 /** The login_hint that names the requesting agent's owner (documented in the README). */
 export const OWNER_HINT = 'owner';

@@ -13,10 +13,14 @@ import {
 } from '../issuance/pipeline.ts';
 import { resolveRequestedResources, validateClientScope, validateDpop } from '../issuance/oidc-grant-helpers.ts';
 import { scopesNotAllowed } from '../policy/scope-patterns.ts';
+import type { Grant } from './grant.ts';
 
-export const grantType = 'client_credentials';
-export const parameters = ['scope', 'resource', 'authorization_details'];
-export const allowedDuplicateParameters = ['resource'];
+export const grant: Grant = {
+  grantType: 'client_credentials',
+  parameters: ['scope', 'resource', 'authorization_details'],
+  allowedDuplicateParameters: ['resource'],
+  handler: (deps) => clientCredentialsHandler({ agents: deps.agents, roles: deps.roles, approvals: deps.ciba.approvals }),
+};
 
 export interface ClientCredentialsDependencies extends IssuanceDependencies {
   /** The client's approval tiers (policy/approval-tiers.ts): only what is autonomous is issued here. */

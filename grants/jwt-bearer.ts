@@ -16,10 +16,16 @@ import {
 import { resolveRequestedResources, validateDpop } from '../issuance/oidc-grant-helpers.ts';
 import { scopeAllowed } from '../policy/scope-patterns.ts';
 import { responseScope } from '../policy/scope-resolution.ts';
+import type { Grant } from './grant.ts';
 
-export const grantType = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
-export const parameters = ['assertion', 'scope', 'resource'];
-export const allowedDuplicateParameters: string[] = [];
+export const grant: Grant = {
+  grantType: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+  parameters: ['assertion', 'scope', 'resource'],
+  allowedDuplicateParameters: [],
+  // Offered only where the operator trusts an enterprise IdP (ID_JAG_TRUSTED_IDPS).
+  offered: (deps) => Boolean(deps.idJag?.enabled),
+  handler: (deps) => jwtBearerHandler({ idJag: deps.idJag!, agents: deps.agents, roles: deps.roles, users: deps.users }),
+};
 /** What `authorization_grant_profiles_supported` lists for this grant (draft §6). */
 export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
 /** `gty` of the tokens this grant issues. */

@@ -27,16 +27,30 @@ import type { PresentedToken, PresentedTokens } from '../tokens/presented-tokens
 import { EXCHANGED_TOKEN_GTY } from '../tokens/token-liveness.ts';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../tokens/token-types.ts';
 import { issueTransactionToken, type TransactionTokenService } from './transaction-token.ts';
+import type { Grant } from './grant.ts';
 
 export type { IssuedTransactionToken, TransactionTokenService } from './transaction-token.ts';
 
-export const grantType = TOKEN_EXCHANGE_GRANT;
-export const parameters = [
-  'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'audience', 'resource', 'scope',
-  // Txn-Token requests only.
-  'request_context', 'request_details',
-];
-export const allowedDuplicateParameters = ['audience', 'resource'];
+export const grant: Grant = {
+  grantType: TOKEN_EXCHANGE_GRANT,
+  parameters: [
+    'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'audience', 'resource', 'scope',
+    // Txn-Token requests only.
+    'request_context', 'request_details',
+  ],
+  allowedDuplicateParameters: ['audience', 'resource'],
+  handler: (deps) => tokenExchangeHandler({
+    issuer: deps.issuer,
+    agents: deps.agents,
+    roles: deps.roles,
+    presented: deps.presented,
+    lineage: deps.lineage,
+    jwtRecords: deps.jwtRecords,
+    delegationDefaults: deps.delegationDefaults,
+    transactionTokens: deps.transactionTokens,
+    idJag: { issuer: deps.issuer, audiences: deps.idJagAudiences, users: deps.users, presented: deps.presented, signer: deps.transactionTokens.signer },
+  }),
+};
 
 export interface TokenExchangeDependencies extends IssuanceDependencies {
   /** Where a JWT access token's record is stored (server/jwt-access-token-records.ts). */

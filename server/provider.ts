@@ -9,54 +9,31 @@ import { isDeepStrictEqual } from 'node:util';
 import type { JWK } from 'jose';
 import type { z } from 'zod';
 import { agentSecretHashes } from '../adapters/client-adapter.ts';
-import type { AgentStore } from '../adapters/agent-store.ts';
 import { storedClientSecretHashes, type PostgresClientAdapter } from '../adapters/client-store.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
-import type { UserStore } from '../adapters/user-store.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
-import * as clientCredentials from '../grants/client-credentials.ts';
-import { clientDelegationPolicy, mayActStatement, type PolicyDefaults } from '../policy/delegation-policy.ts';
-import type { PresentedTokens } from '../tokens/presented-tokens.ts';
+import { registerGrants, type GrantDependencies } from '../grants/index.ts';
+import { clientDelegationPolicy, mayActStatement } from '../policy/delegation-policy.ts';
 import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../policy/scope-resolution.ts';
 import * as ciba from '../grants/ciba.ts';
 import { AGENT_ACTION, validateAgentAction } from '../policy/authorization-details.ts';
-import type { ApprovalStore } from '../adapters/approval-store.ts';
-import * as tokenExchange from '../grants/token-exchange.ts';
 import * as jwtBearer from '../grants/jwt-bearer.ts';
-import type { IdJagVerifier } from '../tokens/id-jag-verifier.ts';
-import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import { TOKEN_TYPE } from '../tokens/token-types.ts';
 import { transactionTokenPolicy } from '../policy/transaction-token-policy.ts';
-import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../tokens/token-liveness.ts';
-import type { RoleStore } from '../adapters/role-store.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
 import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
 
-export interface ProviderDependencies {
-  issuer: string;
+/** The grants' dependencies (grants/grant.ts: stores, token verification, policies) and the provider's own. */
+export interface ProviderDependencies extends GrantDependencies {
   /** Storage for every oidc-provider model; `Client` goes to PostgreSQL, the rest to Redis or memory. */
   adapter: (modelName: string) => Adapter;
-  users: UserStore;
   resources: ResourceStore;
-  agents: AgentStore;
-  /** Roles: what an agent may be granted beyond its own patterns. */
-  roles: RoleStore;
   /** Our rules on top of expiry and revocation (kill switch, exchange lineage); consulted by introspection. */
   liveness: TokenLiveness;
-  lineage: TokenLineage;
-  /** Subject and actor tokens for token exchange. */
-  presented: PresentedTokens;
-  /** The authorization servers we issue ID-JAGs for, as an enterprise IdP. */
-  idJagAudiences: IdJagAudienceStore;
-  /** Enterprise IdPs whose ID-JAGs the jwt-bearer grant accepts; the grant is offered only when there is one. */
-  idJag?: IdJagVerifier;
-  delegationDefaults: PolicyDefaults;
-  /** Transaction tokens: the trust domain they are valid in, the key that signs them, and their limits. */
-  transactionTokens: tokenExchange.TransactionTokenService;
   /** Client ID Metadata Documents: on by default; private addresses only where the operator allows them. */
   cimd: { enabled: boolean; allowPrivateAddresses: boolean };
   /** Private signing JWKs, active keys first (see keys/signing-keys.ts). */
@@ -74,8 +51,6 @@ export interface ProviderDependencies {
   registeredClients?: Pick<PostgresClientAdapter, 'record'>;
   /** Seconds a sign-in lasts (SESSION_TTL); lifetimes.session when not given. */
   sessionTtl?: number;
-  /** Human approval (CIBA, approval tiers): grants/ciba.ts. */
-  ciba: ciba.CibaDependencies & { approvals: Pick<ApprovalStore, 'policyOf'> };
 }
 
 /** The OpenID Connect scopes we serve; resource scopes come from the resource registry. */
@@ -444,38 +419,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     return matches.includes(true);
   };
 
-  provider.registerGrantType(
-    clientCredentials.grantType,
-    clientCredentials.clientCredentialsHandler({ agents: deps.agents, roles: deps.roles, approvals: deps.ciba.approvals }),
-    clientCredentials.parameters,
-    clientCredentials.allowedDuplicateParameters,
-  );
-  provider.registerGrantType(
-    tokenExchange.grantType,
-    tokenExchange.tokenExchangeHandler({
-      issuer: deps.issuer,
-      agents: deps.agents,
-      roles: deps.roles,
-      presented: deps.presented,
-      lineage: deps.lineage,
-      jwtRecords: deps.jwtRecords,
-      delegationDefaults: deps.delegationDefaults,
-      transactionTokens: deps.transactionTokens,
-      idJag: { issuer: deps.issuer, audiences: deps.idJagAudiences, users: deps.users, presented: deps.presented, signer: deps.transactionTokens.signer },
-    }),
-    tokenExchange.parameters,
-    tokenExchange.allowedDuplicateParameters,
-  );
-  // In place of oidc-provider's own registration of the same grant, which it runs inside (grants/ciba.ts).
-  provider.registerGrantType(ciba.grantType, ciba.cibaGrantHandler(provider, deps.ciba) as never, [...ciba.parameters, 'resource', 'authorization_details'], ['resource']);
-  if (deps.idJag?.enabled) {
-    provider.registerGrantType(
-      jwtBearer.grantType,
-      jwtBearer.jwtBearerHandler({ idJag: deps.idJag, agents: deps.agents, roles: deps.roles, users: deps.users }),
-      jwtBearer.parameters,
-      jwtBearer.allowedDuplicateParameters,
-    );
-  }
+  registerGrants(provider, deps);
 
   return provider;
 }
