@@ -12,7 +12,8 @@ import { idJagAlg, idJagLifetime } from '../config/defaults.ts';
 import type { TokenSigner } from '../keys/token-signer.ts';
 import { ID_JAG_TYP } from '../tokens/token-types.ts';
 import { buildTokenResponse, checkDpopReplay, type validateDpop } from '../issuance/oidc-grant-helpers.ts';
-import { UnacceptableTokenError, type PresentedTokens } from '../tokens/presented-tokens.ts';
+import type { PresentedTokens } from '../tokens/presented-tokens.ts';
+import { PresentedTokenError } from '../tokens/presented-token-error.ts';
 import { TOKEN_TYPE } from '../tokens/token-types.ts';
 
 export interface IdJagIssuanceDependencies {
@@ -62,7 +63,7 @@ export async function issueIdJag(ctx: TokenEndpointGrantContext, deps: IdJagIssu
     // Its audience must be the requesting client (draft §4.3).
     subject = await deps.presented.accept(ctx, subjectToken, TOKEN_TYPE.idToken, 'subject_token', [TOKEN_TYPE.idToken]);
   } catch (error) {
-    if (error instanceof UnacceptableTokenError) throw new errors.InvalidRequest(error.message);
+    if (error instanceof PresentedTokenError) throw new errors.InvalidRequest(error.message);
     throw error;
   }
   const user = await deps.users.findById(subject.subject);

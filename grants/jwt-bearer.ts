@@ -8,7 +8,8 @@
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { UserStore } from '../adapters/user-store.ts';
 import { lifetimes } from '../config/defaults.ts';
-import { IdJagError, type IdentityAssertionGrant, type IdJagVerifier } from '../tokens/id-jag-verifier.ts';
+import type { IdentityAssertionGrant, IdJagVerifier } from '../tokens/id-jag-verifier.ts';
+import { PresentedTokenError } from '../tokens/presented-token-error.ts';
 import { subjectOf, type LinkedSubject } from '../issuance/id-jag-users.ts';
 import {
   acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
@@ -59,7 +60,7 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
     try {
       grant = await deps.idJag.verify(params.assertion, client.clientId);
     } catch (error) {
-      if (error instanceof IdJagError) throw invalidGrant(error.message);
+      if (error instanceof PresentedTokenError) throw invalidGrant(error.message);
       throw error;
     }
     // A bound grant is used only with a proof of its key (draft §7 and draft-parecki-oauth-jwt-dpop-grant).
@@ -96,7 +97,7 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
     try {
       linked = await subjectOf(grant, deps.users);
     } catch (error) {
-      if (error instanceof IdJagError) throw invalidGrant(error.message);
+      if (error instanceof PresentedTokenError) throw invalidGrant(error.message);
       throw error;
     }
 

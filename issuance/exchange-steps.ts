@@ -5,7 +5,8 @@ import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { Agent } from '../adapters/agent-store.ts';
 import type { PolicyRefusal } from '../policy/delegation-policy.ts';
 import { scopeAllowed } from '../policy/scope-patterns.ts';
-import { UnacceptableTokenError, type PresentedRole, type PresentedToken, type PresentedTokens } from '../tokens/presented-tokens.ts';
+import type { PresentedRole, PresentedToken, PresentedTokens } from '../tokens/presented-tokens.ts';
+import { PresentedTokenError } from '../tokens/presented-token-error.ts';
 
 type Client = NonNullable<TokenEndpointGrantContext['oidc']['client']>;
 
@@ -14,7 +15,7 @@ export async function acceptToken(ctx: TokenEndpointGrantContext, presented: Pre
     return await presented.accept(ctx, value, type, role, acceptedTypes);
   } catch (error) {
     // §2.2.2: an invalid or unacceptable subject or actor token is `invalid_request`.
-    if (error instanceof UnacceptableTokenError) throw new errors.InvalidRequest(error.message);
+    if (error instanceof PresentedTokenError) throw new errors.InvalidRequest(error.message);
     throw error;
   }
 }

@@ -7,7 +7,8 @@ import type { AgentStore } from '../adapters/agent-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { clientDelegationPolicy, policyFor, type DelegationPolicy, type PolicyDefaults } from '../policy/delegation-policy.ts';
-import { UnacceptableTokenError, type PresentedTokens } from '../tokens/presented-tokens.ts';
+import type { PresentedTokens } from '../tokens/presented-tokens.ts';
+import { PresentedTokenError } from '../tokens/presented-token-error.ts';
 import type { PresentedTokenFacts, SubjectFacts } from '../policy/access-decision.ts';
 
 export interface AccessFactsDependencies {
@@ -58,7 +59,7 @@ export class AccessFacts {
     try {
       token = await this.#deps.presented.ownAccessToken(this.#deps.provider, value);
     } catch (error) {
-      if (error instanceof UnacceptableTokenError) return { active: false, reason: error.message.replace(/^access_token /, '') };
+      if (error instanceof PresentedTokenError) return { active: false, reason: error.message.replace(/^access_token /, '') };
       throw error;
     }
     return {

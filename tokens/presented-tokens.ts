@@ -15,10 +15,11 @@ import { looksLikeCompactJws, type OwnTokenVerifier } from '../keys/own-token-ve
 import { EXCHANGED_TOKEN_GTY, type TokenLiveness } from './token-liveness.ts';
 import { MalformedActClaimError, parseActClaim, type ActClaim } from '../policy/act-chain.ts';
 import { ID_JAG_TYP, mediaTypeOf, TOKEN_TYPE, TXN_TOKEN_TYP } from './token-types.ts';
-import { SubjectTokenError, peekIssuer, type TrustedIssuers } from './trusted-issuers.ts';
+import { peekIssuer, type TrustedIssuers } from './trusted-issuers.ts';
+import { PresentedTokenError, type PresentedRole } from './presented-token-error.ts';
 
 /** Where the token was presented: RFC 8693's two roles, or as the credential for one of our own APIs. */
-export type PresentedRole = 'subject_token' | 'actor_token' | 'access_token';
+export type { PresentedRole } from './presented-token-error.ts';
 
 /** What RFC 8693 token exchange accepts when the caller names no other list. */
 export const EXCHANGE_TOKEN_TYPES: readonly string[] = [TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt, TOKEN_TYPE.idToken];
@@ -62,18 +63,6 @@ export interface PresentedToken {
   transaction?: PresentedTransaction;
 }
 
-/** A presented token we refuse; the message is safe to show the client. */
-export class UnacceptableTokenError extends Error {
-  readonly code = 'ERR_UNACCEPTABLE_TOKEN';
-  readonly role: PresentedRole;
-
-  constructor(role: PresentedRole, problem: string) {
-    super(`${role} ${problem}`);
-    this.name = 'UnacceptableTokenError';
-    this.role = role;
-  }
-}
-
 interface StoredToken {
   kind: 'AccessToken' | 'ClientCredentials';
   jti: string;
@@ -102,6 +91,13 @@ export interface PresentedTokenDependencies {
   agents: Pick<AgentStore, 'get'>;
 }
 
+/** A refusal of a token in `role`: its message is "<role> <problem>". */
+type Refuse = (problem: string, code?: PresentedTokenError['code']) => PresentedTokenError;
+
+function refusal(role: PresentedRole): Refuse {
+  return (problem, code = 'ERR_UNACCEPTABLE_TOKEN') => new PresentedTokenError(code, `${role} ${problem}`, { role });
+}
+
 export class PresentedTokens {
   readonly #deps: PresentedTokenDependencies;
 
@@ -110,11 +106,11 @@ export class PresentedTokens {
   }
 
   /**
-   * Accepts `value` of `type` in `role` for the authenticated client of `ctx`, or throws UnacceptableTokenError.
+   * Accepts `value` of `type` in `role` for the authenticated client of `ctx`, or throws PresentedTokenError.
    * `acceptedTypes` are the token types the request may present.
    */
   async accept(ctx: KoaContextWithOIDC, value: string, type: string, role: PresentedRole, acceptedTypes = EXCHANGE_TOKEN_TYPES): Promise<PresentedToken> {
-    const refuse = (problem: string) => new UnacceptableTokenError(role, problem);
+    const refuse = refusal(role);
     if (Buffer.byteLength(value) > maxPresentedTokenBytes) throw refuse(`is larger than ${maxPresentedTokenBytes} bytes`);
     // Never exchanged, whatever the request (and the Txn-Token draft forbids them outright).
     if (type === TOKEN_TYPE.refreshToken) throw refuse('may not be a refresh token: refresh tokens are never exchanged');
@@ -142,7 +138,7 @@ export class PresentedTokens {
     }
   }
 
-  async #accessTokenOrJwt(ctx: KoaContextWithOIDC, value: string, type: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
+  async #accessTokenOrJwt(ctx: KoaContextWithOIDC, value: string, type: string, refuse: Refuse): Promise<PresentedToken> {
     const structured = looksLikeCompactJws(value);
     if (structured) {
       const issuer = peekIssuer(value);
@@ -156,10 +152,10 @@ export class PresentedTokens {
 
   /**
    * One of our own access tokens (opaque or JWT) presented to an API of ours (the permission check), alive under
-   * the same rules as a subject token; throws UnacceptableTokenError (role `access_token`) otherwise.
+   * the same rules as a subject token; throws PresentedTokenError (role `access_token`) otherwise.
    */
   async ownAccessToken(provider: Provider, value: string): Promise<PresentedToken> {
-    const refuse = (problem: string) => new UnacceptableTokenError('access_token', problem);
+    const refuse = refusal('access_token');
     if (Buffer.byteLength(value) > maxPresentedTokenBytes) throw refuse(`is larger than ${maxPresentedTokenBytes} bytes`);
     if (!looksLikeCompactJws(value)) return this.#stored(provider, value, refuse);
     if (peekIssuer(value) !== this.#deps.ownTokens.issuer) throw refuse('was not issued by this server');
@@ -167,18 +163,18 @@ export class PresentedTokens {
     return this.#stored(provider, this.#deps.jwtRecords.of(jti), refuse);
   }
 
-  async #verifyOwn(value: string, options: { typ?: string; audience?: string }, refuse: (problem: string) => UnacceptableTokenError): Promise<string> {
+  async #verifyOwn(value: string, options: { typ?: string; audience?: string }, refuse: Refuse): Promise<string> {
     try {
       const payload = await this.#deps.ownTokens.verify(value, options);
       if (typeof payload.jti !== 'string') throw refuse('has no jti');
       return payload.jti;
     } catch (error) {
-      throw error instanceof UnacceptableTokenError ? error : refuse(describeJoseError(error));
+      throw error instanceof PresentedTokenError && error.role ? error : refuse(describeJoseError(error));
     }
   }
 
   /** One of our access tokens, by its stored id: it must exist and be alive under every rule of ours. */
-  async #stored(provider: Provider, id: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
+  async #stored(provider: Provider, id: string, refuse: Refuse): Promise<PresentedToken> {
     const [accessToken, clientCredentials] = await Promise.all([provider.AccessToken.find(id), provider.ClientCredentials.find(id)]);
     const token = (accessToken ?? clientCredentials) as unknown as StoredToken | undefined;
     if (!token) throw refuse('is not active (unknown, expired or revoked)');
@@ -215,7 +211,7 @@ export class PresentedTokens {
   }
 
   /** An ID token we issued; as a subject or actor it must have been issued to the requesting client. */
-  async #idToken(value: string, clientId: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
+  async #idToken(value: string, clientId: string, refuse: Refuse): Promise<PresentedToken> {
     if (!looksLikeCompactJws(value)) throw refuse('is not a JWT');
     let payload;
     try {
@@ -240,7 +236,7 @@ export class PresentedTokens {
     };
   }
 
-  async #external(value: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
+  async #external(value: string, refuse: Refuse): Promise<PresentedToken> {
     try {
       const external = await this.#deps.trusted.verify(value);
       return {
@@ -257,15 +253,15 @@ export class PresentedTokens {
         isIdToken: false,
       };
     } catch (error) {
-      if (error instanceof SubjectTokenError) throw refuse(`is refused: ${error.message}`);
-      if (error instanceof UnacceptableTokenError) throw error;
+      // The issuer's verdict keeps its code; it becomes a refusal in this role.
+      if (error instanceof PresentedTokenError) throw error.role ? error : refuse(`is refused: ${error.message}`, error.code);
       // Whatever else a foreign token makes the verifier throw (a weak issuer key, say) is still a bad token.
       throw refuse('could not be verified');
     }
   }
 
   /** One of our Txn-Tokens, to be replaced: signed by us for our trust domain, and not expired. */
-  async #transactionToken(value: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
+  async #transactionToken(value: string, refuse: Refuse): Promise<PresentedToken> {
     if (!looksLikeCompactJws(value)) throw refuse('is not a JWT');
     let payload: JWTPayload;
     try {
@@ -300,7 +296,7 @@ export class PresentedTokens {
    * A JWT the requesting workload signed with one of its registered keys: `iss` is the workload, `aud` names us
    * (our issuer or our trust domain), and `sub`, `iat` and `exp` are required ("Self-Signed Subject Token Type").
    */
-  async #selfSigned(ctx: KoaContextWithOIDC, value: string, refuse: (problem: string) => UnacceptableTokenError): Promise<PresentedToken> {
+  async #selfSigned(ctx: KoaContextWithOIDC, value: string, refuse: Refuse): Promise<PresentedToken> {
     if (!looksLikeCompactJws(value)) throw refuse('is not a signed JWT');
     const client = ctx.oidc.client!;
     let keys: JWK[];
@@ -329,7 +325,7 @@ export class PresentedTokens {
   }
 
   /** A JSON object the workload asserts without signing it; it must name a `sub` ("Unsigned JSON Object Subject Token Type"). */
-  #unsignedJson(value: string, clientId: string, refuse: (problem: string) => UnacceptableTokenError): PresentedToken {
+  #unsignedJson(value: string, clientId: string, refuse: Refuse): PresentedToken {
     let parsed: unknown;
     try {
       parsed = JSON.parse(value);
@@ -345,7 +341,7 @@ export class PresentedTokens {
     return selfAsserted(object.sub, scopesOf(object.scope, refuse), exp ?? Infinity, clientId);
   }
 
-  #act(value: unknown, refuse: (problem: string) => UnacceptableTokenError): ActClaim | undefined {
+  #act(value: unknown, refuse: Refuse): ActClaim | undefined {
     try {
       return parseActClaim(value);
     } catch (error) {
@@ -373,7 +369,7 @@ function selfAsserted(subject: string, scopes: string[] | undefined, expiresAt: 
 }
 
 /** A self-asserted `scope` (RFC 8693 §4.2, space-delimited); undefined when absent, which leaves the scope unknown. */
-function scopesOf(value: unknown, refuse: (problem: string) => UnacceptableTokenError): string[] | undefined {
+function scopesOf(value: unknown, refuse: Refuse): string[] | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw refuse('has a "scope" that is not a space-delimited string');
   return value.split(' ').filter(Boolean);

@@ -1,36 +1,13 @@
 // Verifies JWTs from the operator's trusted external issuers (config/trusted-issuers.ts), which token exchange
 // (RFC 8693) accepts as subject tokens and, when they name the requesting client, as actor tokens.
 // RFC 8693 §2.2.2 answers an unacceptable subject or actor token with `invalid_request`; the grant puts a
-// SubjectTokenError's message in the error_description, so every message here is safe to show the client and
+// PresentedTokenError's message in the error_description, so every message here is safe to show the client and
 // never quotes the token.
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { clockTolerance as defaultClockTolerance } from '../config/defaults.ts';
 import type { TrustedIssuerConfig } from '../config/trusted-issuers.ts';
-
-export type SubjectTokenErrorCode =
-  | 'ERR_TOKEN_TOO_LARGE'
-  | 'ERR_TOKEN_MALFORMED'
-  | 'ERR_UNTRUSTED_ISSUER'
-  | 'ERR_ALGORITHM_NOT_ALLOWED'
-  | 'ERR_JWKS_UNAVAILABLE'
-  | 'ERR_SIGNATURE_INVALID'
-  | 'ERR_TOKEN_EXPIRED'
-  | 'ERR_TOKEN_NOT_YET_VALID'
-  | 'ERR_WRONG_AUDIENCE'
-  /** A required claim (`exp`, `iat` under a maximum age) is missing, or a claim we read has the wrong shape. */
-  | 'ERR_CLAIM_INVALID'
-  | 'ERR_NO_SUBJECT';
-
-export class SubjectTokenError extends Error {
-  readonly code: SubjectTokenErrorCode;
-
-  constructor(code: SubjectTokenErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'SubjectTokenError';
-    this.code = code;
-  }
-}
+import { PresentedTokenError } from './presented-token-error.ts';
 
 /** What a verified external token says about its principal. */
 export interface ExternalSubject {
@@ -102,19 +79,19 @@ export class TrustedIssuers {
     return this.#issuers.has(iss);
   }
 
-  /** Verifies a JWT from a trusted issuer; throws SubjectTokenError saying why it is not acceptable. */
+  /** Verifies a JWT from a trusted issuer; throws PresentedTokenError saying why it is not acceptable. */
   async verify(jwt: string): Promise<ExternalSubject> {
     const { alg, iss } = this.#peek(jwt);
-    if (iss === undefined) throw new SubjectTokenError('ERR_UNTRUSTED_ISSUER', 'the token names no issuer (iss)');
+    if (iss === undefined) throw new PresentedTokenError('ERR_UNTRUSTED_ISSUER', 'the token names no issuer (iss)');
     const issuer = this.#issuers.get(iss);
-    if (!issuer) throw new SubjectTokenError('ERR_UNTRUSTED_ISSUER', `the token's issuer "${quotable(iss)}" is not trusted`);
+    if (!issuer) throw new PresentedTokenError('ERR_UNTRUSTED_ISSUER', `the token's issuer "${quotable(iss)}" is not trusted`);
     const { config } = issuer;
 
     // Decided here rather than left to jose so the client learns exactly why, and so that an HS256 token whose
     // "secret" is the issuer's public key never reaches an HMAC verification.
-    if (alg === 'none') throw new SubjectTokenError('ERR_ALGORITHM_NOT_ALLOWED', 'the token is unsigned (alg "none")');
+    if (alg === 'none') throw new PresentedTokenError('ERR_ALGORITHM_NOT_ALLOWED', 'the token is unsigned (alg "none")');
     if (!config.algorithms.some((allowed) => allowed === alg)) {
-      throw new SubjectTokenError('ERR_ALGORITHM_NOT_ALLOWED', `the token is signed with alg "${quotable(alg)}", which is not allowed`);
+      throw new PresentedTokenError('ERR_ALGORITHM_NOT_ALLOWED', `the token is signed with alg "${quotable(alg)}", which is not allowed`);
     }
 
     const options: JWTVerifyOptions = {
@@ -140,7 +117,7 @@ export class TrustedIssuers {
     if (typeof jwt !== 'string') throw malformed();
     // Before any decoding, so an oversized token costs nothing but this count.
     if (Buffer.byteLength(jwt, 'utf8') > this.#maxTokenBytes) {
-      throw new SubjectTokenError('ERR_TOKEN_TOO_LARGE', `the token is larger than ${this.#maxTokenBytes} bytes`);
+      throw new PresentedTokenError('ERR_TOKEN_TOO_LARGE', `the token is larger than ${this.#maxTokenBytes} bytes`);
     }
     // Three parts: a JWS. Encrypted JWTs (five parts) are not accepted from external issuers.
     if (jwt.split('.').length !== 3) throw malformed();
@@ -152,7 +129,7 @@ export class TrustedIssuers {
     } catch (error) {
       throw malformed(error);
     }
-    if (typeof header.alg !== 'string' || !header.alg) throw new SubjectTokenError('ERR_TOKEN_MALFORMED', 'the token\'s header names no algorithm (alg)');
+    if (typeof header.alg !== 'string' || !header.alg) throw new PresentedTokenError('ERR_TOKEN_MALFORMED', 'the token\'s header names no algorithm (alg)');
     return { alg: header.alg, iss: typeof claims.iss === 'string' ? claims.iss : undefined };
   }
 }
@@ -170,7 +147,7 @@ function keysOf(config: TrustedIssuerConfig): JWTVerifyGetKey {
       // "No key matches" is about the token; anything else (unreachable, timeout, non-200, not a JWKS) is the
       // issuer's side, kept as the cause for our logs and not described to the client.
       if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
-      throw new SubjectTokenError('ERR_JWKS_UNAVAILABLE', 'the issuer\'s keys could not be fetched', { cause: error });
+      throw new PresentedTokenError('ERR_JWKS_UNAVAILABLE', 'the issuer\'s keys could not be fetched', { cause: error });
     }
   };
 }
@@ -195,11 +172,11 @@ async function verifyWithIssuerKeys(jwt: string, getKey: JWTVerifyGetKey, option
 
 /** Our error for one of jose's; anything else (a bug, not a bad token) is returned unchanged. */
 function fromJoseError(error: unknown, config: TrustedIssuerConfig): unknown {
-  if (error instanceof SubjectTokenError) return error;
+  if (error instanceof PresentedTokenError) return error;
   if (error instanceof errors.JWTExpired) {
     // jose reports a token older than maxTokenAge as expired, on `iat`.
-    if (error.claim === 'iat') return new SubjectTokenError('ERR_TOKEN_EXPIRED', `the token was issued more than ${config.maxTokenAgeSeconds} seconds ago`);
-    return new SubjectTokenError('ERR_TOKEN_EXPIRED', 'the token has expired');
+    if (error.claim === 'iat') return new PresentedTokenError('ERR_TOKEN_EXPIRED', `the token was issued more than ${config.maxTokenAgeSeconds} seconds ago`);
+    return new PresentedTokenError('ERR_TOKEN_EXPIRED', 'the token has expired');
   }
   if (error instanceof errors.JWTClaimValidationFailed) return fromClaimFailure(error);
   if (
@@ -207,37 +184,37 @@ function fromJoseError(error: unknown, config: TrustedIssuerConfig): unknown {
     || error instanceof errors.JWKSNoMatchingKey
     || error instanceof errors.JWKSMultipleMatchingKeys
   ) {
-    return new SubjectTokenError('ERR_SIGNATURE_INVALID', 'the token\'s signature does not verify with its issuer\'s keys');
+    return new PresentedTokenError('ERR_SIGNATURE_INVALID', 'the token\'s signature does not verify with its issuer\'s keys');
   }
-  if (error instanceof errors.JOSEAlgNotAllowed) return new SubjectTokenError('ERR_ALGORITHM_NOT_ALLOWED', 'the token\'s algorithm is not allowed');
+  if (error instanceof errors.JOSEAlgNotAllowed) return new PresentedTokenError('ERR_ALGORITHM_NOT_ALLOWED', 'the token\'s algorithm is not allowed');
   if (error instanceof errors.JOSENotSupported) {
     // An unrecognised `crit` header parameter, typically.
-    return new SubjectTokenError('ERR_TOKEN_MALFORMED', 'the token uses a JOSE feature this server does not support');
+    return new PresentedTokenError('ERR_TOKEN_MALFORMED', 'the token uses a JOSE feature this server does not support');
   }
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return malformed(error);
   return error;
 }
 
-function fromClaimFailure(error: InstanceType<typeof errors.JWTClaimValidationFailed>): SubjectTokenError {
+function fromClaimFailure(error: InstanceType<typeof errors.JWTClaimValidationFailed>): PresentedTokenError {
   const { claim, reason } = error;
   if (claim === 'aud') {
-    return new SubjectTokenError('ERR_WRONG_AUDIENCE', reason === 'missing' ? 'the token has no audience (aud)' : 'the token\'s audience is not one this server accepts');
+    return new PresentedTokenError('ERR_WRONG_AUDIENCE', reason === 'missing' ? 'the token has no audience (aud)' : 'the token\'s audience is not one this server accepts');
   }
-  if (claim === 'iss') return new SubjectTokenError('ERR_UNTRUSTED_ISSUER', 'the token\'s issuer is not trusted');
+  if (claim === 'iss') return new PresentedTokenError('ERR_UNTRUSTED_ISSUER', 'the token\'s issuer is not trusted');
   if (reason === 'missing') {
-    return new SubjectTokenError('ERR_CLAIM_INVALID', claim === 'iat' ? 'the token has no "iat" claim, which its issuer\'s tokens must carry' : `the token has no "${claim}" claim`);
+    return new PresentedTokenError('ERR_CLAIM_INVALID', claim === 'iat' ? 'the token has no "iat" claim, which its issuer\'s tokens must carry' : `the token has no "${claim}" claim`);
   }
-  if (reason === 'invalid') return new SubjectTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is not a number`);
-  if (claim === 'nbf') return new SubjectTokenError('ERR_TOKEN_NOT_YET_VALID', 'the token is not valid yet (nbf)');
-  if (claim === 'iat') return new SubjectTokenError('ERR_TOKEN_NOT_YET_VALID', 'the token\'s issue time (iat) is in the future');
-  return new SubjectTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is not acceptable`);
+  if (reason === 'invalid') return new PresentedTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is not a number`);
+  if (claim === 'nbf') return new PresentedTokenError('ERR_TOKEN_NOT_YET_VALID', 'the token is not valid yet (nbf)');
+  if (claim === 'iat') return new PresentedTokenError('ERR_TOKEN_NOT_YET_VALID', 'the token\'s issue time (iat) is in the future');
+  return new PresentedTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is not acceptable`);
 }
 
 function externalSubject(config: TrustedIssuerConfig, payload: JWTPayload): ExternalSubject {
   const principal = payload[config.subjectClaim];
-  if (principal === undefined) throw new SubjectTokenError('ERR_NO_SUBJECT', `the token has no "${config.subjectClaim}" claim`);
+  if (principal === undefined) throw new PresentedTokenError('ERR_NO_SUBJECT', `the token has no "${config.subjectClaim}" claim`);
   if (typeof principal !== 'string' || !principal) {
-    throw new SubjectTokenError('ERR_NO_SUBJECT', `the token's "${config.subjectClaim}" claim is not a non-empty string`);
+    throw new PresentedTokenError('ERR_NO_SUBJECT', `the token's "${config.subjectClaim}" claim is not a non-empty string`);
   }
   return {
     issuer: config.issuer,
@@ -269,7 +246,7 @@ function scopesOf(payload: JWTPayload, scopeClaim: string): string[] | undefined
     if (value === undefined) continue;
     const scopes = typeof value === 'string' ? value.split(' ').filter(Boolean) : value;
     if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === 'string' && SCOPE_TOKEN.test(scope))) {
-      throw new SubjectTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is neither a space-delimited string nor an array of scope names`);
+      throw new PresentedTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is neither a space-delimited string nor an array of scope names`);
     }
     return [...new Set<string>(scopes)];
   }
@@ -279,7 +256,7 @@ function scopesOf(payload: JWTPayload, scopeClaim: string): string[] | undefined
 function jsonObjectClaim(payload: JWTPayload, claim: string): Record<string, unknown> | undefined {
   const value = payload[claim];
   if (value === undefined) return undefined;
-  if (!isJsonObject(value)) throw new SubjectTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is not a JSON object`);
+  if (!isJsonObject(value)) throw new PresentedTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is not a JSON object`);
   return value;
 }
 
@@ -288,7 +265,7 @@ function clientIdOf(payload: JWTPayload): string | undefined {
   const clientId = optionalString(payload.client_id, 'client_id');
   // The client id decides whether an actor token names the requesting client; two answers would be a guess.
   if (azp !== undefined && clientId !== undefined && azp !== clientId) {
-    throw new SubjectTokenError('ERR_CLAIM_INVALID', 'the token\'s "azp" and "client_id" claims disagree');
+    throw new PresentedTokenError('ERR_CLAIM_INVALID', 'the token\'s "azp" and "client_id" claims disagree');
   }
   return azp ?? clientId;
 }
@@ -298,19 +275,19 @@ function audiencesOf(payload: JWTPayload): string[] {
   if (typeof aud === 'string') return [aud];
   // jose has checked that one member matches, not that every member is a string.
   if (Array.isArray(aud) && aud.every((member) => typeof member === 'string')) return aud;
-  throw new SubjectTokenError('ERR_CLAIM_INVALID', 'the token\'s "aud" claim is neither a string nor an array of strings');
+  throw new PresentedTokenError('ERR_CLAIM_INVALID', 'the token\'s "aud" claim is neither a string nor an array of strings');
 }
 
 function jktOf(payload: JWTPayload): string | undefined {
   const { cnf } = payload;
   if (cnf === undefined) return undefined;
-  if (!isJsonObject(cnf)) throw new SubjectTokenError('ERR_CLAIM_INVALID', 'the token\'s "cnf" claim is not a JSON object');
+  if (!isJsonObject(cnf)) throw new PresentedTokenError('ERR_CLAIM_INVALID', 'the token\'s "cnf" claim is not a JSON object');
   return optionalString(cnf.jkt, 'cnf.jkt');
 }
 
 function optionalString(value: unknown, claim: string): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !value) throw new SubjectTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is not a non-empty string`);
+  if (typeof value !== 'string' || !value) throw new PresentedTokenError('ERR_CLAIM_INVALID', `the token's "${claim}" claim is not a non-empty string`);
   return value;
 }
 
@@ -318,8 +295,8 @@ function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function malformed(cause?: unknown): SubjectTokenError {
-  return new SubjectTokenError('ERR_TOKEN_MALFORMED', 'the token is not a well-formed JWT', cause === undefined ? undefined : { cause });
+function malformed(cause?: unknown): PresentedTokenError {
+  return new PresentedTokenError('ERR_TOKEN_MALFORMED', 'the token is not a well-formed JWT', cause === undefined ? undefined : { cause });
 }
 
 /**

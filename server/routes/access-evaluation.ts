@@ -12,7 +12,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { authzenDefaults } from '../../config/defaults.ts';
 import type { PresentedTokens } from '../../tokens/presented-tokens.ts';
-import { UnacceptableTokenError } from '../../tokens/presented-tokens.ts';
+import { PresentedTokenError } from '../../tokens/presented-token-error.ts';
 import { decideAccess, type AccessDecision } from '../../policy/access-decision.ts';
 import type { AccessFacts } from '../access-facts.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
@@ -74,7 +74,7 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
     try {
       presented = await deps.presented.ownAccessToken(deps.provider, token);
     } catch (error) {
-      if (!(error instanceof UnacceptableTokenError)) throw error;
+      if (!(error instanceof PresentedTokenError)) throw error;
       const description = error.message.replace(/^access_token/, 'the access token');
       throw new HttpError(401, 'invalid_token', description, { headers: { 'WWW-Authenticate': challenge({ code: 'invalid_token', description }) } });
     }

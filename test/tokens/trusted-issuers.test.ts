@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseTrustedIssuers, type TrustedIssuerConfig } from '../../config/trusted-issuers.ts';
-import { peekIssuer, SubjectTokenError, TrustedIssuers, type SubjectTokenErrorCode } from '../../tokens/trusted-issuers.ts';
+import { peekIssuer, TrustedIssuers } from '../../tokens/trusted-issuers.ts';
+import { PresentedTokenError, type PresentedTokenErrorCode } from '../../tokens/presented-token-error.ts';
 
 const ISSUER = 'https://idp.example';
 const STRICT_ISSUER = 'https://strict.example';
@@ -60,15 +61,15 @@ function sign(claims: JWTPayload, { key = rsa.privateKey, alg = 'RS256', kid = '
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
 
-async function refusal(issuers: TrustedIssuers, jwt: string): Promise<SubjectTokenError> {
+async function refusal(issuers: TrustedIssuers, jwt: string): Promise<PresentedTokenError> {
   const error = await issuers.verify(jwt).then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(SubjectTokenError);
+  expect(error).toBeInstanceOf(PresentedTokenError);
   // The grant shows the message to the client. (Junk as short as `abc` could be a word of the message.)
   if (jwt.length > 16) expect((error as Error).message).not.toContain(jwt);
-  return error as SubjectTokenError;
+  return error as PresentedTokenError;
 }
 
-async function expectRefused(jwt: string, code: SubjectTokenErrorCode, message?: string | RegExp, issuers = new TrustedIssuers(configs())) {
+async function expectRefused(jwt: string, code: PresentedTokenErrorCode, message?: string | RegExp, issuers = new TrustedIssuers(configs())) {
   const error = await refusal(issuers, jwt);
   expect(error.code).toBe(code);
   if (typeof message === 'string') expect(error.message).toBe(message);
