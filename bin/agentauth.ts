@@ -11,6 +11,7 @@ import { clientCommands } from '../cli/commands/clients.ts';
 import { auditCommand } from '../cli/commands/audit.ts';
 import { checkCommand } from '../cli/commands/check.ts';
 import { approvalCommands } from '../cli/commands/approvals.ts';
+import { approveRequestCommand } from '../cli/commands/approve-request.ts';
 import { decodeCommand } from '../cli/commands/decode.ts';
 import { exchangeCommand } from '../cli/commands/exchange.ts';
 import { idJagAudienceCommands } from '../cli/commands/id-jag-audiences.ts';
@@ -22,7 +23,7 @@ import { roleCommands } from '../cli/commands/roles.ts';
 import { tokenCommand } from '../cli/commands/token.ts';
 import { userCommands } from '../cli/commands/users.ts';
 
-const COMMANDS: Command[] = [...userCommands, ...approvalCommands, ...resourceCommands, ...roleCommands, ...agentCommands, ...clientCommands, ...idJagAudienceCommands, ...keyCommands, auditCommand, loginCommand, tokenCommand, exchangeCommand, introspectCommand, revokeCommand, decodeCommand, checkCommand];
+const COMMANDS: Command[] = [...userCommands, ...approvalCommands, ...resourceCommands, ...roleCommands, ...agentCommands, ...clientCommands, ...idJagAudienceCommands, ...keyCommands, auditCommand, loginCommand, tokenCommand, approveRequestCommand, exchangeCommand, introspectCommand, revokeCommand, decodeCommand, checkCommand];
 /** The first word of every command that has several (`agents create`, `agents list`, …). */
 const GROUPS = new Set(COMMANDS.filter((command) => command.name.includes(' ')).map((command) => command.name.split(' ')[0]));
 
