@@ -36,14 +36,20 @@ export interface Approval {
   createdAt: Date;
   decidedAt: Date | null;
   decidedBy: Approver | null;
+  /** Users of whom one must approve after the named user (a strong rule's `second_approvers`); empty: nobody. */
+  secondApprovers: string[];
+  /** The named user's approval, while a second approver is awaited (and kept after). */
+  firstApproval: { by: Approver; at: Date } | null;
 }
 
-export type NewApproval = Pick<Approval, 'authReqId' | 'clientId' | 'userId' | 'scope' | 'authorizationDetails' | 'bindingMessage' | 'tier' | 'reasons' | 'expiresAt'>;
+export type NewApproval = Pick<Approval, 'authReqId' | 'clientId' | 'userId' | 'scope' | 'authorizationDetails' | 'bindingMessage' | 'tier' | 'reasons' | 'expiresAt' | 'secondApprovers'>;
 
 export interface ApprovalQuery extends PageRequest {
   status?: ApprovalStatus;
   userId?: string;
   clientId?: string;
+  /** Also the approvals this user may approve second: pending, first-approved, naming them (the inbox). */
+  orSecondApprover?: string;
 }
 
 type Position = [at: number, id: string];
@@ -102,6 +108,7 @@ export class ApprovalStore {
       binding_message: input.bindingMessage,
       tier: input.tier,
       reasons: JSON.stringify(input.reasons),
+      second_approvers: input.secondApprovers.length ? JSON.stringify(input.secondApprovers) : null,
       status: 'pending',
       expires_at: input.expiresAt,
       // Milliseconds, as the page cursor keeps them.
@@ -121,10 +128,19 @@ export class ApprovalStore {
   }
 
   /** Newest first; pending ones past their expiry are shown as expired (and marked so by `expire`). */
-  async list({ status, userId, clientId, limit, cursor }: ApprovalQuery): Promise<Page<Approval>> {
+  async list({ status, userId, clientId, orSecondApprover, limit, cursor }: ApprovalQuery): Promise<Page<Approval>> {
     let query = this.#db.selectFrom('approvals').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1);
     if (status !== undefined) query = query.where('status', '=', status);
-    if (userId !== undefined) query = query.where('user_id', '=', userId);
+    if (userId !== undefined && orSecondApprover !== undefined) {
+      query = query.where((eb) => eb.or([
+        eb('user_id', '=', userId),
+        eb.and([
+          eb('first_approved_by', 'is not', null),
+          // jsonb containment: the list names this user (decided ones stay in their history).
+          eb('second_approvers', '@>', sql<string[]>`${JSON.stringify([orSecondApprover])}::jsonb`),
+        ]),
+      ]));
+    } else if (userId !== undefined) query = query.where('user_id', '=', userId);
     if (clientId !== undefined) query = query.where('client_id', '=', clientId);
     if (cursor !== undefined) {
       const [at, id] = decodeCursor(cursor, isPosition);
@@ -133,11 +149,27 @@ export class ApprovalStore {
     return toPage(await query.execute(), limit, toApproval, (row): Position => [row.created_at.getTime(), row.id]);
   }
 
-  /** The decision, when the approval was still pending and unexpired; undefined when someone else decided first. */
+  /**
+   * The decision, when the approval was still pending and unexpired; undefined when someone else decided first.
+   * An approval that needs a second approver is approved only once first-approved (`approveFirst`).
+   */
   async decide(id: string, status: 'approved' | 'denied', decidedBy: Approver): Promise<Approval | undefined> {
-    const row = await this.#db.updateTable('approvals')
+    let update = this.#db.updateTable('approvals')
       .set({ status, decided_at: new Date(), decided_by: JSON.stringify(decidedBy) })
-      .where('id', '=', id).where('status', '=', 'pending').where('expires_at', '>', new Date())
+      .where('id', '=', id).where('status', '=', 'pending').where('expires_at', '>', new Date());
+    if (status === 'approved') update = update.where((eb) => eb.or([eb('second_approvers', 'is', null), eb('first_approved_by', 'is not', null)]));
+    const row = await update.returningAll().executeTakeFirst();
+    return row && toApproval(row);
+  }
+
+  /**
+   * The named user's approval of a request that also needs a second approver: recorded once, while pending and
+   * unexpired; undefined when it was decided, expired or first-approved meanwhile (on any instance).
+   */
+  async approveFirst(id: string, approver: Approver): Promise<Approval | undefined> {
+    const row = await this.#db.updateTable('approvals')
+      .set({ first_approved_by: JSON.stringify(approver), first_approved_at: new Date() })
+      .where('id', '=', id).where('status', '=', 'pending').where('expires_at', '>', new Date()).where('first_approved_by', 'is', null)
       .returningAll().executeTakeFirst();
     return row && toApproval(row);
   }
@@ -168,5 +200,7 @@ function toApproval(row: Selectable<ApprovalsTable>): Approval {
     createdAt: row.created_at,
     decidedAt: row.decided_at,
     decidedBy: row.decided_by as Approver | null,
+    secondApprovers: (row.second_approvers as string[] | null) ?? [],
+    firstApproval: row.first_approved_by && row.first_approved_at ? { by: row.first_approved_by as Approver, at: row.first_approved_at } : null,
   };
 }

@@ -186,6 +186,9 @@ export interface ApprovalsTable {
   created_at: Timestamp;
   decided_at: NullableTimestamp;
   decided_by: NullableJson<JsonObject>;
+  second_approvers: NullableJson<string[]>;
+  first_approved_by: NullableJson<JsonObject>;
+  first_approved_at: NullableTimestamp;
 }
 
 export interface Tables {

@@ -18,6 +18,9 @@ export interface ApprovalView {
   authorization_details: Record<string, unknown>[] | null;
   expires_at: string;
   decided_by: Record<string, unknown> | null;
+  /** Users of whom one approves after the named user (a strong rule's second_approvers); empty: nobody. */
+  second_approvers: string[];
+  first_approval: { approver: Record<string, unknown>; at: string } | null;
 }
 
 export type AgentStatus = 'active' | 'suspended' | 'revoked';
@@ -349,7 +352,7 @@ export class AdminClient {
     return this.#call('GET', `/admin/approvals${params.size ? `?${params}` : ''}`) as Promise<{ items: ApprovalView[]; next_cursor: string | null }>;
   }
 
-  decideApproval(id: string, decision: 'approve' | 'deny', body: { password?: string; reason?: string }): Promise<ApprovalView & { notification?: string }> {
+  decideApproval(id: string, decision: 'approve' | 'deny', body: { password?: string; reason?: string; user_id?: string }): Promise<ApprovalView & { notification?: string; awaiting_second_approver?: true }> {
     return this.#call('POST', `/admin/approvals/${encodeURIComponent(id)}/${decision}`, body) as Promise<ApprovalView & { notification?: string }>;
   }
 

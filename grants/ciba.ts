@@ -130,6 +130,12 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
       });
       // A backchannel request always asks a person: `autonomous` only means the client needs none elsewhere.
       const tier = stricterTier(decision.tier, 'soft') as 'soft' | 'strong';
+      // The second approver is someone other than the user asked first; a rule naming only that user cannot be met.
+      const secondApprovers = decision.secondApprovers.filter((id) => id !== account.accountId);
+      if (decision.secondApprovers.length && !secondApprovers.length) {
+        await (request as unknown as { destroy(): Promise<void> }).destroy();
+        throw new errors.AccessDenied('this request needs a second approver, and the only one its approval tiers name is the user asked first');
+      }
       const approval = await deps.approvals.record({
         authReqId: backchannel.jti,
         clientId: client.clientId,
@@ -139,6 +145,7 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
         bindingMessage: (backchannel.params.binding_message as string | undefined) ?? null,
         tier,
         reasons: decision.reasons,
+        secondApprovers,
         expiresAt: new Date(Date.now() + backchannel.expiration * 1000),
       });
       deps.pending?.(approval);

@@ -5,7 +5,8 @@
 //
 //   autonomous  no person: the client may get the token directly (client_credentials), as before tiers existed
 //   soft        one approval of the named user (CIBA), within the request's expiry
-//   strong      the approver re-authenticates at approval time (a password again, never a remembered session)
+//   strong      the approver re-authenticates at approval time (a password again, never a remembered session);
+//               a rule may also name `second_approvers`, users of whom one more must approve, re-authenticated too
 //
 // For every requested scope and every authorization_details entry the first rule that matches decides; none
 // matching, the policy's `default` does (autonomous unless set). The request's tier is the strictest of these.
@@ -46,8 +47,11 @@ const rule = z.strictObject({
   /** All must hold of the detail (only with `type`). */
   when: z.array(condition).min(1).max(20).optional(),
   tier: z.enum(TIERS),
+  /** Users (ids) of whom one, other than the first approver, must approve as well (strong rules only). */
+  second_approvers: z.array(z.string().min(1).max(512)).min(1).max(20).optional(),
 }).superRefine((value, ctx) => {
   if (!value.scopes === !value.type) ctx.addIssue({ code: 'custom', message: 'a rule names either "scopes" or "type", exactly one' });
+  if (value.second_approvers && value.tier !== 'strong') ctx.addIssue({ code: 'custom', path: ['second_approvers'], message: 'a second approver is part of the "strong" tier only' });
   if (value.when && !value.type) ctx.addIssue({ code: 'custom', path: ['when'], message: 'conditions apply to authorization_details fields, so need "type"' });
 });
 export type ApprovalRule = z.infer<typeof rule>;
@@ -79,6 +83,11 @@ export interface TierDecision {
   tier: Tier;
   /** One per requested scope and detail, in request order. */
   reasons: TierReason[];
+  /**
+   * Users of whom one must approve after the named user, from every matching rule that names them (in request
+   * order, once each); empty when no second approval is needed.
+   */
+  secondApprovers: string[];
 }
 
 const RANK: Record<Tier, number> = { autonomous: 0, soft: 1, strong: 2 };
@@ -99,7 +108,8 @@ export function approvalTier(policy: ApprovalPolicy, subject: ApprovalSubject): 
     const index = policy.rules.findIndex((candidate) => candidate.type === type && (candidate.when ?? []).every((test) => holds(test, detail)));
     reasons.push({ target: { detail: position, type }, rule: index === -1 ? undefined : index, tier: index === -1 ? policy.default : policy.rules[index].tier });
   });
-  return { tier: reasons.reduce<Tier>((tier, reason) => stricterTier(tier, reason.tier), 'autonomous'), reasons };
+  const secondApprovers = new Set(reasons.flatMap((reason) => (reason.rule === undefined ? [] : policy.rules[reason.rule].second_approvers ?? [])));
+  return { tier: reasons.reduce<Tier>((tier, reason) => stricterTier(tier, reason.tier), 'autonomous'), reasons, secondApprovers: [...secondApprovers] };
 }
 
 /** The reasons that need a person, for a refusal that names them. */

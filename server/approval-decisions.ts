@@ -69,7 +69,17 @@ export function approvalDecisions(deps: ApprovalDecisionDependencies) {
     }
   }
 
-  async function approve(context: DecisionContext, approval: Approval, approver: Approver): Promise<{ decided: Approval; notification?: string }> {
+  async function approve(context: DecisionContext, approval: Approval, approver: Approver): Promise<{ decided: Approval; notification?: string; awaiting_second_approver?: true }> {
+    if (approval.secondApprovers.length) {
+      const step = approvalStep(approval, approver.user_id);
+      if ('refused' in step) throw new HttpError(403, 'access_denied', step.refused);
+      if (step.step === 'first') {
+        const first = await approvals.approveFirst(approval.id, approver);
+        if (!first) throw alreadyDecided();
+        record(context, 'approval.first_approved', first, 'success', { approver, second_approvers: first.secondApprovers });
+        return { decided: first, awaiting_second_approver: true };
+      }
+    }
     const decided = await approvals.decide(approval.id, 'approved', approver);
     if (!decided) throw alreadyDecided();
     const request = await provider.BackchannelAuthenticationRequest.find(approval.authReqId, { ignoreExpiration: true });
@@ -85,7 +95,7 @@ export function approvalDecisions(deps: ApprovalDecisionDependencies) {
       ...(approval.tier === 'strong' ? { amr: ['pwd'] } : {}),
       ...(approval.authorizationDetails ? { rar: approval.authorizationDetails } : {}),
     });
-    record(context, 'approval.approved', decided, 'success', { approver });
+    record(context, 'approval.approved', decided, 'success', { approver, ...(decided.firstApproval ? { first_approver: decided.firstApproval.by } : {}) });
     return { decided, ...outcome };
   }
 
@@ -101,3 +111,19 @@ export function approvalDecisions(deps: ApprovalDecisionDependencies) {
   return { pending, expire, approve, deny, record };
 }
 export type ApprovalDecisions = ReturnType<typeof approvalDecisions>;
+
+/**
+ * Whether `userId` may approve `approval` now, for a request whose tiers ask for a second approver: the user it
+ * names approves first, then one of its second approvers other than them. Every place that approves asks this.
+ */
+export function approvalStep(approval: Approval, userId: string | undefined): { step: 'first' | 'second' } | { refused: string } {
+  if (!approval.firstApproval) {
+    if (userId === approval.userId) return { step: 'first' };
+    return { refused: userId !== undefined && approval.secondApprovers.includes(userId)
+      ? 'the user this request is addressed to approves it first; a second approver approves after them'
+      : 'this request needs the approval of the user it is addressed to first' };
+  }
+  if (userId === approval.userId || userId === approval.firstApproval.by.user_id) return { refused: 'this request has your approval already; it waits for a second approver' };
+  if (userId !== undefined && approval.secondApprovers.includes(userId)) return { step: 'second' };
+  return { refused: 'this request waits for a second approver, and you are not one of those its approval tiers name' };
+}

@@ -43,7 +43,15 @@ function value(input: unknown): string {
   return `<code>${escapeHtml(input)}</code>`;
 }
 
-export interface InboxEntry { approval: Approval; clientName: string; ownerName?: string }
+export interface InboxEntry {
+  approval: Approval;
+  clientName: string;
+  ownerName?: string;
+  /** Where a second approver is involved: who approved first, or that one is needed. */
+  note?: string;
+  /** False for a pending request this user cannot approve now (their approval is in; a second is awaited). */
+  canApprove?: boolean;
+}
 
 function entry(item: InboxEntry, csrf: string, decidable: boolean): string {
   const { approval } = item;
@@ -61,7 +69,8 @@ ${item.ownerName ? `<dt>Owner</dt><dd>${escapeHtml(item.ownerName)}</dd>` : ''}
 ${details}
 <dt>Tier</dt><dd>${escapeHtml(approval.tier)}</dd>
 <dt>${decidable ? 'Expires' : 'Status'}</dt><dd>${decidable ? escapeHtml(approval.expiresAt.toISOString()) : `${escapeHtml(approval.status)}${approval.decidedAt ? ` at ${escapeHtml(approval.decidedAt.toISOString())}` : ''}`}</dd></dl>
-${decidable ? form('approve', 'Approve', reauth) + form('deny', 'Deny', '', true) : ''}
+${item.note ? `<p class="note">${escapeHtml(item.note)}</p>` : ''}
+${decidable ? (item.canApprove === false ? '' : form('approve', 'Approve', reauth)) + form('deny', 'Deny', '', true) : ''}
 </article>`;
 }
 

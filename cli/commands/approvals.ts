@@ -1,14 +1,17 @@
 // `agentauth approvals list|approve|deny`: the operator's view of backchannel (CIBA) requests waiting for a person,
-// over /admin/approvals with the admin token. A strong-tier approval needs the named user's password (--password).
+// over /admin/approvals with the admin token. A strong-tier approval needs the approving user's password (--password);
+// a second approver is named with --user.
 import { AdminClient, type ApprovalView } from '../admin-client.ts';
 import { ADMIN_HELP, ADMIN_OPTIONS, expectPositionals, parseCommandLine, wholeNumberOption, type Command } from '../command.ts';
 import { formatFields, formatTable } from '../format-table.ts';
 
-function approvalFields(approval: ApprovalView & { notification?: string }): [string, string][] {
+function approvalFields(approval: ApprovalView & { notification?: string; awaiting_second_approver?: true }): [string, string][] {
   return [
     ['id', approval.id], ['status', approval.status], ['tier', approval.tier], ['client', approval.client_id], ['user', approval.user_id],
     ['binding message', approval.binding_message ?? '-'], ['scope', approval.scope || '-'],
     ['details', approval.authorization_details ? JSON.stringify(approval.authorization_details) : '-'], ['expires', approval.expires_at],
+    ...(approval.second_approvers?.length ? [['second approvers', approval.second_approvers.join(', ')] as [string, string]] : []),
+    ...(approval.awaiting_second_approver ? [['awaiting', 'a second approver (approvals approve ID --user USER_ID --password …)'] as [string, string]] : []),
     ...(approval.notification ? [['notification', approval.notification] as [string, string]] : []),
   ];
 }
@@ -34,13 +37,15 @@ ${ADMIN_HELP}`,
 const approve: Command = {
   name: 'approvals approve',
   summary: 'approve a pending request (the client then gets its token)',
-  help: `usage: agentauth approvals approve ID [--password PASSWORD]
-  --password PASSWORD   the named user's password, required for tier "strong"
+  help: `usage: agentauth approvals approve ID [--password PASSWORD] [--user USER_ID]
+  --password PASSWORD   the approving user's password, required for tier "strong"
+  --user USER_ID        who approves: the named user (default), or a second approver once the named user has
 ${ADMIN_HELP}`,
   async run(args, { env }) {
-    const { values, positionals } = parseCommandLine(args, { ...ADMIN_OPTIONS, password: { type: 'string' } });
+    const { values, positionals } = parseCommandLine(args, { ...ADMIN_OPTIONS, password: { type: 'string' }, user: { type: 'string' } });
     const [id] = expectPositionals(positionals, ['ID']);
-    const decided = await AdminClient.fromOptions(values, env).decideApproval(id, 'approve', values.password !== undefined ? { password: values.password } : {});
+    const body = { ...(values.password !== undefined ? { password: values.password } : {}), ...(values.user !== undefined ? { user_id: values.user } : {}) };
+    const decided = await AdminClient.fromOptions(values, env).decideApproval(id, 'approve', body);
     return { json: decided, text: formatFields(approvalFields(decided)) };
   },
 };

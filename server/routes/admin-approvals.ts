@@ -16,7 +16,7 @@ import type { UserStore } from '../../adapters/user-store.ts';
 import type { Logger } from '../logger.ts';
 import { approvalDecisions } from '../approval-decisions.ts';
 import { approvalPolicy } from '../../policy/approval-tiers.ts';
-import { HttpError, NotFound } from '../http-error.ts';
+import { HttpError, InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -27,7 +27,11 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(2048).optional(),
 });
-const approveBody = z.strictObject({ password: z.string().min(1).max(1024).optional() });
+const approveBody = z.strictObject({
+  password: z.string().min(1).max(1024).optional(),
+  /** The approving user: the named user (the default), or, for the second approval, one of the second approvers. */
+  user_id: z.string().min(1).max(512).optional(),
+});
 const denyBody = z.strictObject({ reason: z.string().min(1).max(500).optional() });
 
 export interface AdminApprovalDependencies {
@@ -63,16 +67,25 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
     const body = parseInput(approveBody, await optionalJson(ctx));
     const approval = await decisions.pending(contextOf(ctx), ctx.params.id);
     const approver: Approver = { via: 'admin_api' };
+    // Who approves: the named user, unless it waits for a second approver, whom the operator must name.
+    const awaitingSecond = approval.firstApproval !== null;
+    if (awaitingSecond && body.user_id === undefined) {
+      throw new InvalidField('user_id', `this request has the named user's approval and waits for a second approver: send the user_id and password of one of ${approval.secondApprovers.map((id) => `"${id}"`).join(', ')}`);
+    }
+    if (!awaitingSecond && body.user_id !== undefined && body.user_id !== approval.userId) {
+      throw new InvalidField('user_id', 'the user this request is addressed to approves it first');
+    }
+    const approverId = body.user_id ?? approval.userId;
     if (approval.tier === 'strong') {
-      const user = await deps.users.findById(approval.userId);
+      const user = await deps.users.findById(approverId);
       const reauthenticated = user && body.password !== undefined ? await deps.users.verifyPassword(user.username, body.password) : undefined;
       if (!reauthenticated) {
         decisions.record(contextOf(ctx), 'approval.approved', approval, 'failure', {}, body.password === undefined ? 'strong tier: no re-authentication' : 'strong tier: re-authentication failed');
         throw new HttpError(403, 'access_denied', body.password === undefined
-          ? 'this request is of approval tier "strong": the user it names must re-authenticate; send their current password as {"password": …}'
-          : 'this request is of approval tier "strong" and the password given is not the named user\'s');
+          ? 'this request is of approval tier "strong": the approving user must re-authenticate; send their current password as {"password": …}'
+          : 'this request is of approval tier "strong" and the password given is not the approving user\'s');
       }
-      Object.assign(approver, { user_id: approval.userId, reauthenticated: true });
+      Object.assign(approver, { user_id: approverId, reauthenticated: true });
     }
     const { decided, ...outcome } = await decisions.approve(contextOf(ctx), approval, approver);
     ctx.body = { ...view(decided), ...outcome };
@@ -94,6 +107,12 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
   router.put('/approval-tiers/:clientId', async (ctx) => {
     const policy = parseInput(approvalPolicy, await readJson(ctx));
     if (!(await deps.clientExists(ctx.params.clientId))) throw new NotFound('client');
+    // A second approver who is nobody would leave every request of that rule waiting until it expires.
+    for (const [index, rule] of policy.rules.entries()) {
+      for (const [position, userId] of (rule.second_approvers ?? []).entries()) {
+        if (!(await deps.users.findById(userId))) throw new InvalidField(`rules.${index}.second_approvers.${position}`, `"${userId}" is not a user of this server`);
+      }
+    }
     await approvals.setPolicy(ctx.params.clientId, policy);
     audit.record({
       event: 'approval_tiers.updated', outcome: 'success', actor: { admin: true }, clientId: ctx.params.clientId,
@@ -134,5 +153,7 @@ function view(approval: Approval) {
     created_at: approval.createdAt,
     decided_at: approval.decidedAt,
     decided_by: approval.decidedBy,
+    second_approvers: approval.secondApprovers,
+    first_approval: approval.firstApproval && { approver: approval.firstApproval.by, at: approval.firstApproval.at },
   };
 }

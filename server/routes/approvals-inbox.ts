@@ -13,7 +13,7 @@ import type { AuditLog } from '../../adapters/audit-log.ts';
 import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
 import { PasswordHashingBusy } from '../../adapters/scrypt-gate.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
-import { approvalDecisions, type DecisionContext } from '../approval-decisions.ts';
+import { approvalDecisions, approvalStep, type DecisionContext } from '../approval-decisions.ts';
 import { HttpError } from '../http-error.ts';
 import { inboxErrorPage, inboxHeaders, inboxPage, inboxSignInPage, type InboxEntry } from '../inbox-pages.ts';
 import type { Logger } from '../logger.ts';
@@ -82,20 +82,29 @@ export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Middlewa
     ctx.body = inboxSignInPage({ csrf: signInCsrf(nonce), ...input });
   }
 
-  /** A decided or pending approval of this user, or 404 for anyone else's (whether it exists is not told). */
+  /**
+   * A decided or pending approval addressed to this user, or waiting for them as its second approver; 404 for
+   * anyone else's (whether it exists is not told).
+   */
   async function ownApproval(ctx: Context, userId: string): Promise<Approval> {
     const id = ctx.params.id;
     const approval = id.length <= 128 ? await deps.approvals.get(id) : undefined;
-    if (!approval || approval.userId !== userId) throw new HttpError(404, 'not_found', 'no approval request of yours has this id');
+    if (!approval || !isFor(approval, userId)) throw new HttpError(404, 'not_found', 'no approval request of yours has this id');
     // An agent or client never decides its own request, whatever name it signed in with.
     if (approval.clientId === userId) throw new HttpError(403, 'access_denied', 'a client cannot decide its own request');
     return approval;
   }
 
-  async function entries(items: Approval[]): Promise<InboxEntry[]> {
+  async function entries(items: Approval[], userId: string): Promise<InboxEntry[]> {
     return Promise.all(items.map(async (approval) => {
       const client = await deps.provider.Client.find(approval.clientId).catch(() => undefined);
-      return { approval, clientName: client?.clientName ?? approval.clientId };
+      const step = approval.secondApprovers.length && approval.status === 'pending' ? approvalStep(approval, userId) : undefined;
+      const firstBy = approval.firstApproval?.by.user_id;
+      const first = firstBy ? (await deps.users.findById(firstBy))?.username ?? firstBy : undefined;
+      const note = !approval.secondApprovers.length ? undefined
+        : first ? `Approved by ${first}; ${approval.status === 'pending' ? 'waits for' : 'needed'} a second approver.`
+        : 'Needs a second approver after you.';
+      return { approval, clientName: client?.clientName ?? approval.clientId, note, canApprove: !step || !('refused' in step) };
     }));
   }
 
@@ -124,7 +133,7 @@ export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Middlewa
   router.get('/', async (ctx) => {
     const current = await session(ctx);
     if (!current) return signInForm(ctx);
-    const listed = await deps.approvals.list({ userId: current.userId, limit: 200 });
+    const listed = await deps.approvals.list({ userId: current.userId, orSecondApprover: current.userId, limit: 200 });
     const now = Date.now();
     for (const approval of listed.items.filter((item) => item.status === 'pending' && item.expiresAt.getTime() <= now)) {
       await decisions.expire(context(ctx, current.userId), approval);
@@ -133,7 +142,7 @@ export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Middlewa
     const pending = listed.items.filter((item) => item.status === 'pending');
     const history = listed.items.filter((item) => item.status !== 'pending');
     ctx.type = 'html';
-    ctx.body = inboxPage({ username: current.username, csrf: current.csrf, pending: await entries(pending), history: await entries(history) });
+    ctx.body = inboxPage({ username: current.username, csrf: current.csrf, pending: await entries(pending, current.userId), history: await entries(history, current.userId) });
   });
 
   router.post('/sign-in', async (ctx) => {
@@ -202,6 +211,11 @@ export function approvalsInboxRoutes(deps: ApprovalsInboxDependencies): Middlewa
   });
 
   return compose([htmlErrors, router.routes(), router.allowedMethods()] as Middleware[]);
+}
+
+/** Addressed to the user, or naming them as a second approver once the first approval is in. */
+function isFor(approval: Approval, userId: string): boolean {
+  return approval.userId === userId || (approval.firstApproval !== null && approval.secondApprovers.includes(userId));
 }
 
 function staleForm(): HttpError {

@@ -22,7 +22,7 @@ describe('approval tiers', () => {
 
   it('lets the first matching rule decide each scope', () => {
     expect(approvalTier(policy, { scopes: ['reports:read'], authorizationDetails: [] })).toEqual({
-      tier: 'autonomous', reasons: [{ target: { scope: 'reports:read' }, rule: 4, tier: 'autonomous' }],
+      tier: 'autonomous', reasons: [{ target: { scope: 'reports:read' }, rule: 4, tier: 'autonomous' }], secondApprovers: [],
     });
     expect(approvalTier(policy, { scopes: ['payments.invoices:pay'], authorizationDetails: [] }).tier).toBe('soft');
   });
@@ -65,6 +65,18 @@ describe('approval tiers', () => {
     expect(tier({ type: 'n', x: 10 })).toBe('autonomous');
   });
 
+  it('collects the second approvers of every matching strong rule, once each, in request order (scopes, then details)', () => {
+    const dual = approvalPolicy.parse({
+      rules: [
+        { type: 'agent_action', when: [{ field: 'parameters.amount', op: '>', value: 10000 }], tier: 'strong', second_approvers: ['cfo', 'controller'] },
+        { scopes: ['payments:write'], tier: 'strong', second_approvers: ['controller', 'treasurer'] },
+        { scopes: ['payments:**'], tier: 'soft' },
+      ],
+    });
+    expect(approvalTier(dual, { scopes: ['payments:write'], authorizationDetails: [payment(20000)] })).toMatchObject({ tier: 'strong', secondApprovers: ['controller', 'treasurer', 'cfo'] });
+    expect(approvalTier(dual, { scopes: ['payments:read'], authorizationDetails: [payment(50)] })).toMatchObject({ tier: 'soft', secondApprovers: [] });
+  });
+
   it('orders tiers', () => {
     expect(stricterTier('autonomous', 'soft')).toBe('soft');
     expect(stricterTier('strong', 'soft')).toBe('strong');
@@ -84,5 +96,7 @@ describe('approval tiers', () => {
     expect(problem({ rules: [{ scopes: ['a:b'], tier: 'maybe' }] })).toContain('rules.0.tier');
     expect(problem({ rules: [{ scopes: ['re*d:x:'], tier: 'soft' }] })).toContain('rules.0.scopes.0');
     expect(problem({ rules: [], extra: 1 })).toContain('extra');
+    expect(problem({ rules: [{ scopes: ['a:b'], tier: 'soft', second_approvers: ['cfo'] }] })).toBe('rules.0.second_approvers: a second approver is part of the "strong" tier only');
+    expect(problem({ rules: [{ scopes: ['a:b'], tier: 'strong', second_approvers: [] }] })).toContain('rules.0.second_approvers');
   });
 });
