@@ -18,6 +18,8 @@ const SEED = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
 const HTTP_CASES: Record<StorageMode, number> = { embedded: Number(process.env.FC_HTTP_CASES ?? 30_000), 'redis+postgres': Number(process.env.FC_REDIS_CASES ?? 20_000) };
 const VERIFIER_CASES = Number(process.env.FC_VERIFIER_CASES ?? 50_000);
 const CONCURRENCY = 12;
+/** Each a password derivation (tens of ms of CPU): enough to cover the form, few enough to keep the run short. */
+const INBOX_SIGN_INS = 150;
 const ANSWER_BOUND_MS = 5_000;
 const RESOURCE = 'https://api.fuzz.test/';
 let total = 0;
@@ -98,7 +100,57 @@ function jsonArbitrary(value: fc.Arbitrary<string>): fc.Arbitrary<string> {
   );
 }
 
-function caseArbitrary(server: TestServer, jwt: fc.Arbitrary<string>): fc.Arbitrary<Case> {
+/** A signed-in approvals inbox session (its cookie and CSRF token), so generated decisions reach past the checks. */
+interface InboxSession { cookie: string; csrf: string }
+
+async function signInToInbox(server: TestServer): Promise<InboxSession> {
+  const username = 'fuzz-approver';
+  const password = 'correct horse battery staple';
+  const created = await fetch(`${server.url}/admin/users`, { method: 'POST', headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  if (created.status !== 201) throw new Error(`creating the inbox user failed: ${created.status}`);
+  const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1];
+  const form = await fetch(`${server.url}/approvals`);
+  const nonce = form.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
+  const signedIn = await fetch(`${server.url}/approvals/sign-in`, {
+    method: 'POST', redirect: 'manual', headers: { cookie: nonce, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf: csrfOf(await form.text()), username, password }),
+  });
+  const cookie = signedIn.headers.getSetCookie().map((line) => line.split(';')[0]).find((pair) => pair.startsWith('approvals_session='))!;
+  const page = await fetch(`${server.url}/approvals`, { headers: { cookie } });
+  return { cookie, csrf: csrfOf(await page.text()) };
+}
+
+/**
+ * The inbox with the session's cookie (or a hostile one) and its CSRF token (or not): decisions on hostile ids,
+ * hostile forms, and hostile queries. Sign-in attempts (each a password derivation) are sampled apart, fewer.
+ */
+function inboxArbitrary(session: InboxSession, value: fc.Arbitrary<string>): fc.Arbitrary<Case> {
+  const form = formArbitrary(value);
+  const cookie = fc.oneof({ weight: 3, arbitrary: fc.constant(session.cookie) }, { weight: 1, arbitrary: value.map((text) => `approvals_session=${encodeURIComponent(text)}`) });
+  const decisionForm = fc.tuple(form, fc.boolean(), fc.option(value, { nil: undefined })).map(([body, withCsrf, password]) => {
+    const params = new URLSearchParams(body);
+    if (withCsrf) params.set('csrf', session.csrf);
+    if (password !== undefined) params.set('password', password);
+    return params.toString();
+  });
+  return fc.oneof(
+    fc.tuple(fc.oneof(value, fc.constant('apr_x')), fc.constantFrom('approve', 'deny', 'x', 'approve/more'), decisionForm, cookie).map(([id, decision, body, sent]): Case => ({
+      method: 'POST', path: `/approvals/${encodeURIComponent(id)}/${decision}`, headers: { cookie: sent, 'content-type': 'application/x-www-form-urlencoded' }, body,
+    })),
+    fc.tuple(form, cookie).map(([query, sent]): Case => ({ method: 'GET', path: `/approvals?${query}`, headers: { cookie: sent } })),
+    fc.tuple(decisionForm, cookie).map(([body, sent]): Case => ({ method: 'POST', path: '/approvals/sign-out', headers: { cookie: `${sent}x`, 'content-type': 'application/x-www-form-urlencoded' }, body })),
+  );
+}
+
+function inboxSignInArbitrary(value: fc.Arbitrary<string>): fc.Arbitrary<Case> {
+  return fc.tuple(formArbitrary(value), value, fc.option(value, { nil: undefined })).map(([body, username, cookie]): Case => {
+    const params = new URLSearchParams(body);
+    params.set('username', username);
+    return { method: 'POST', path: '/approvals/sign-in', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie !== undefined ? { cookie: `approvals_sign_in=${encodeURIComponent(cookie)}` } : {}) }, body: params.toString() };
+  });
+}
+
+function caseArbitrary(server: TestServer, jwt: fc.Arbitrary<string>, inbox: InboxSession): fc.Arbitrary<Case> {
   const value = valueArbitrary(jwt);
   const form = formArbitrary(value);
   const json = jsonArbitrary(value);
@@ -113,6 +165,7 @@ function caseArbitrary(server: TestServer, jwt: fc.Arbitrary<string>): fc.Arbitr
     { weight: 2, arbitrary: formCase('/token/introspection') },
     { weight: 2, arbitrary: formCase('/token/revocation') },
     { weight: 2, arbitrary: formCase('/backchannel') },
+    { weight: 2, arbitrary: inboxArbitrary(inbox, value) },
     { weight: 3, arbitrary: form.map((query): Case => ({ method: 'GET', path: `/auth?${query}`, headers: {} })) },
     { weight: 1, arbitrary: form.map((query): Case => ({ method: 'GET', path: `/session/end?${query}`, headers: {} })) },
     { weight: 2, arbitrary: json.map((body): Case => ({ method: 'POST', path: '/reg', headers: { 'content-type': 'application/json' }, body })) },
@@ -244,7 +297,12 @@ describe('no server errors for any input', () => {
   it.each(['embedded', 'redis+postgres'] as const)('over HTTP (%s)', async (mode) => {
     const server = await startTestServer(mode, 'fuzz');
     servers.push(server);
-    const cases = fc.sample(caseArbitrary(server, jwtArbitrary(server.issuer, publicPem)), { numRuns: HTTP_CASES[mode], seed: SEED });
+    const jwt = jwtArbitrary(server.issuer, publicPem);
+    const inbox = await signInToInbox(server);
+    const cases = [
+      ...fc.sample(caseArbitrary(server, jwt, inbox), { numRuns: HTTP_CASES[mode], seed: SEED }),
+      ...fc.sample(inboxSignInArbitrary(valueArbitrary(jwt)), { numRuns: INBOX_SIGN_INS, seed: SEED }),
+    ];
     await runCases(server, cases, mode);
   }, 240_000);
 
