@@ -170,7 +170,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
       const claims = mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
       const actor = await ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string }, deps.agents);
-      return actor ? { ...claims, ...actor } : claims;
+      const roles = await userRoles(token as unknown as { accountId?: string; extra?: Record<string, unknown> });
+      return actor || roles ? { ...claims, ...actor, ...roles } : claims;
     },
     formats: {
       customizers: {
@@ -403,6 +404,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
       const issue = parsed.error.issues[0];
       throw new errors.InvalidClientMetadata(`${[key, ...issue.path].join('.')}: ${issue.message}`);
     }
+  }
+
+  // A user's token (authorization code, refresh, CIBA) names the roles the user holds directly, as an agent's does
+  // (issuance/pipeline.ts): resource servers read `roles` the same way whoever the subject is. A token whose
+  // grant already set them (an agent's own) keeps its own.
+  async function userRoles(token: { accountId?: string; extra?: Record<string, unknown> }): Promise<{ roles: string[] } | undefined> {
+    if (!token.accountId || token.extra?.roles) return undefined;
+    const { roles } = await deps.roles.grantsOf({ type: 'user', id: token.accountId });
+    return roles.length ? { roles } : undefined;
   }
 
   const provider = new Provider(deps.issuer, configuration);

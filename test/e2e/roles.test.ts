@@ -5,6 +5,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
+import { registerIntrospector, registerPublicApp, userAccessToken } from '../support/delegation.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
 const REPORTS = 'https://reports.roles.example.test/';
@@ -145,5 +146,21 @@ describe.each(STORAGE_MODES)('roles (%s)', (mode) => {
     expect(await introspect(listing.access_token, sibling.url)).toEqual({ active: false });
     expect(await introspect(own.access_token, sibling.url)).toMatchObject({ active: true });
     expect(decodeJwt((await oidc.clientCredentialsGrant(agentConfig, { scope: 'reports:read', resource: REPORTS })).access_token).roles).toBeUndefined();
+  });
+  it('a user\'s tokens name the roles the user holds, in the JWT and at introspection', async () => {
+    await call('POST', '/admin/roles', { name: 'auditor', scopes: ['reports:read'] });
+    const auditor = await createUser(server, 'ada', 'correct horse battery staple');
+    expect((await call('POST', '/admin/roles/auditor/holders', { user_id: auditor.id })).status).toBe(201);
+    const redirectUri = 'http://127.0.0.1:9/roles-callback';
+    const app = await registerPublicApp(server, redirectUri);
+    const token = await userAccessToken(app, redirectUri, { username: 'ada', password: 'correct horse battery staple' }, REPORTS, 'reports:read');
+    expect(decodeJwt(token)).toMatchObject({ sub: auditor.id, roles: ['auditor'], scope: 'reports:read' });
+    const { config } = await registerIntrospector(server);
+    expect(await oidc.tokenIntrospection(config, token)).toMatchObject({ active: true, sub: auditor.id, roles: ['auditor'] });
+    // A user who holds none gets no roles claim at all.
+    const plain = await createUser(server, 'bea', 'correct horse battery staple');
+    const other = await userAccessToken(app, redirectUri, { username: 'bea', password: 'correct horse battery staple' }, REPORTS, 'reports:read');
+    expect(decodeJwt(other)).toMatchObject({ sub: plain.id });
+    expect(decodeJwt(other)).not.toHaveProperty('roles');
   });
 });
