@@ -22,6 +22,13 @@ function rssMb(pid: number): number {
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
+/** The server's own view of its memory (prom-client's default metrics): JS heap in use, and memory outside it. */
+async function heapFigures(url: string): Promise<{ heap: number; external: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 1024 / 1024;
+  return { heap: value('nodejs_heap_size_used_bytes'), external: value('nodejs_external_memory_bytes') };
+}
+
 async function liveRedisKeys(prefix: string | undefined): Promise<number | undefined> {
   if (!prefix) return undefined;
   const redis = new Redis(REDIS_URL);
@@ -50,9 +57,11 @@ async function soak(mode: string): Promise<void> {
       const issued = await fetch(`${server.url}/token`, { method: 'POST', headers: form, body: `grant_type=client_credentials&resource=${encodeURIComponent(OPAQUE_RESOURCE)}&scope=read` });
       const { access_token: introspected } = await issued.json() as { access_token: string };
 
-      const samples: { at: number; rss: number; keys?: number }[] = [];
+      const samples: { at: number; rss: number; heap: number; external: number; keys?: number }[] = [];
       const started = Date.now();
-      const sample = async () => samples.push({ at: Math.round((Date.now() - started) / 1000), rss: rssMb(server.pid), keys: await liveRedisKeys(storageEnv.REDIS_KEY_PREFIX) });
+      const sample = async () => samples.push({
+        at: Math.round((Date.now() - started) / 1000), rss: rssMb(server.pid), ...(await heapFigures(server.url)), keys: await liveRedisKeys(storageEnv.REDIS_KEY_PREFIX),
+      });
       await sample();
       const timer = setInterval(() => void sample(), SAMPLE_SECONDS * 1000);
       const result = await autocannon({
@@ -67,12 +76,18 @@ async function soak(mode: string): Promise<void> {
       await sample();
 
       console.log(`\n${mode}: ${result.requests.total} requests in ${SOAK_SECONDS} s (${result.requests.average.toFixed(0)} req/s), non-2xx ${result.non2xx + result.errors + result.timeouts}, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms`);
-      console.log(`  ${samples.map((entry) => `${entry.at}s ${entry.rss.toFixed(0)}MB${entry.keys !== undefined ? ` (${entry.keys} keys)` : ''}`).join(' · ')}`);
-      // After one token lifetime (plus a sample) the live set is at its size; what grows after that is not tokens.
-      const settled = samples.find((entry) => entry.at >= TOKEN_TTL + SAMPLE_SECONDS) ?? samples[0];
+      console.log('  at   RSS MB  heap MB  external MB  Redis keys');
+      for (const entry of samples) {
+        console.log(`  ${String(entry.at).padStart(3)}s ${entry.rss.toFixed(0).padStart(6)} ${entry.heap.toFixed(0).padStart(8)} ${entry.external.toFixed(0).padStart(12)}  ${entry.keys ?? '-'}`);
+      }
+      // A token's record outlives it by the clock tolerance (15 s), and embedded storage sweeps expired records
+      // once a minute: from then on the live set is at its size, and what grows is not tokens.
+      const settled = samples.find((entry) => entry.at >= TOKEN_TTL + 15 + 60 + SAMPLE_SECONDS) ?? samples[0];
       const last = samples[samples.length - 1];
       const minutes = (last.at - settled.at) / 60;
-      console.log(`  RSS ${settled.rss.toFixed(0)} MB at ${settled.at} s → ${last.rss.toFixed(0)} MB at ${last.at} s: ${(last.rss - settled.rss).toFixed(1)} MB (${((last.rss - settled.rss) / Math.max(minutes, 1 / 60)).toFixed(1)} MB/min) after the live set settled; peak ${Math.max(...samples.map((entry) => entry.rss)).toFixed(0)} MB`);
+      const perMinute = (delta: number) => (delta / Math.max(minutes, 1 / 60)).toFixed(1);
+      console.log(`  from ${settled.at} s (live set settled) to ${last.at} s: RSS ${(last.rss - settled.rss).toFixed(1)} MB (${perMinute(last.rss - settled.rss)} MB/min), `
+        + `heap ${(last.heap - settled.heap).toFixed(1)} MB, external ${(last.external - settled.external).toFixed(1)} MB; peak RSS ${Math.max(...samples.map((entry) => entry.rss)).toFixed(0)} MB`);
     } finally {
       await server.stop();
     }
