@@ -5,12 +5,16 @@
 //
 // Authentication of the PEP is out of the spec's scope ("Support for OAuth 2.0 is RECOMMENDED"). Ours: an access
 // token we issued for the PDP's resource `<issuer>/access/v1` carrying the `authzen:evaluate` scope, presented
-// as `Authorization: Bearer` (RFC 6750), or the operator's ADMIN_TOKEN (what `agentauth check` sends). The
+// as `Authorization: Bearer` (RFC 6750), or, when the token is DPoP-bound, as `Authorization: DPoP` with a
+// proof of its key (RFC 9449 §7), or the operator's ADMIN_TOKEN (what `agentauth check` sends). The
 // operator registers `<issuer>/access/v1` as a resource defining that scope and grants the scope to the clients
 // allowed to ask; RFC 9728 metadata for it is then served like any resource's.
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { authzenDefaults } from '../../config/defaults.ts';
+import { authzenDefaults, clockTolerance, dpopSigningAlgorithms } from '../../config/defaults.ts';
+import { verifyDpopProof } from '../../packages/verifier/src/dpop-proof.ts';
+import { VerifierError } from '../../packages/verifier/src/errors.ts';
+import type { ReplayStore } from '../../packages/verifier/src/replay-store.ts';
 import type { PresentedTokens } from '../../tokens/presented-tokens.ts';
 import { PresentedTokenError } from '../../tokens/presented-token-error.ts';
 import { decideAccess, type AccessDecision } from '../../policy/access-decision.ts';
@@ -22,8 +26,11 @@ import { HttpError } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { pathInsertedMetadataUrl } from './protected-resource-metadata.ts';
 import type Provider from 'oidc-provider';
+import { errors as oidcErrors } from 'oidc-provider';
 
 export const EVALUATION_PATH = '/access/v1/evaluation';
+/** How old (or early) a PEP's DPoP proof may be, as oidc-provider's default for the token endpoint's proofs. */
+const DPOP_IAT_WINDOW_SECONDS = 300;
 export const EVALUATIONS_PATH = '/access/v1/evaluations';
 export const AUTHZEN_METADATA_PATH = '/.well-known/authzen-configuration';
 
@@ -57,9 +64,25 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
     ...(error?.code === 'insufficient_scope' ? [`scope="${scope}"`] : []),
   ].join(', ');
 
+  // RFC 9449 §7.1: the DPoP scheme's own challenge, naming the proof algorithms we accept.
+  const dpopChallenge = (error: { code: string; description: string }) =>
+    `DPoP realm="${deps.issuer}", algs="${dpopSigningAlgorithms.join(' ')}", error="${error.code}", error_description="${error.description.replace(/["\\]/g, "'")}"`;
+  // A proof is used once, on any instance: the same atomic one-time claim the token endpoint's proofs go through
+  // (oidc-provider's ReplayDetection over our adapters).
+  // Our adapters answer a second claim of the same id by throwing oidc-provider's invalid_dpop_proof
+  // (adapters/storage-rules.ts), which is a replay here too.
+  const replayStore: ReplayStore = {
+    checkAndStore: (key, ttlSeconds) => deps.provider.ReplayDetection.unique(`${resource}#dpop`, key, Math.floor(Date.now() / 1000) + ttlSeconds)
+      .catch((error: unknown) => {
+        if (error instanceof oidcErrors.InvalidDpopProof) return false;
+        throw error;
+      }),
+  };
+
   async function authenticatePep(ctx: Context, next: Next): Promise<void> {
     const authorization = ctx.get('authorization');
-    const token = bearerToken(authorization);
+    const dpopToken = /^DPoP ([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization)?.[1];
+    const token = bearerToken(authorization) ?? dpopToken;
     if (!token) {
       // RFC 6750 §3.1: a request without credentials gets the challenge and no error code; a malformed one is
       // invalid_request (400), but a scheme we do not take is still just "no credentials" for us.
@@ -82,8 +105,21 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
       new HttpError(status, code, description, { headers: { 'WWW-Authenticate': challenge({ code, description }) } });
     // RFC 8707: a token for another resource is not a credential here, whatever its scopes say.
     if (!presented.audiences?.includes(resource)) throw refuse(401, 'invalid_token', `the access token is not for ${resource}`);
-    // RFC 9449 §7.1: a DPoP-bound token sent as a bearer token is refused (proof-of-possession is not offered here yet).
-    if (presented.jkt) throw refuse(401, 'invalid_token', 'the access token is DPoP-bound; this endpoint accepts bearer tokens only');
+    const refuseDpop = (code: string, description: string) => new HttpError(401, code, description, { headers: { 'WWW-Authenticate': dpopChallenge({ code, description }) } });
+    if (presented.jkt) {
+      // RFC 9449 §7.2: a DPoP-bound token is not a bearer token.
+      if (!dpopToken) throw refuseDpop('invalid_token', 'the access token is DPoP-bound: present it as Authorization: DPoP with a DPoP proof');
+      try {
+        await verifyDpopProof({ method: ctx.method, url: `${deps.issuer}${ctx.path}`, headers: ctx.headers }, token, presented.jkt, {
+          algorithms: dpopSigningAlgorithms, iatWindowSeconds: DPOP_IAT_WINDOW_SECONDS + clockTolerance, replayStore, requireContentDigest: false,
+        });
+      } catch (error) {
+        if (!(error instanceof VerifierError)) throw error;
+        throw refuseDpop(error.error ?? 'invalid_dpop_proof', error.message);
+      }
+    } else if (dpopToken) {
+      throw refuseDpop('invalid_token', 'the access token is not DPoP-bound: present it as Authorization: Bearer');
+    }
     if (!presented.scopes?.includes(scope)) throw refuse(403, 'insufficient_scope', `the access token lacks the ${scope} scope`);
     ctx.state.pep = (presented.clientId ? { clientId: presented.clientId } : { admin: true }) satisfies Pep;
     return next();

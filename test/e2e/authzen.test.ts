@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
+import { generateKeyPair, generateProof } from 'dpop';
+import { base64url } from 'jose';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
 import { createKeyAgent, type KeyAgent } from '../support/delegation.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
@@ -285,6 +287,41 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
         expect(response.headers.get('www-authenticate')).toMatch(/^Bearer realm="[^"]+", resource_metadata="[^"]+", error="invalid_token", error_description="[^"]+"$/);
         expect((await answer(response)).error).toBe('invalid_token');
       }
+    });
+
+    it('a DPoP-bound token with a proof of its key (RFC 9449 §7); every wrong proof or scheme → 401 with the DPoP challenge', async () => {
+      const key = await generateKeyPair('ES256');
+      const bound = (await oidc.clientCredentialsGrant(gateway.config, { scope: 'authzen:evaluate', resource: pdpResource }, { DPoP: oidc.getDPoPHandle(gateway.config, key) })).access_token;
+      const url = `${server.issuer}/access/v1/evaluation`;
+      const send = (authorization: string, proof?: string, at = server.url) => fetch(`${at}/access/v1/evaluation`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization, ...(proof ? { dpop: proof } : {}) }, body: JSON.stringify(question),
+      });
+      const refusal = async (response: Response) => ({ status: response.status, challenge: response.headers.get('www-authenticate'), error: (await answer(response)).error });
+      const dpopChallenge = (error: string) => expect.stringMatching(new RegExp(`^DPoP realm="[^"]+", algs="[^"]+", error="${error}", error_description="[^"]+"$`));
+
+      const proof = await generateProof(key, url, 'POST', undefined, bound);
+      expect(await answer(await send(`DPoP ${bound}`, proof))).toEqual({ decision: true });
+      // The same proof again, here or at another instance: used once.
+      expect(await refusal(await send(`DPoP ${bound}`, proof))).toEqual({ status: 401, challenge: dpopChallenge('invalid_dpop_proof'), error: 'invalid_dpop_proof' });
+      if (mode === 'redis+postgres') {
+        const sibling = await server.startSibling();
+        const fresh = await generateProof(key, url, 'POST', undefined, bound);
+        expect((await send(`DPoP ${bound}`, fresh, sibling.url)).status).toBe(200);
+        expect(await refusal(await send(`DPoP ${bound}`, fresh))).toMatchObject({ status: 401, error: 'invalid_dpop_proof' });
+      }
+      // As a bearer token; without a proof; a proof for another URL, another method, another token, another key.
+      expect(await refusal(await send(`Bearer ${bound}`))).toEqual({ status: 401, challenge: dpopChallenge('invalid_token'), error: 'invalid_token' });
+      expect(await refusal(await send(`DPoP ${bound}`))).toMatchObject({ status: 401, error: 'invalid_dpop_proof' });
+      expect(await refusal(await send(`DPoP ${bound}`, await generateProof(key, `${server.issuer}/access/v1/evaluations`, 'POST', undefined, bound)))).toMatchObject({ status: 401, error: 'invalid_dpop_proof' });
+      expect(await refusal(await send(`DPoP ${bound}`, await generateProof(key, url, 'GET', undefined, bound)))).toMatchObject({ status: 401, error: 'invalid_dpop_proof' });
+      expect(await refusal(await send(`DPoP ${bound}`, await generateProof(key, url, 'POST', undefined, pepToken)))).toMatchObject({ status: 401, error: 'invalid_dpop_proof' });
+      expect(await refusal(await send(`DPoP ${bound}`, await generateProof(await generateKeyPair('ES256'), url, 'POST', undefined, bound)))).toMatchObject({ status: 401, error: 'invalid_token' });
+      // An unsigned proof (alg none) with the right claims.
+      const [header, payload] = proof.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>);
+      const unsigned = [{ ...header, alg: 'none' }, { ...payload, jti: 'another' }].map((part) => base64url.encode(JSON.stringify(part))).join('.') + '.';
+      expect(await refusal(await send(`DPoP ${bound}`, unsigned))).toMatchObject({ status: 401, error: 'invalid_dpop_proof' });
+      // An unbound token with the DPoP scheme.
+      expect(await refusal(await send(`DPoP ${pepToken}`, await generateProof(key, url, 'POST', undefined, pepToken)))).toEqual({ status: 401, challenge: dpopChallenge('invalid_token'), error: 'invalid_token' });
     });
 
     it('a token for the PDP without authzen:evaluate → 403 insufficient_scope', async () => {
