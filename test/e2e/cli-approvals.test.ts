@@ -32,6 +32,27 @@ describe('agentauth approvals', () => {
     return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
   }
 
+  it('a second approver approves with --user after the named user; the text says what is awaited', async () => {
+    const cfo = await createUser(server, 'cfo', 'cfo password, long enough');
+    const agentId = config.clientMetadata().client_id;
+    expect((await adminRequest(server, 'PUT', `/admin/approval-tiers/${agentId}`, { rules: [{ scopes: ['payments:write'], tier: 'strong', second_approvers: [cfo.id] }] })).status).toBe(200);
+    const started = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid payments:write', login_hint: 'owner', binding_message: 'Pay invoice 4800' });
+    const json = JSON.parse((await cli(['approvals', 'list', '--status', 'pending', '--json'])).stdout) as { items: { id: string; binding_message: string }[] };
+    const id = json.items.find((item) => item.binding_message === 'Pay invoice 4800')!.id;
+    const first = await cli(['approvals', 'approve', id, '--password', 'correct horse battery staple']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/status:\s+pending/);
+    expect(first.stdout).toMatch(/awaiting:\s+a second approver/);
+    const wrong = await cli(['approvals', 'approve', id, '--password', 'correct horse battery staple']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/HTTP 400 invalid_request: user_id: .*waits for a second approver/);
+    const second = await cli(['approvals', 'approve', id, '--user', cfo.id, '--password', 'cfo password, long enough']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/status:\s+approved/);
+    expect((await oidc.pollBackchannelAuthenticationGrant(config, started)).access_token).toEqual(expect.any(String));
+    await adminRequest(server, 'DELETE', `/admin/approval-tiers/${agentId}`);
+  });
+
   it('lists, approves and denies', async () => {
     const first = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid payments:write', login_hint: 'owner', binding_message: 'Pay invoice 4711' });
     const second = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid payments:write', login_hint: 'owner', binding_message: 'Pay invoice 4712' });
