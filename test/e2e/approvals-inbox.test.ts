@@ -7,7 +7,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
-import { Browser, type Page } from '../support/browser.ts';
+import { Browser, signInToInbox, type Page } from '../support/browser.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
 const PAYMENTS = 'https://payments.inbox.example.test/';
@@ -38,12 +38,7 @@ describe.each(STORAGE_MODES)('approvals inbox (%s)', (mode) => {
     authorization_details: JSON.stringify([{ type: 'agent_action', action: 'payments.create', locations: [PAYMENTS], parameters: { amount, currency: 'EUR', creditor: 'ACME <b>' } }]),
   });
 
-  async function signIn(username: string): Promise<{ browser: Browser; page: Page }> {
-    const browser = new Browser();
-    const form = await browser.navigate(`${server.url}/approvals`, 'never:') as Page;
-    const page = await browser.submit(form, /\/approvals\/sign-in$/, { username, password: PASSWORD }, 'never:') as Page;
-    return { browser, page };
-  }
+  const signIn = (username: string) => signInToInbox(server.url, username, PASSWORD);
   const card = (page: Page, message: string) => page.html.split('<article').find((part) => part.includes(message));
   const statusOf = async (message: string) => {
     const listed = (await (await adminRequest(server, 'GET', `/admin/approvals?client_id=${encodeURIComponent(agentId)}&limit=200`)).json()) as { items: { binding_message: string; status: string; id: string }[] };

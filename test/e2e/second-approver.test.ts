@@ -7,7 +7,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
-import { Browser, type Page } from '../support/browser.ts';
+import { signInToInbox, type Page } from '../support/browser.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
 const PAYMENTS = 'https://payments.second-approver.example.test/';
@@ -73,12 +73,7 @@ describe.each(STORAGE_MODES)('second approver (%s)', (mode) => {
       .filter((item) => item.details?.approval === approvalId).map((item) => `${item.event}:${item.outcome}`).sort();
   };
 
-  async function signIn(username: string): Promise<{ browser: Browser; page: Page }> {
-    const browser = new Browser();
-    const form = await browser.navigate(`${server.url}/approvals`, 'never:') as Page;
-    const page = await browser.submit(form, /\/approvals\/sign-in$/, { username, password: PASSWORD }, 'never:') as Page;
-    return { browser, page };
-  }
+  const signIn = (username: string) => signInToInbox(server.url, username, PASSWORD);
   const card = (page: Page, message: string) => page.html.split('<article').find((part) => part.includes(message));
 
   it('in the inbox: the owner approves, then the CFO; only then is the token issued', async () => {

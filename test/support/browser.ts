@@ -97,3 +97,11 @@ export async function signInAndConsent(authorizationUrl: URL, redirectUri: strin
   if (!(step instanceof URL)) throw new Error('the flow did not return to the client');
   return step;
 }
+
+/** A user signed in at the approvals inbox (/approvals): the browser keeping the session, and the inbox page. */
+export async function signInToInbox(serverUrl: string, username: string, password: string): Promise<{ browser: Browser; page: Page }> {
+  const browser = new Browser();
+  const form = await browser.navigate(`${serverUrl}/approvals`, 'never:') as Page;
+  const page = await browser.submit(form, /\/approvals\/sign-in$/, { username, password }, 'never:') as Page;
+  return { browser, page };
+}
