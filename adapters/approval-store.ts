@@ -3,6 +3,7 @@
 // oidc-provider's BackchannelAuthenticationRequest and is gone soon after it expires; this is the record the
 // admin API lists (pending and decided) and the audit trail refers to. A decision is one conditional UPDATE
 // (`status = 'pending'` and not expired), so two approvers on two instances cannot both decide.
+import { isStorableText } from './storage-rules.ts';
 import { randomBytes } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
 import { approvalPolicy, NO_APPROVAL_POLICY, type ApprovalPolicy, type TierReason } from '../policy/approval-tiers.ts';
@@ -118,11 +119,13 @@ export class ApprovalStore {
   }
 
   async get(id: string): Promise<Approval | undefined> {
+    if (!isStorableText(id)) return undefined;
     const row = await this.#db.selectFrom('approvals').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toApproval(row);
   }
 
   async findByAuthReqId(authReqId: string): Promise<Approval | undefined> {
+    if (!isStorableText(authReqId)) return undefined;
     const row = await this.#db.selectFrom('approvals').selectAll().where('auth_req_id', '=', authReqId).executeTakeFirst();
     return row && toApproval(row);
   }
@@ -154,6 +157,7 @@ export class ApprovalStore {
    * An approval that needs a second approver is approved only once first-approved (`approveFirst`).
    */
   async decide(id: string, status: 'approved' | 'denied', decidedBy: Approver): Promise<Approval | undefined> {
+    if (!isStorableText(id)) return undefined;
     let update = this.#db.updateTable('approvals')
       .set({ status, decided_at: new Date(), decided_by: JSON.stringify(decidedBy) })
       .where('id', '=', id).where('status', '=', 'pending').where('expires_at', '>', new Date());
@@ -167,6 +171,7 @@ export class ApprovalStore {
    * unexpired; undefined when it was decided, expired or first-approved meanwhile (on any instance).
    */
   async approveFirst(id: string, approver: Approver): Promise<Approval | undefined> {
+    if (!isStorableText(id)) return undefined;
     const row = await this.#db.updateTable('approvals')
       .set({ first_approved_by: JSON.stringify(approver), first_approved_at: new Date() })
       .where('id', '=', id).where('status', '=', 'pending').where('expires_at', '>', new Date()).where('first_approved_by', 'is', null)
@@ -176,6 +181,7 @@ export class ApprovalStore {
 
   /** Marks a pending approval past its expiry as expired; undefined when it was not (already marked, or decided). */
   async expire(id: string): Promise<Approval | undefined> {
+    if (!isStorableText(id)) return undefined;
     const row = await this.#db.updateTable('approvals')
       .set({ status: 'expired', decided_at: new Date() })
       .where('id', '=', id).where('status', '=', 'pending').where('expires_at', '<=', new Date())

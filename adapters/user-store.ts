@@ -1,5 +1,6 @@
 // The people who sign in at the login page. Passwords are stored only as scrypt hashes: people reuse passwords,
 // so a stolen table must be expensive to brute-force offline (memory-hard to resist GPU/ASIC cracking).
+import { isStorableText } from './storage-rules.ts';
 import { DomainError } from './domain-error.ts';
 import { randomBytes, randomUUID, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { sql, type Selectable } from 'kysely';
@@ -70,11 +71,13 @@ export class UserStore {
   }
 
   async findById(id: string): Promise<User | undefined> {
+    if (!isStorableText(id)) return undefined;
     const row = await this.#db.selectFrom('users').select(PUBLIC_COLUMNS).where('id', '=', id).executeTakeFirst();
     return row && toUser(row);
   }
 
   async findByUsername(username: string): Promise<User | undefined> {
+    if (!isStorableText(username)) return undefined;
     const row = await this.#db.selectFrom('users').select(PUBLIC_COLUMNS).where('username', '=', username).executeTakeFirst();
     return row && toUser(row);
   }
@@ -84,6 +87,7 @@ export class UserStore {
    * one asks for two, to tell "one" from "several" without reading them all).
    */
   async findByEmail(email: string, limit = 2): Promise<User[]> {
+    if (!isStorableText(email)) return [];
     const rows = await this.#db.selectFrom('users').select(PUBLIC_COLUMNS)
       .where(sql<string>`lower(email)`, '=', email.toLowerCase()).orderBy('created_at').orderBy('id').limit(limit).execute();
     return rows.map(toUser);
@@ -98,6 +102,7 @@ export class UserStore {
 
   /** False when there was no such user. */
   async delete(id: string): Promise<boolean> {
+    if (!isStorableText(id)) return false;
     try {
       const result = await this.#db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
       return result.numDeletedRows > 0n;
@@ -110,6 +115,7 @@ export class UserStore {
 
   /** False when there was no such user. */
   async resetPassword(id: string, password: string): Promise<boolean> {
+    if (!isStorableText(id)) return false;
     const result = await this.#db
       .updateTable('users')
       .set({ password_hash: await hashPassword(password), updated_at: sql<Date>`now()` })
@@ -120,6 +126,7 @@ export class UserStore {
 
   /** The user if the password is theirs; undefined for a wrong password or an unknown username alike. */
   async verifyPassword(username: string, password: string): Promise<User | undefined> {
+    if (!isStorableText(username)) return undefined;
     const row = await this.#db
       .selectFrom('users')
       .select([...PUBLIC_COLUMNS, 'password_hash'])
