@@ -10,6 +10,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { AgentStatus, Database, JsonObject, PreviousSecret } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
+import { DEFAULT_ORG } from './organization-store.ts';
 
 const HASH_PREFIX = 'sha256$';
 const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
@@ -43,6 +44,8 @@ export interface StoredClient {
   /** Tokens issued before this instant are inactive (the kill switch). */
   tokensInvalidBefore: Date | null;
   previousSecrets: PreviousSecret[];
+  /** The organization the client belongs to (adapters/organization-store.ts); registration puts it in the default one. */
+  orgId: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -76,7 +79,8 @@ export function storedClientSecretHashes(client: StoredClient, now = Date.now())
 
 function revive(client: StoredClient): StoredClient {
   const date = (value: Date | string | null) => (value === null ? null : new Date(value));
-  return { ...client, tokensInvalidBefore: date(client.tokensInvalidBefore), createdAt: date(client.createdAt)!, updatedAt: date(client.updatedAt)! };
+  // An entry cached by an instance that predates organizations has none: it is in the default one.
+  return { ...client, orgId: client.orgId ?? DEFAULT_ORG, tokensInvalidBefore: date(client.tokensInvalidBefore), createdAt: date(client.createdAt)!, updatedAt: date(client.updatedAt)! };
 }
 
 export class PostgresClientAdapter implements Adapter {
@@ -141,6 +145,7 @@ export class PostgresClientAdapter implements Adapter {
       status: row.status,
       tokensInvalidBefore: row.tokens_invalid_before,
       previousSecrets: row.previous_secret_hashes,
+      orgId: row.org_id,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

@@ -6,6 +6,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Database, UsersTable } from './database.ts';
 import { scryptGate } from './scrypt-gate.ts';
 import { scryptInWorker } from './scrypt-worker.ts';
+import { namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 /** A user as the rest of the server sees it: never the password hash. */
@@ -14,6 +15,8 @@ export interface User {
   username: string;
   email: string | null;
   name: string | null;
+  /** The organization the user belongs to (adapters/organization-store.ts). */
+  orgId: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -23,6 +26,8 @@ export interface NewUser {
   password: string;
   email?: string;
   name?: string;
+  /** Absent: the default organization. */
+  orgId?: string;
 }
 
 export class DuplicateUsernameError extends DomainError {
@@ -43,7 +48,7 @@ export class UserOwnsAgentsError extends DomainError {
   }
 }
 
-const PUBLIC_COLUMNS = ['id', 'username', 'email', 'name', 'created_at', 'updated_at'] as const;
+const PUBLIC_COLUMNS = ['id', 'username', 'email', 'name', 'org_id', 'created_at', 'updated_at'] as const;
 
 export class UserStore {
   readonly #db: Database;
@@ -61,10 +66,16 @@ export class UserStore {
         password_hash: await hashPassword(input.password),
         email: input.email ?? null,
         name: input.name ?? null,
+        ...(input.orgId !== undefined ? { org_id: input.orgId } : {}),
       })
       .onConflict((oc) => oc.column('username').doNothing())
       .returning(PUBLIC_COLUMNS)
-      .executeTakeFirst();
+      .executeTakeFirst()
+      .catch((error: unknown) => {
+        // The organization was deleted after the admin route checked it.
+        if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(input.orgId!);
+        throw error;
+      });
     if (!row) throw new DuplicateUsernameError(input.username);
     return toUser(row);
   }
@@ -137,7 +148,7 @@ export class UserStore {
 type PublicRow = Pick<Selectable<UsersTable>, (typeof PUBLIC_COLUMNS)[number]>;
 
 function toUser(row: PublicRow): User {
-  return { id: row.id, username: row.username, email: row.email, name: row.name, createdAt: row.created_at, updatedAt: row.updated_at };
+  return { id: row.id, username: row.username, email: row.email, name: row.name, orgId: row.org_id, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
 // scrypt cost (RFC 7914): N = 2^15, r = 8, p = 1 needs 32 MiB and tens of milliseconds per guess. The parameters

@@ -1,0 +1,36 @@
+// Organizations (issue 18 part 2): users, agents, registered clients and resources each belong to one. A
+// `default` organization is seeded and every existing and future row without one belongs to it, so a
+// single-tenant deployment sees nothing new. Which other organizations' principals may act for an
+// organization's users is a table of pairs the operator sets (cross-organization delegation as explicit policy).
+import { sql, type Kysely } from 'kysely';
+
+const MEMBER_TABLES = ['users', 'agents', 'clients', 'resources'] as const;
+
+// Frozen history, like every migration: no imports of today's types.
+export async function up(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable('organizations')
+    .addColumn('id', 'text', (col) => col.primaryKey())
+    .addColumn('name', 'text', (col) => col.notNull())
+    .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
+    .execute();
+  await db.insertInto('organizations').values({ id: 'default', name: 'Default organization' }).execute();
+
+  for (const table of MEMBER_TABLES) {
+    await db.schema
+      .alterTable(table)
+      // RESTRICT: an organization with members is not deleted out from under them (OrganizationStore says so first).
+      .addColumn('org_id', 'text', (col) => col.notNull().defaultTo('default').references('organizations.id').onDelete('restrict'))
+      .execute();
+    await db.schema.createIndex(`${table}_org_id`).on(table).column('org_id').execute();
+  }
+
+  await db.schema
+    .createTable('organization_actor_orgs')
+    // The organization whose users are acted for, and one whose principals may act for them.
+    .addColumn('org_id', 'text', (col) => col.notNull().references('organizations.id').onDelete('cascade'))
+    .addColumn('actor_org_id', 'text', (col) => col.notNull().references('organizations.id').onDelete('cascade'))
+    .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
+    .addPrimaryKeyConstraint('organization_actor_orgs_pkey', ['org_id', 'actor_org_id'])
+    .execute();
+}
