@@ -45,6 +45,8 @@ import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import type { SigningAlg } from '../keys/signing-keys.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { adminRoleRoutes } from './routes/admin-roles.ts';
+import { adminOrganizationRoutes } from './routes/admin-organizations.ts';
+import type { OrganizationStore } from '../adapters/organization-store.ts';
 import { adminApprovalRoutes } from './routes/admin-approvals.ts';
 import type { ApprovalStore } from '../adapters/approval-store.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
@@ -81,6 +83,8 @@ export interface AppDependencies {
   idJagAudiences: IdJagAudienceStore;
   /** The abuse limits (RATE_LIMIT_*). */
   throttles: Throttles;
+  /** Organizations and cross-organization delegation (/admin/organizations). */
+  organizations: OrganizationStore;
   /** Roles and their holders (/admin/roles). */
   roles: RoleStore;
   /** Whether a user or an operator-registered client exists (only they hold roles). */
@@ -150,18 +154,19 @@ export function composeApp(deps: AppDependencies): Provider {
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login });
   const adminUsers = adminUserRoutes(deps.users);
   const adminResources = adminResourceRoutes(deps.resources, deps.issuer, deps.signingAlgs);
-  const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
+  const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit, users: deps.users });
   const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
+  const adminOrganizations = adminOrganizationRoutes({ organizations: deps.organizations, audit: deps.audit });
   const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalExists: deps.principalExists });
   const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientExists: deps.clientExists, logger: deps.logger });
   const admin = compose<Context>([
     requireAdminToken(deps.adminToken),
     noIdsWithNul,
     domainErrorAnswers(),
-    ...[adminUsers, adminResources, adminAgents, adminClients, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
+    ...[adminUsers, adminResources, adminAgents, adminClients, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminOrganizations, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const inbox = approvalsInboxRoutes({

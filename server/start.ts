@@ -13,6 +13,7 @@ import { ReadThroughCache } from '../adapters/read-through-cache.ts';
 import { ApprovalStore } from '../adapters/approval-store.ts';
 import { RateCounter } from '../adapters/rate-limit-counters.ts';
 import { RoleStore } from '../adapters/role-store.ts';
+import { OrganizationStore } from '../adapters/organization-store.ts';
 import { AgentStore } from '../adapters/agent-store.ts';
 import { ClientAdapter } from '../adapters/client-adapter.ts';
 import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
@@ -140,6 +141,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const clientAdapter = new ClientAdapter(clients, agents);
     const clientModel = storableClients(clientAdapter);
     const approvals = new ApprovalStore(database.db, new ReadThroughCache('approval-policies', changes));
+    const organizations = new OrganizationStore(database.db);
     const roles = new RoleStore(database.db, { graph: new ReadThroughCache('role-graph', changes), held: new ReadThroughCache('role-holders', changes) });
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.
@@ -227,6 +229,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       tracer,
       idJagAudiences,
       throttles: createThrottles(settings.rateLimits, { redis, prefix: settings.redisKeyPrefix }),
+      organizations,
       roles,
       principalExists: async (principal) => principal.type === 'user'
         ? (await users.findById(principal.id)) !== undefined

@@ -8,7 +8,9 @@ import {
 } from '../../adapters/agent-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import type { JsonObject } from '../../adapters/database.ts';
+import { DEFAULT_ORG } from '../../adapters/organization-store.ts';
 import type { ResourceStore } from '../../adapters/resource-store.ts';
+import type { UserStore } from '../../adapters/user-store.ts';
 import {
   checkDefaultScopes, createAgentInput, normalizePublicJwks, rotateCredentialsInput, updateAgentInput,
 } from '../agent-input.ts';
@@ -27,9 +29,11 @@ export interface AdminAgentDependencies {
   agents: AgentStore;
   resources: ResourceStore;
   audit: AuditLog;
+  /** The owner's organization must be the agent's. */
+  users: Pick<UserStore, 'findById'>;
 }
 
-export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDependencies): Router {
+export function adminAgentRoutes({ agents, resources, audit, users }: AdminAgentDependencies): Router {
   const router = new Router({ prefix: '/admin/agents' });
 
   function record(ctx: Context, event: string, agent: Agent, details?: JsonObject): void {
@@ -51,6 +55,16 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
     }
   }
 
+  /**
+   * An agent acts for its owner: an owner of another organization would make it an actor across organizations
+   * that no operator allowed. An unknown owner is left to the store (UnknownOwnerError).
+   */
+  async function checkOwnerOrganization(ownerId: string | undefined, orgId: string): Promise<void> {
+    if (ownerId === undefined) return;
+    const owner = await users.findById(ownerId);
+    if (owner && owner.orgId !== orgId) throw new InvalidField('owner', `belongs to organization "${owner.orgId}", not the agent's "${orgId}"`);
+  }
+
   async function existing(ctx: Context): Promise<Agent> {
     const agent = await agents.get(ctx.params.id);
     if (!agent) throw new NotFound('agent');
@@ -64,6 +78,7 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
     if (method !== 'private_key_jwt' && input.jwks) throw new InvalidField('jwks', `must be absent for ${method}: the server generates the secret`);
     checkDefaultScopes(input.default_scopes, input.scopes);
     await checkResources(input.resources);
+    await checkOwnerOrganization(input.owner, input.org_id ?? DEFAULT_ORG);
     const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks) : undefined;
     const { agent, clientSecret } = await agents.create({
       name: input.name,
@@ -77,6 +92,7 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
       delegationPolicy: input.delegation_policy,
       mayAct: input.may_act,
       publicJwks: publicJwks as JsonObject[] | undefined,
+      orgId: input.org_id,
     });
     record(ctx, 'agent.created', agent, { name: agent.name, scopes: agent.scopes, token_endpoint_auth_method: method });
     ctx.status = 201;
@@ -98,6 +114,7 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
     const current = await existing(ctx);
     checkDefaultScopes(input.default_scopes ?? current.defaultScopes, input.scopes ?? current.scopes);
     await checkResources(input.resources);
+    await checkOwnerOrganization(input.owner, current.orgId);
     const updated = await agents.update(current.id, {
       name: input.name,
       description: input.description,
@@ -168,6 +185,7 @@ function agentJson(agent: Agent) {
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
     delegation_policy: agent.delegationPolicy,
     may_act: agent.mayAct,
+    org_id: agent.orgId,
     credentials: agent.credentials.map((credential) => ({
       id: credential.id,
       type: credential.type,

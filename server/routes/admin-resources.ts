@@ -7,6 +7,7 @@ import type { SigningAlg } from '../../keys/signing-keys.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { resourceMetadataUrl } from './protected-resource-metadata.ts';
 import { NotFound } from '../http-error.ts';
+import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -49,6 +50,8 @@ const resourceSchemas = (held: readonly SigningAlg[]) => ({
     dpop_required: z.boolean().default(false),
     documentation_url: documentationUrl.optional(),
     signing_alg: signingAlg(held).optional(),
+    // Absent: the default organization; only its principals get tokens for the resource (policy/organizations.ts).
+    org_id: organizationId.optional(),
   }),
   update: z.strictObject({
     name: z.string().min(1).max(256).nullable().optional(),
@@ -82,6 +85,7 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
       dpopRequired: input.dpop_required,
       documentationUrl: input.documentation_url,
       signingAlg: input.signing_alg,
+      orgId: input.org_id,
     }));
     ctx.status = 201;
   });
@@ -134,6 +138,7 @@ function resourceView(resource: Resource, issuer: string) {
     documentation_url: resource.documentationUrl,
     // null: the server's default for JWT access tokens (config/defaults.ts).
     signing_alg: resource.signingAlg,
+    org_id: resource.orgId,
     created_at: resource.createdAt,
     updated_at: resource.updatedAt,
   };
