@@ -168,6 +168,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       adapter: (name) => (name === 'Client' ? clientModel : models(name)) as never,
       users,
       resources,
+      organizations,
       agents,
       roles,
       liveness,

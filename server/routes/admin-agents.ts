@@ -8,7 +8,7 @@ import {
 } from '../../adapters/agent-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import type { JsonObject } from '../../adapters/database.ts';
-import { DEFAULT_ORG } from '../../adapters/organization-store.ts';
+import { DEFAULT_ORG, UnknownOrganizationError, type OrganizationStore } from '../../adapters/organization-store.ts';
 import type { ResourceStore } from '../../adapters/resource-store.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
 import {
@@ -31,9 +31,10 @@ export interface AdminAgentDependencies {
   audit: AuditLog;
   /** The owner's organization must be the agent's. */
   users: Pick<UserStore, 'findById'>;
+  organizations: Pick<OrganizationStore, 'get'>;
 }
 
-export function adminAgentRoutes({ agents, resources, audit, users }: AdminAgentDependencies): Router {
+export function adminAgentRoutes({ agents, resources, audit, users, organizations }: AdminAgentDependencies): Router {
   const router = new Router({ prefix: '/admin/agents' });
 
   function record(ctx: Context, event: string, agent: Agent, details?: JsonObject): void {
@@ -60,6 +61,8 @@ export function adminAgentRoutes({ agents, resources, audit, users }: AdminAgent
    * that no operator allowed. An unknown owner is left to the store (UnknownOwnerError).
    */
   async function checkOwnerOrganization(ownerId: string | undefined, orgId: string): Promise<void> {
+    // Said first: "the owner is of another organization" would mislead about one that does not exist.
+    if (!(await organizations.get(orgId))) throw new UnknownOrganizationError(orgId);
     if (ownerId === undefined) return;
     const owner = await users.findById(ownerId);
     if (owner && owner.orgId !== orgId) throw new InvalidField('owner', `belongs to organization "${owner.orgId}", not the agent's "${orgId}"`);
