@@ -1,0 +1,263 @@
+// Organizations (issue 18 part 2, first slice) through HTTP on both storage modes: the admin API, the default
+// organization seeing nothing change, `org_id` in JWTs and at introspection, and each isolation rule refused at
+// the token endpoint with its exact OAuth error and nothing issued: another organization's resource
+// (invalid_target), another organization's subject token (invalid_request) until the operator allows that pair of
+// organizations, and a client signing in another organization's user (unauthorized_client).
+import { decodeJwt } from 'jose';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRequest } from '../support/admin.ts';
+import { insecure, registerPublicApp, userAccessToken } from '../support/delegation.ts';
+import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
+
+const DEFAULT_RES = 'https://default.orgs.example.test/';
+const ACME_RES = 'https://api.acme.orgs.example.test/';
+const BETA_RES = 'https://api.beta.orgs.example.test/';
+const TE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const CIBA = 'urn:openid:params:grant-type:ciba';
+const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+const PASSWORD = 'correct horse battery staple';
+const REDIRECT_URI = 'http://127.0.0.1:8979/callback';
+
+interface SecretAgent {
+  id: string;
+  client_secret: string;
+  org_id: string;
+  config: oidc.Configuration;
+}
+
+describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
+  let server: TestServer;
+  let issuer: URL;
+  let dora: { id: string };
+  let ada: { id: string };
+  let bo: { id: string };
+  let defaultBot: SecretAgent;
+  let acmeBot: SecretAgent;
+  let betaBot: SecretAgent;
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await adminRequest(server, method, path, body);
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  async function created(path: string, body: Record<string, unknown>) {
+    const answer = await call('POST', path, body);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    return answer.body;
+  }
+
+  async function agent(name: string, owner: string, scopes: string[], orgId?: string): Promise<SecretAgent> {
+    const body = await created('/admin/agents', { name, owner, scopes, ...(orgId ? { org_id: orgId } : {}) });
+    return { ...body, config: await oidc.discovery(issuer, body.id, undefined, oidc.ClientSecretBasic(body.client_secret), insecure) };
+  }
+
+  /** A token request as openid-client sends it, answered with the token response or the refusal's body. */
+  async function refusal(request: Promise<unknown>): Promise<{ status: number; error: string; description: string }> {
+    const error = await request.then(() => undefined, (caught: unknown) => caught as oidc.ResponseBodyError);
+    expect(error, 'the request should have been refused').toBeInstanceOf(oidc.ResponseBodyError);
+    return { status: error!.status, error: error!.error, description: error!.error_description ?? '' };
+  }
+
+  async function introspect(holder: SecretAgent, token: string) {
+    return oidc.tokenIntrospection(holder.config, token);
+  }
+
+  const exchange = (actor: SecretAgent, subjectToken: string, params: Record<string, string> = {}) =>
+    oidc.genericGrantRequest(actor.config, TE, { subject_token: subjectToken, subject_token_type: ACCESS_TOKEN, ...params });
+
+  /** A user token for an agent's owner, through CIBA poll mode with the operator approving. */
+  async function ownerToken(bot: SecretAgent, scope: string, bindingMessage: string): Promise<string> {
+    const started = await oidc.initiateBackchannelAuthentication(bot.config, { scope: `openid ${scope}`, login_hint: 'owner', binding_message: bindingMessage });
+    const listed = await call('GET', `/admin/approvals?client_id=${encodeURIComponent(bot.id)}&status=pending`);
+    const approval = (listed.body.items as { id: string; binding_message: string }[]).find((item) => item.binding_message === bindingMessage)!;
+    expect((await call('POST', `/admin/approvals/${approval.id}/approve`)).status).toBe(200);
+    const response = await fetch(bot.config.serverMetadata().token_endpoint!, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${bot.id}:${bot.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: CIBA, auth_req_id: started.auth_req_id }),
+    });
+    const body = (await response.json()) as { access_token: string };
+    expect(response.status, JSON.stringify(body)).toBe(200);
+    return body.access_token;
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer(mode, `e2e-orgs-${mode}`, { CIBA_POLL_INTERVAL: '1' });
+    issuer = new URL(server.issuer);
+    await created('/admin/organizations', { id: 'acme', name: 'Acme' });
+    await created('/admin/organizations', { id: 'beta', name: 'Beta' });
+    dora = await created('/admin/users', { username: 'dora', password: PASSWORD });
+    ada = await created('/admin/users', { username: 'ada', password: PASSWORD, org_id: 'acme' });
+    bo = await created('/admin/users', { username: 'bo', password: PASSWORD, org_id: 'beta' });
+    await created('/admin/resources', { identifier: DEFAULT_RES, scopes: ['files:read'], token_format: 'jwt' });
+    await created('/admin/resources', { identifier: ACME_RES, scopes: ['acme:read'], token_format: 'opaque', org_id: 'acme' });
+    await created('/admin/resources', { identifier: BETA_RES, scopes: ['beta:read'], token_format: 'jwt', org_id: 'beta' });
+    defaultBot = await agent('default-bot', dora.id, ['files:read', 'acme:read']);
+    acmeBot = await agent('acme-bot', ada.id, ['acme:read', 'beta:read', 'files:read'], 'acme');
+    betaBot = await agent('beta-bot', bo.id, ['beta:read', 'acme:read'], 'beta');
+  }, 180_000);
+  afterAll(() => server?.stop());
+
+  describe('the admin API', () => {
+    it('has the default organization seeded and shows org_id on every member', async () => {
+      expect((await call('GET', '/admin/organizations/default')).body).toEqual({ id: 'default', name: 'Default organization', allowed_actor_orgs: [], created_at: expect.any(String) });
+      expect((await call('GET', '/admin/organizations')).body).toEqual({
+        items: [expect.objectContaining({ id: 'acme', name: 'Acme' }), expect.objectContaining({ id: 'beta' }), expect.objectContaining({ id: 'default' })],
+        next_cursor: null,
+      });
+      expect((await call('GET', `/admin/users/${dora.id}`)).body.org_id).toBe('default');
+      expect((await call('GET', `/admin/users/${ada.id}`)).body.org_id).toBe('acme');
+      expect((await call('GET', `/admin/agents/${acmeBot.id}`)).body.org_id).toBe('acme');
+      expect((await call('GET', `/admin/agents/${defaultBot.id}`)).body.org_id).toBe('default');
+      expect((await call('GET', `/admin/clients/${betaBot.id}`)).body.org_id).toBe('beta');
+      expect((await call('GET', `/admin/resources/${encodeURIComponent(BETA_RES)}`)).body.org_id).toBe('beta');
+      expect((await call('GET', `/admin/resources/${encodeURIComponent(DEFAULT_RES)}`)).body.org_id).toBe('default');
+    });
+
+    it('refuses an unknown organization, a duplicate and malformed input, naming the field', async () => {
+      const refusals: [string, unknown, string, string][] = [
+        ['/admin/users', { username: 'nobody', password: PASSWORD, org_id: 'nope' }, 'org_id', 'org_id: "nope" is not an organization'],
+        ['/admin/resources', { identifier: 'https://nope.orgs.example.test/', org_id: 'nope' }, 'org_id', 'org_id: "nope" is not an organization'],
+        ['/admin/agents', { name: 'x', owner: ada.id, scopes: [], org_id: 'nope' }, 'org_id', 'org_id: "nope" is not an organization'],
+        ['/admin/agents', { name: 'x', owner: dora.id, scopes: [], org_id: 'acme' }, 'owner', `owner: belongs to organization "default", not the agent's "acme"`],
+        ['/admin/users', { username: 'bad', password: PASSWORD, org_id: 'Not Valid' }, 'org_id', 'org_id: must be 1–63 lower-case letters, digits, "_" or "-", starting with a letter or digit'],
+        ['/admin/organizations', { id: 'acme', name: 'Again' }, 'id', 'id: is already an organization'],
+        ['/admin/organizations', { id: 'x', name: 'X', allowed_actor_orgs: ['acme', 'ghost'] }, 'allowed_actor_orgs.1', 'allowed_actor_orgs.1: "ghost" is not an organization'],
+        ['/admin/organizations', { id: 'x' }, 'name', expect.stringContaining('name: ') as unknown as string],
+        ['/admin/organizations', { id: 'x', name: 'X', extra: 1 }, 'body', expect.stringContaining('extra') as unknown as string],
+      ];
+      for (const [path, body, field, description] of refusals) {
+        const answer = await call('POST', path, body);
+        expect(answer, `${path} ${JSON.stringify(body)}`).toEqual({ status: 400, body: { error: 'invalid_request', error_description: description, field } });
+      }
+      expect((await call('GET', '/admin/organizations/x')).status).toBe(404);
+      expect((await call('GET', '/admin/organizations/nul%00')).status).toBe(404);
+      expect((await call('PATCH', '/admin/organizations/ghost', { name: 'G' })).status).toBe(404);
+      expect((await call('PATCH', '/admin/organizations/acme', { allowed_actor_orgs: ['ghost'] }))).toMatchObject({ status: 400, body: { field: 'allowed_actor_orgs.0' } });
+    });
+
+    it('deletes only an organization without members, never the default one, and audits every change', async () => {
+      expect(await call('DELETE', '/admin/organizations/acme')).toEqual({ status: 409, body: { error: 'invalid_request', error_description: 'organization "acme" still has users, agents, resources; delete them or move them first' } });
+      expect((await call('DELETE', '/admin/organizations/default')).status).toBe(409);
+      await created('/admin/organizations', { id: 'gamma', name: 'Gamma', allowed_actor_orgs: ['acme', 'gamma'] });
+      expect((await call('GET', '/admin/organizations/gamma')).body.allowed_actor_orgs).toEqual(['acme']);
+      expect(await call('PATCH', '/admin/organizations/gamma', { name: 'Gamma Ltd' })).toMatchObject({ status: 200, body: { name: 'Gamma Ltd', allowed_actor_orgs: ['acme'] } });
+      expect((await call('DELETE', '/admin/organizations/gamma')).status).toBe(204);
+      expect((await call('DELETE', '/admin/organizations/gamma')).status).toBe(404);
+      // Deleting an organization takes it out of every other one's allowed actors.
+      await created('/admin/organizations', { id: 'delta', name: 'Delta' });
+      await call('PATCH', '/admin/organizations/beta', { allowed_actor_orgs: ['delta'] });
+      expect((await call('DELETE', '/admin/organizations/delta')).status).toBe(204);
+      expect((await call('GET', '/admin/organizations/beta')).body.allowed_actor_orgs).toEqual([]);
+
+      const events = async () => ((await call('GET', '/admin/audit?limit=200')).body.items as { event: string; details: { organization: string } }[])
+        .filter((item) => item.event.startsWith('organization.')).map((item) => `${item.event} ${item.details.organization}`).sort();
+      await expect.poll(events, { timeout: 10_000 }).toEqual([
+        'organization.created acme', 'organization.created beta', 'organization.created delta', 'organization.created gamma',
+        'organization.deleted delta', 'organization.deleted gamma', 'organization.updated beta', 'organization.updated gamma',
+      ]);
+    });
+  });
+
+  describe('tokens', () => {
+    it('the default organization sees nothing new but the org_id claim, "default", in the JWT and at introspection', async () => {
+      const token = await oidc.clientCredentialsGrant(defaultBot.config, { scope: 'files:read', resource: DEFAULT_RES });
+      expect(decodeJwt(token.access_token)).toMatchObject({ sub: defaultBot.id, aud: DEFAULT_RES, scope: 'files:read', org_id: 'default' });
+      expect(await introspect(defaultBot, token.access_token)).toMatchObject({ active: true, sub: defaultBot.id, org_id: 'default' });
+
+      // A user of the default organization signing in to a client registered through RFC 7591 (the default one too).
+      const app = await registerPublicApp(server, REDIRECT_URI);
+      const userToken = await userAccessToken(app, REDIRECT_URI, { username: 'dora', password: PASSWORD }, DEFAULT_RES, 'files:read');
+      expect(decodeJwt(userToken)).toMatchObject({ sub: dora.id, aud: DEFAULT_RES, org_id: 'default' });
+    });
+
+    it("carries the principal's organization: the agent's for its own token, the user's for a user's", async () => {
+      const own = await oidc.clientCredentialsGrant(betaBot.config, { scope: 'beta:read', resource: BETA_RES });
+      expect(decodeJwt(own.access_token)).toMatchObject({ sub: betaBot.id, org_id: 'beta' });
+      expect(await introspect(betaBot, own.access_token)).toMatchObject({ active: true, org_id: 'beta' });
+
+      // Opaque: the claim is only at introspection.
+      const acme = await oidc.clientCredentialsGrant(acmeBot.config, { scope: 'acme:read', resource: ACME_RES });
+      expect(await introspect(acmeBot, acme.access_token)).toMatchObject({ active: true, sub: acmeBot.id, aud: ACME_RES, org_id: 'acme' });
+
+      const user = await ownerToken(acmeBot, 'acme:read', 'read acme reports');
+      expect(await introspect(acmeBot, user)).toMatchObject({ active: true, sub: ada.id, act: { sub: acmeBot.id }, org_id: 'acme' });
+    });
+
+    it("refuses a token for another organization's resource with invalid_target (RFC 8707 §2), issuing nothing", async () => {
+      const before = server.issuedCount();
+      const cases: [SecretAgent, string, string, string][] = [
+        [acmeBot, 'beta:read', BETA_RES, 'beta'],
+        [acmeBot, 'files:read', DEFAULT_RES, 'default'],
+        [defaultBot, 'acme:read', ACME_RES, 'acme'],
+        [betaBot, 'acme:read', ACME_RES, 'acme'],
+      ];
+      for (const [bot, scope, resource, resourceOrg] of cases) {
+        expect(await refusal(oidc.clientCredentialsGrant(bot.config, { scope, resource }))).toEqual({
+          status: 400,
+          error: 'invalid_target',
+          description: `resource "${resource}" belongs to organization "${resourceOrg}", and the token would be for organization "${bot.org_id}"`,
+        });
+      }
+      expect(server.issuedCount()).toBe(before);
+      const refused = async () => ((await call('GET', `/admin/audit?client_id=${encodeURIComponent(betaBot.id)}&event=token.refused`)).body.items as { reason: string }[])[0]?.reason;
+      await expect.poll(refused, { timeout: 10_000 }).toBe(`invalid_target: resource "${ACME_RES}" belongs to organization "acme", and the token would be for organization "beta"`);
+    });
+
+    it("refuses exchanging another organization's token with invalid_request (RFC 8693 §2.2.2) until the operator allows the pair", async () => {
+      const subject = await ownerToken(acmeBot, 'acme:read', 'let others read');
+      const agentOwn = (await oidc.clientCredentialsGrant(acmeBot.config, { scope: 'acme:read', resource: ACME_RES })).access_token;
+      const before = server.issuedCount();
+      const expected = {
+        status: 400,
+        error: 'invalid_request',
+        description: 'subject_token belongs to another organization: organization "beta" may not act for principals of organization "acme" (the operator has not allowed it)',
+      };
+      expect(await refusal(exchange(betaBot, subject, { resource: ACME_RES }))).toEqual(expected);
+      expect(await refusal(exchange(betaBot, agentOwn, { resource: ACME_RES }))).toEqual(expected);
+      expect(await refusal(exchange(defaultBot, subject, { resource: ACME_RES }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('organization "default" may not act') });
+      expect(server.issuedCount()).toBe(before);
+
+      // Cross-organization delegation as explicit policy: Acme lets Beta's principals act for its users.
+      expect(await call('PATCH', '/admin/organizations/acme', { allowed_actor_orgs: ['beta'] })).toMatchObject({ status: 200, body: { allowed_actor_orgs: ['beta'] } });
+      const delegated = await exchange(betaBot, subject, { resource: ACME_RES });
+      expect(await introspect(betaBot, delegated.access_token)).toMatchObject({
+        active: true, sub: ada.id, org_id: 'acme', act: { sub: betaBot.id, act: { sub: acmeBot.id } },
+      });
+      // The allowance is for that pair only, and one way.
+      expect(await refusal(exchange(defaultBot, subject, { resource: ACME_RES }))).toMatchObject({ error: 'invalid_request' });
+      const betaSubject = (await oidc.clientCredentialsGrant(betaBot.config, { scope: 'beta:read', resource: BETA_RES })).access_token;
+      expect(await refusal(exchange(acmeBot, betaSubject, { resource: BETA_RES }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('organization "acme" may not act for principals of organization "beta"') });
+
+      // Even allowed to act, an actor gets no token for its own organization's resource from Acme's token: the subject
+      // token's audience confines it first (subject_audience), and organization_resource stands behind that rule.
+      const countBefore = server.issuedCount();
+      expect(await refusal(exchange(betaBot, agentOwn, { resource: BETA_RES, scope: 'beta:read' }))).toEqual({
+        status: 400,
+        error: 'invalid_target',
+        description: `delegation policy "subject_audience" refused: the subject token is for "${ACME_RES}"; a token for "${BETA_RES}" cannot be derived from it`,
+      });
+      expect(server.issuedCount()).toBe(countBefore);
+
+      // Taking the allowance back refuses at once.
+      expect((await call('PATCH', '/admin/organizations/acme', { allowed_actor_orgs: [] })).status).toBe(200);
+      expect(await refusal(exchange(betaBot, subject, { resource: ACME_RES }))).toEqual(expected);
+    });
+
+    it("refuses a client signing in another organization's user with unauthorized_client (RFC 6749 §5.2), issuing nothing", async () => {
+      // The app registered through RFC 7591 belongs to the default organization; Ada is Acme's.
+      const app = await registerPublicApp(server, REDIRECT_URI);
+      const before = server.issuedCount();
+      const refused = await refusal(userAccessToken(app, REDIRECT_URI, { username: 'ada', password: PASSWORD }, ACME_RES, 'acme:read'));
+      expect(refused).toEqual({
+        status: 400,
+        error: 'unauthorized_client',
+        description: 'this client belongs to another organization than the user: organization "default" may not act for principals of organization "acme" (the operator has not allowed it)',
+      });
+      // The code was stored and consumed; no access or refresh token was.
+      expect(server.issuedCount() - before).toBe(1);
+    });
+  });
+});
