@@ -1,7 +1,8 @@
 // The organization an access token is issued under, and the isolation rules (policy/organizations.ts) applied to
 // it. It runs from oidc-provider's extraTokenClaims, which every access token of every grant passes (ours and the
 // built-in authorization code and refresh token grants) before it is stored or signed: one place, so no grant can
-// issue around it, and a refusal leaves nothing issued.
+// issue around it, and a refusal leaves nothing issued. The backchannel endpoint (grants/ciba.ts) asks the same
+// question earlier, so nobody is asked to approve what could never be issued.
 import { errors } from 'oidc-provider';
 import type { AgentStore } from '../adapters/agent-store.ts';
 import type { StoredClient } from '../adapters/client-store.ts';
@@ -9,7 +10,7 @@ import { DEFAULT_ORG, type OrganizationStore } from '../adapters/organization-st
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import { isStorableText } from '../adapters/storage-rules.ts';
 import type { UserStore } from '../adapters/user-store.ts';
-import { organizationRefusal } from '../policy/organizations.ts';
+import { organizationRefusal, type OrganizationFacts, type OrganizationRefusal } from '../policy/organizations.ts';
 import { EXCHANGED_TOKEN_GTY } from '../tokens/token-liveness.ts';
 
 export interface OrganizationLookups {
@@ -35,22 +36,32 @@ export interface TokenParties {
  * break. Always a value, `default` included, so a resource server can rely on the claim being there.
  */
 export async function tokenOrganization(token: TokenParties, lookups: OrganizationLookups): Promise<string> {
+  const facts = await organizationFacts(token, lookups);
+  refuseIf(organizationRefusal(facts));
+  return facts.subjectOrg;
+}
+
+/** What policy/organizations.ts decides from, read from the stores. */
+export async function organizationFacts(token: TokenParties, lookups: OrganizationLookups): Promise<OrganizationFacts> {
   const clientOrg = token.clientId ? await clientOrganization(token.clientId, lookups) : DEFAULT_ORG;
   const subjectOrg = token.accountId && token.accountId !== token.clientId
     ? (await principalOrganization(token.accountId, lookups)) ?? clientOrg
     : clientOrg;
   const resource = typeof token.aud === 'string' ? await lookups.resources.get(token.aud) : undefined;
-  const refusal = organizationRefusal({
+  return {
     clientOrg,
     subjectOrg,
     resource: resource && { identifier: resource.identifier, orgId: resource.orgId },
     crossOrgActorAllowed: clientOrg === subjectOrg || (await lookups.organizations.allowsActor(subjectOrg, clientOrg)),
     exchange: token.gty === EXCHANGED_TOKEN_GTY,
-  });
+  };
+}
+
+/** A refusal as the OAuth error it names. */
+export function refuseIf(refusal: OrganizationRefusal | undefined): void {
   if (refusal?.error === 'invalid_target') throw new errors.InvalidTarget(refusal.description);
   if (refusal?.error === 'invalid_request') throw new errors.InvalidRequest(refusal.description);
   if (refusal) throw new errors.UnauthorizedClient(refusal.description);
-  return subjectOrg;
 }
 
 /**

@@ -10,9 +10,8 @@ import type { JWK } from 'jose';
 import type { z } from 'zod';
 import { agentSecretHashes } from '../adapters/client-adapter.ts';
 import { storedClientSecretHashes, type PostgresClientAdapter } from '../adapters/client-store.ts';
-import type { OrganizationStore } from '../adapters/organization-store.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
-import { tokenOrganization } from '../issuance/token-organization.ts';
+import { tokenOrganization, type OrganizationLookups } from '../issuance/token-organization.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
 import { registerGrants, type GrantDependencies } from '../grants/index.ts';
 import { clientDelegationPolicy, mayActStatement } from '../policy/delegation-policy.ts';
@@ -35,7 +34,7 @@ export interface ProviderDependencies extends GrantDependencies {
   adapter: (modelName: string) => Adapter;
   resources: ResourceStore;
   /** Organizations and who may act across them: every access token carries its `org_id` and obeys their isolation. */
-  organizations: Pick<OrganizationStore, 'allowsActor'>;
+  organizations: OrganizationLookups;
   /** Our rules on top of expiry and revocation (kill switch, exchange lineage); consulted by introspection. */
   liveness: TokenLiveness;
   /** Client ID Metadata Documents: on by default; private addresses only where the operator allows them. */
@@ -171,9 +170,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // refused here when it would cross an organization's boundary (issuance/token-organization.ts).
     async extraTokenClaims(ctx, token) {
       await refuseUnboundTokenForDpopResource(token as unknown as { aud?: unknown; jkt?: string });
-      const orgId = await tokenOrganization(token as unknown as { clientId?: string; accountId?: string; aud?: unknown; gty?: string }, {
-        agents: deps.agents, users: deps.users, resources: deps.resources, organizations: deps.organizations, registeredClients: deps.registeredClients,
-      });
+      const orgId = await tokenOrganization(token as unknown as { clientId?: string; accountId?: string; aud?: unknown; gty?: string }, deps.organizations);
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
       const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
       const claims = { ...(mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra), org_id: orgId };

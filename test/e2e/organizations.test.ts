@@ -2,7 +2,8 @@
 // organization seeing nothing change, `org_id` in JWTs and at introspection, and each isolation rule refused at
 // the token endpoint with its exact OAuth error and nothing issued: another organization's resource
 // (invalid_target), another organization's subject token (invalid_request) until the operator allows that pair of
-// organizations, and a client signing in another organization's user (unauthorized_client).
+// organizations, and a client signing in, or asking the backchannel for, another organization's user
+// (unauthorized_client).
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -258,6 +259,23 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       });
       // The code was stored and consumed; no access or refresh token was.
       expect(server.issuedCount() - before).toBe(1);
+    });
+
+    it("refuses a backchannel request for another organization's user before anyone is asked, with unauthorized_client (CIBA §13)", async () => {
+      const pending = async () => (await call('GET', `/admin/approvals?client_id=${encodeURIComponent(betaBot.id)}`)).body.items.length as number;
+      const before = await pending();
+      const ask = () => oidc.initiateBackchannelAuthentication(betaBot.config, { scope: 'openid acme:read', login_hint: 'ada', binding_message: 'read acme' });
+      expect(await refusal(ask())).toEqual({
+        status: 400,
+        error: 'unauthorized_client',
+        description: 'this client belongs to another organization than the user: organization "beta" may not act for principals of organization "acme" (the operator has not allowed it)',
+      });
+      expect(await pending()).toBe(before);
+      // Allowed to act for Acme's users, Beta's agent may ask Ada.
+      await call('PATCH', '/admin/organizations/acme', { allowed_actor_orgs: ['beta'] });
+      expect(await ask()).toMatchObject({ auth_req_id: expect.any(String) });
+      expect(await pending()).toBe(before + 1);
+      await call('PATCH', '/admin/organizations/acme', { allowed_actor_orgs: [] });
     });
   });
 });
