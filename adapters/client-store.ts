@@ -6,11 +6,11 @@ import { isStorableText } from './storage-rules.ts';
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { AgentStatus, Database, JsonObject, PreviousSecret } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
-import { DEFAULT_ORG } from './organization-store.ts';
+import { DEFAULT_ORG, namesUnknownOrganization } from './organization-store.ts';
 
 const HASH_PREFIX = 'sha256$';
 const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
@@ -97,12 +97,20 @@ export class PostgresClientAdapter implements Adapter {
     const { client_secret: secret, ...metadata } = payload as JsonObject;
     // A client update (RFC 7592) writes back the secret it read through find(), which is already the hash.
     const hash = typeof secret === 'string' ? (isHashedClientSecret(secret) ? secret : hashClientSecret(secret)) : null;
-    const values = { metadata: JSON.stringify(metadata), client_secret_hash: hash };
+    // The operator's `org_id` (only an admin registration may set it, server/provider.ts) stays in the metadata, so
+    // the client reads it back, and goes into the column the foreign key and the isolation rules read.
+    const orgId = typeof metadata.org_id === 'string' ? { org_id: metadata.org_id } : {};
+    const values = { metadata: JSON.stringify(metadata), client_secret_hash: hash, ...orgId };
     await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .insertInto('clients')
       .values({ client_id: id, ...values })
       .onConflict((oc) => oc.column('client_id').doUpdateSet({ ...values, updated_at: sql<Date>`now()` }))
-      .execute());
+      .execute())
+      .catch((error: unknown) => {
+        // RFC 7591 §3.2.2: registration metadata the server will not accept.
+        if (namesUnknownOrganization(error)) throw new errors.InvalidClientMetadata(`org_id: "${String(metadata.org_id)}" is not an organization`);
+        throw error;
+      });
   }
 
   /**

@@ -25,6 +25,7 @@ import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocu
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../tokens/token-liveness.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
+import { organizationId } from './organization-id.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
 import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
 
@@ -60,7 +61,7 @@ export interface ProviderDependencies extends GrantDependencies {
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 /** Client metadata only the operator may set (registration with ADMIN_TOKEN as initial access token). */
-const OPERATOR_ONLY_METADATA = ['delegation_policy', 'txn_token_policy', ...INTROSPECTION_RIGHTS_METADATA];
+const OPERATOR_ONLY_METADATA = ['delegation_policy', 'txn_token_policy', 'org_id', ...INTROSPECTION_RIGHTS_METADATA];
 
 /** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
 const CONFIDENTIAL_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -96,7 +97,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       authorization_details_types: [AGENT_ACTION],
     },
     extraClientMetadata: {
-      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy', ...INTROSPECTION_RIGHTS_METADATA],
+      // org_id: the organization an operator registers the client into (adapters/client-store.ts keeps it in its column).
+      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy', 'org_id', ...INTROSPECTION_RIGHTS_METADATA],
       validator(ctx, key, value, metadata) {
         if (key === 'allowed_cors_origins' && value !== undefined) {
           if (!Array.isArray(value) || !value.every(isOrigin)) {
@@ -106,6 +108,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         if (key === 'delegation_policy' && value !== undefined) checkMetadata(key, clientDelegationPolicy, value);
         if (key === 'may_act' && value !== undefined) checkMetadata(key, mayActStatement, value);
         if (key === 'txn_token_policy' && value !== undefined) checkMetadata(key, transactionTokenPolicy, value);
+        if (key === 'org_id' && value !== undefined) checkMetadata(key, organizationId, value);
         const rightsProblem = introspectionRightsProblem(key, value);
         if (rightsProblem) throw new errors.InvalidClientMetadata(rightsProblem);
         // The validator runs once per extra property for every client the provider loads; the registration

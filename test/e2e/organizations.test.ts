@@ -261,6 +261,46 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect(server.issuedCount() - before).toBe(1);
     });
 
+    it('registers a client into an organization only with the initial access token; it gets tokens for its own organization only', async () => {
+      const register = (metadata: Record<string, unknown>, initialAccessToken?: string) => oidc.dynamicClientRegistration(issuer, {
+        grant_types: ['client_credentials'], response_types: [], redirect_uris: [], ...metadata,
+      }, undefined, { ...insecure, ...(initialAccessToken ? { initialAccessToken } : {}) });
+      const registered = await register({ org_id: 'acme' }, server.adminToken);
+      const { client_id: clientId, client_secret: secret } = registered.clientMetadata() as { client_id: string; client_secret: string };
+      expect(registered.clientMetadata().org_id).toBe('acme');
+      expect((await call('GET', `/admin/clients/${encodeURIComponent(clientId)}`)).body).toMatchObject({ kind: 'registered', org_id: 'acme' });
+      const config = await oidc.discovery(issuer, clientId, undefined, oidc.ClientSecretBasic(secret), insecure);
+      const token = await oidc.clientCredentialsGrant(config, { resource: ACME_RES });
+      expect(await oidc.tokenIntrospection(config, token.access_token)).toMatchObject({ active: true, org_id: 'acme' });
+      expect(await refusal(oidc.clientCredentialsGrant(config, { resource: DEFAULT_RES }))).toMatchObject({ error: 'invalid_target' });
+
+      // An unknown organization is metadata the server will not accept (RFC 7591 §3.2.2); without the initial access
+      // token no client chooses its organization (RFC 7591 §3, 401 with the Bearer challenge).
+      expect(await refusal(register({ org_id: 'ghost' }, server.adminToken))).toEqual({ status: 400, error: 'invalid_client_metadata', description: 'org_id: "ghost" is not an organization' });
+      expect(await refusal(register({ org_id: 'Bad Id' }, server.adminToken))).toMatchObject({ status: 400, error: 'invalid_client_metadata', description: expect.stringContaining('org_id: must be') });
+      const anonymous = await fetch(`${server.issuer}/reg`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', org_id: 'acme' }),
+      });
+      expect(anonymous.status).toBe(401);
+      expect(((await anonymous.json()) as { error: string }).error).toBe('invalid_client_metadata');
+    });
+
+    it("signs in a user to an app of the user's own organization, with the user's org_id", async () => {
+      const registered = await oidc.dynamicClientRegistration(issuer, {
+        redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'], org_id: 'acme',
+      }, oidc.None(), { ...insecure, initialAccessToken: server.adminToken });
+      const app = await oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), oidc.None(), insecure);
+      const token = await userAccessToken(app, REDIRECT_URI, { username: 'ada', password: PASSWORD }, ACME_RES, 'acme:read');
+      expect(await introspect(acmeBot, token)).toMatchObject({ active: false });
+      // Opaque for Acme's resource: an Acme client entitled to introspect it (the app is public and may not).
+      const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true, org_id: 'acme' }, undefined, {
+        ...insecure, initialAccessToken: server.adminToken,
+      });
+      const rsConfig = await oidc.discovery(issuer, rs.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(rs.clientMetadata().client_secret as string), insecure);
+      expect(await oidc.tokenIntrospection(rsConfig, token)).toMatchObject({ active: true, sub: ada.id, aud: ACME_RES, org_id: 'acme' });
+    });
+
     it("refuses a backchannel request for another organization's user before anyone is asked, with unauthorized_client (CIBA §13)", async () => {
       const pending = async () => (await call('GET', `/admin/approvals?client_id=${encodeURIComponent(betaBot.id)}`)).body.items.length as number;
       const before = await pending();
