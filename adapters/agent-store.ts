@@ -91,6 +91,7 @@ export interface AgentPatch {
 export interface AgentQuery extends PageRequest {
   ownerId?: string;
   status?: AgentStatus;
+  orgId?: string;
 }
 
 /** The agent, and the secret it was just given (shown once, never stored in plaintext). */
@@ -187,9 +188,10 @@ export class AgentStore {
     return toAgent(row, credentials.map(toCredential));
   }
 
-  /** Agents ordered by id, optionally only one owner's or only those in one status. */
-  async list({ ownerId, status, limit, cursor }: AgentQuery): Promise<Page<Agent>> {
+  /** Agents ordered by id, optionally only one owner's, one organization's or only those in one status. */
+  async list({ ownerId, status, orgId, limit, cursor }: AgentQuery): Promise<Page<Agent>> {
     let query = this.#db.selectFrom('agents').selectAll().orderBy('id').limit(limit + 1);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (ownerId !== undefined) query = query.where('owner_id', '=', ownerId);
     if (status !== undefined) query = query.where('status', '=', status);
     if (cursor !== undefined) query = query.where('id', '>', decodeTextCursor(cursor));

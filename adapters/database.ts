@@ -208,6 +208,14 @@ export interface OrganizationActorOrgsTable {
   created_at: Timestamp;
 }
 
+/** An organization operator's admin credential (server/admin-scope.ts), as the sha256 of its token. */
+export interface OrganizationAdminCredentialsTable {
+  id: string;
+  org_id: string;
+  token_hash: string;
+  created_at: Timestamp;
+}
+
 export interface Tables {
   clients: ClientsTable;
   users: UsersTable;
@@ -224,6 +232,7 @@ export interface Tables {
   approvals: ApprovalsTable;
   organizations: OrganizationsTable;
   organization_actor_orgs: OrganizationActorOrgsTable;
+  organization_admin_credentials: OrganizationAdminCredentialsTable;
 }
 
 export type Database = Kysely<Tables>;

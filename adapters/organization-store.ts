@@ -1,12 +1,14 @@
 // Organizations (issue 18 part 2): users, agents, registered clients and resources each belong to exactly one;
 // the `default` one (migration 0015) holds everything created without naming one. policy/organizations.ts decides
 // what belonging means for tokens; this store keeps the organizations, and for each the other organizations
-// whose principals may act for its users (cross-organization delegation, off unless the operator lists a pair).
+// whose principals may act for its users (cross-organization delegation, off unless the operator lists a pair),
+// and the admin credentials its own operators hold (server/admin-scope.ts says what they may do).
+import { randomBytes } from 'node:crypto';
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { DomainError } from './domain-error.ts';
 import type { Database, OrganizationsTable, Tables } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
-import { isStorableText } from './storage-rules.ts';
+import { hashId, isStorableText } from './storage-rules.ts';
 
 /** The organization every row belongs to unless it names another (migration 0015 seeds it). */
 export const DEFAULT_ORG = 'default';
@@ -16,6 +18,13 @@ export interface Organization {
   name: string;
   /** Organizations whose principals may act for this organization's users (token exchange, and the other grants' clients). */
   allowedActorOrgs: string[];
+  createdAt: Date;
+}
+
+/** An organization operator's admin credential, as listed: never its token. */
+export interface OrganizationCredential {
+  id: string;
+  orgId: string;
   createdAt: Date;
 }
 
@@ -154,6 +163,39 @@ export class OrganizationStore {
     const pair = await this.#db.selectFrom('organization_actor_orgs').select('actor_org_id')
       .where('org_id', '=', subjectOrg).where('actor_org_id', '=', actorOrg).executeTakeFirst();
     return pair !== undefined;
+  }
+
+  /** A new admin credential for the organization, and its bearer token (shown once, stored only as a hash); undefined when there is no such organization. */
+  async issueCredential(orgId: string): Promise<{ credential: OrganizationCredential; token: string } | undefined> {
+    if (!isStorableText(orgId)) return undefined;
+    // 256 bits, so the hash needs no salt and a lookup by it reveals nothing through timing.
+    const token = `oat_${randomBytes(32).toString('base64url')}`;
+    const row = await this.#db.transaction().execute(async (trx) => {
+      if (!(await trx.selectFrom('organizations').select('id').where('id', '=', orgId).forShare().executeTakeFirst())) return undefined;
+      return trx.insertInto('organization_admin_credentials')
+        .values({ id: `ocr_${randomBytes(12).toString('base64url')}`, org_id: orgId, token_hash: hashId(token) })
+        .returning(['id', 'org_id', 'created_at']).executeTakeFirstOrThrow();
+    });
+    return row && { credential: { id: row.id, orgId: row.org_id, createdAt: row.created_at }, token };
+  }
+
+  async credentials(orgId: string): Promise<OrganizationCredential[]> {
+    if (!isStorableText(orgId)) return [];
+    const rows = await this.#db.selectFrom('organization_admin_credentials').select(['id', 'org_id', 'created_at']).where('org_id', '=', orgId).orderBy('created_at').orderBy('id').execute();
+    return rows.map((row) => ({ id: row.id, orgId: row.org_id, createdAt: row.created_at }));
+  }
+
+  /** False when the organization has no such credential. */
+  async revokeCredential(orgId: string, id: string): Promise<boolean> {
+    if (!isStorableText(orgId) || !isStorableText(id)) return false;
+    const result = await this.#db.deleteFrom('organization_admin_credentials').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  /** The credential a bearer token is, if it is one. */
+  async credentialFor(token: string): Promise<OrganizationCredential | undefined> {
+    const row = await this.#db.selectFrom('organization_admin_credentials').select(['id', 'org_id', 'created_at']).where('token_hash', '=', hashId(token)).executeTakeFirst();
+    return row && { id: row.id, orgId: row.org_id, createdAt: row.created_at };
   }
 
   async #actorOrgs(db: Database | Transaction<Tables>, id: string): Promise<string[]> {

@@ -138,9 +138,10 @@ export class ResourceStore {
     return row && toResource(row);
   }
 
-  /** Resources ordered by identifier. */
-  async list({ limit, cursor }: PageRequest): Promise<Page<Resource>> {
+  /** Resources ordered by identifier, optionally only one organization's. */
+  async list({ limit, cursor, orgId }: PageRequest & { orgId?: string }): Promise<Page<Resource>> {
     let query = this.#db.selectFrom('resources').selectAll().orderBy('identifier').limit(limit + 1);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (cursor !== undefined) query = query.where('identifier', '>', decodeTextCursor(cursor));
     return toPage(await query.execute(), limit, toResource, (row) => row.identifier);
   }

@@ -100,9 +100,10 @@ export class UserStore {
     return rows.map(toUser);
   }
 
-  /** Users ordered by username. */
-  async list({ limit, cursor }: PageRequest): Promise<Page<User>> {
+  /** Users ordered by username, optionally only one organization's. */
+  async list({ limit, cursor, orgId }: PageRequest & { orgId?: string }): Promise<Page<User>> {
     let query = this.#db.selectFrom('users').select(PUBLIC_COLUMNS).orderBy('username').limit(limit + 1);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (cursor !== undefined) query = query.where('username', '>', decodeTextCursor(cursor));
     return toPage(await query.execute(), limit, toUser, (row) => row.username);
   }

@@ -14,7 +14,7 @@ import type { Principal, RoleStore } from '../adapters/role-store.ts';
 import { StorageUnavailable } from '../adapters/dependency-faults.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
-import { requireAdminToken } from './admin-auth.ts';
+import { requireAdminCredential } from './admin-scope.ts';
 import { domainErrorAnswers } from './admin-domain-errors.ts';
 import { auditIntrospectionAndRevocation, awaitIssuedTokenAudit } from './audit-events.ts';
 import { discoveryAliases, serveDiscoveryAliases } from './discovery-aliases.ts';
@@ -163,7 +163,8 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalExists: deps.principalExists });
   const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientExists: deps.clientExists, logger: deps.logger });
   const admin = compose<Context>([
-    requireAdminToken(deps.adminToken),
+    // ADMIN_TOKEN, or an organization's credential confined to that organization's users, agents and resources.
+    requireAdminCredential({ adminToken: deps.adminToken, credentialFor: (token) => deps.organizations.credentialFor(token) }),
     noIdsWithNul,
     domainErrorAnswers(),
     ...[adminUsers, adminResources, adminAgents, adminClients, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminOrganizations, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),

@@ -1,7 +1,8 @@
 // Organizations (issue 18 part 2): users, agents, registered clients and resources each belong to one. A
 // `default` organization is seeded and every existing and future row without one belongs to it, so a
 // single-tenant deployment sees nothing new. Which other organizations' principals may act for an
-// organization's users is a table of pairs the operator sets (cross-organization delegation as explicit policy).
+// organization's users is a table of pairs the operator sets (cross-organization delegation as explicit policy),
+// and an organization's operators hold admin credentials of their own, kept only as hashes.
 import { sql, type Kysely } from 'kysely';
 
 const MEMBER_TABLES = ['users', 'agents', 'clients', 'resources'] as const;
@@ -33,4 +34,15 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('organization_actor_orgs_pkey', ['org_id', 'actor_org_id'])
     .execute();
+
+  await db.schema
+    .createTable('organization_admin_credentials')
+    .addColumn('id', 'text', (col) => col.primaryKey())
+    // Its credentials end with the organization.
+    .addColumn('org_id', 'text', (col) => col.notNull().references('organizations.id').onDelete('cascade'))
+    // sha256 of the bearer token, never the token: a leaked table grants nothing.
+    .addColumn('token_hash', 'text', (col) => col.notNull().unique())
+    .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
+    .execute();
+  await db.schema.createIndex('organization_admin_credentials_org_id').on('organization_admin_credentials').column('org_id').execute();
 }

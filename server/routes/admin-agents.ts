@@ -14,6 +14,7 @@ import type { UserStore } from '../../adapters/user-store.ts';
 import {
   checkDefaultScopes, createAgentInput, normalizePublicJwks, rotateCredentialsInput, updateAgentInput,
 } from '../agent-input.ts';
+import { adminActor, checkMember, creationOrganization, listedOrganization } from '../admin-scope.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -43,7 +44,7 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
       outcome: 'success',
       clientId: agent.id,
       subject: agent.ownerId,
-      actor: { admin: true },
+      actor: adminActor(ctx),
       requestId: ctx.state.requestId,
       sourceIp: ctx.ip,
       details,
@@ -68,9 +69,11 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
     if (owner && owner.orgId !== orgId) throw new InvalidField('owner', `belongs to organization "${owner.orgId}", not the agent's "${orgId}"`);
   }
 
+  /** The agent the path names, for this caller: 404 for none, 403 for another organization's. */
   async function existing(ctx: Context): Promise<Agent> {
     const agent = await agents.get(ctx.params.id);
     if (!agent) throw new NotFound('agent');
+    checkMember(ctx, 'agent', agent.orgId);
     return agent;
   }
 
@@ -81,7 +84,8 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
     if (method !== 'private_key_jwt' && input.jwks) throw new InvalidField('jwks', `must be absent for ${method}: the server generates the secret`);
     checkDefaultScopes(input.default_scopes, input.scopes);
     await checkResources(input.resources);
-    await checkOwnerOrganization(input.owner, input.org_id ?? DEFAULT_ORG);
+    const orgId = creationOrganization(ctx, input.org_id);
+    await checkOwnerOrganization(input.owner, orgId ?? DEFAULT_ORG);
     const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks) : undefined;
     const { agent, clientSecret } = await agents.create({
       name: input.name,
@@ -95,7 +99,7 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
       delegationPolicy: input.delegation_policy,
       mayAct: input.may_act,
       publicJwks: publicJwks as JsonObject[] | undefined,
-      orgId: input.org_id,
+      orgId,
     });
     record(ctx, 'agent.created', agent, { name: agent.name, scopes: agent.scopes, token_endpoint_auth_method: method });
     ctx.status = 201;
@@ -104,7 +108,7 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    const page = await agents.list({ ownerId: query.owner, status: query.status, limit: query.limit, cursor: query.cursor });
+    const page = await agents.list({ ownerId: query.owner, status: query.status, orgId: listedOrganization(ctx), limit: query.limit, cursor: query.cursor });
     ctx.body = { items: page.items.map((agent) => agentJson(agent)), next_cursor: page.nextCursor };
   });
 
@@ -141,6 +145,7 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
   ];
   for (const [path, status, event] of transitions) {
     router.post(`/:id/${path}`, async (ctx) => {
+      await existing(ctx);
       const agent = await agents.setStatus(ctx.params.id, status);
       if (!agent) throw new NotFound('agent');
       record(ctx, event, agent);

@@ -1,12 +1,13 @@
 // /admin/organizations: the organizations users, agents, registered clients and resources belong to
 // (adapters/organization-store.ts), and for each which other organizations may act for its users
-// (`allowed_actor_orgs`, cross-organization delegation; policy/organizations.ts). Every change is audited.
+// (`allowed_actor_orgs`, cross-organization delegation; policy/organizations.ts), and the admin credentials of its
+// own operators (server/admin-scope.ts). Only ADMIN_TOKEN reaches these routes. Every change is audited.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import type { JsonObject } from '../../adapters/database.ts';
-import type { Organization, OrganizationStore } from '../../adapters/organization-store.ts';
+import type { Organization, OrganizationCredential, OrganizationStore } from '../../adapters/organization-store.ts';
 import { NotFound } from '../http-error.ts';
 import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
@@ -73,7 +74,31 @@ export function adminOrganizationRoutes({ organizations, audit }: AdminOrganizat
     ctx.status = 204;
   });
 
+  // The token is in the answer once and stored only as its hash: a lost one is revoked and another issued.
+  router.post('/:id/credentials', async (ctx) => {
+    const issued = await organizations.issueCredential(ctx.params.id);
+    if (!issued) throw new NotFound('organization');
+    record(ctx, 'organization.credential_issued', ctx.params.id, { credential: issued.credential.id });
+    ctx.body = { ...credentialJson(issued.credential), token: issued.token };
+    ctx.status = 201;
+  });
+
+  router.get('/:id/credentials', async (ctx) => {
+    if (!(await organizations.get(ctx.params.id))) throw new NotFound('organization');
+    ctx.body = { items: (await organizations.credentials(ctx.params.id)).map(credentialJson) };
+  });
+
+  router.delete('/:id/credentials/:credential', async (ctx) => {
+    if (!(await organizations.revokeCredential(ctx.params.id, ctx.params.credential))) throw new NotFound('credential');
+    record(ctx, 'organization.credential_revoked', ctx.params.id, { credential: ctx.params.credential });
+    ctx.status = 204;
+  });
+
   return router;
+}
+
+function credentialJson(credential: OrganizationCredential) {
+  return { id: credential.id, org_id: credential.orgId, created_at: credential.createdAt };
 }
 
 function organizationJson(organization: Organization) {

@@ -83,6 +83,24 @@ describe.each(BACKENDS)('OrganizationStore on %s', (backend) => {
     expect(racer === undefined || organization !== undefined).toBe(true);
   });
 
+  it("keeps an organization's admin credentials as hashes: issued once, found by token, revoked, gone with the organization", async () => {
+    await organizations.create({ id: 'creds', name: 'Creds' });
+    const issued = (await organizations.issueCredential('creds'))!;
+    expect(issued.token).toMatch(/^oat_[A-Za-z0-9_-]{43}$/);
+    expect(await organizations.credentialFor(issued.token)).toEqual(issued.credential);
+    expect(await organizations.credentialFor(`${issued.token}x`)).toBeUndefined();
+    const stored = await database.db.selectFrom('organization_admin_credentials').selectAll().where('id', '=', issued.credential.id).executeTakeFirstOrThrow();
+    expect(stored.token_hash).not.toContain(issued.token);
+    expect(await organizations.issueCredential('nobody')).toBeUndefined();
+    const second = (await organizations.issueCredential('creds'))!;
+    expect((await organizations.credentials('creds')).map((credential) => credential.id)).toEqual([issued.credential.id, second.credential.id]);
+    expect(await organizations.revokeCredential('acme', issued.credential.id)).toBe(false);
+    expect(await organizations.revokeCredential('creds', issued.credential.id)).toBe(true);
+    expect(await organizations.credentialFor(issued.token)).toBeUndefined();
+    expect(await organizations.delete('creds')).toBe(true);
+    expect(await organizations.credentialFor(second.token)).toBeUndefined();
+  });
+
   it('knows nothing of ids PostgreSQL text cannot hold', async () => {
     expect(await organizations.get('nul\u0000')).toBeUndefined();
     expect(await organizations.delete('nul\u0000')).toBe(false);

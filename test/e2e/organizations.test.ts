@@ -162,6 +162,98 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
     });
   });
 
+  describe("an organization's admin credential", () => {
+    let acmeAdmin: { url: string; issuer: string; adminToken: string };
+    const as = async (method: string, path: string, body?: unknown) => {
+      const response = await adminRequest(acmeAdmin, method, path, body);
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    };
+    const denied = (description: string) => ({ status: 403, body: { error: 'access_denied', error_description: description } });
+    const elsewhere = (what: string) => denied(`this ${what} belongs to another organization than this credential's ("acme")`);
+
+    beforeAll(async () => {
+      const issued = await call('POST', '/admin/organizations/acme/credentials');
+      expect(issued).toMatchObject({ status: 201, body: { id: expect.stringMatching(/^ocr_/), org_id: 'acme', token: expect.stringMatching(/^oat_/) } });
+      acmeAdmin = { url: server.url, issuer: server.issuer, adminToken: issued.body.token };
+    });
+
+    it("manages its own organization's users, agents and resources, and lists only those", async () => {
+      const user = await as('POST', '/admin/users', { username: 'ada2', password: PASSWORD });
+      expect(user).toMatchObject({ status: 201, body: { org_id: 'acme' } });
+      expect((await as('GET', `/admin/users/${ada.id}`)).status).toBe(200);
+      expect(((await as('GET', '/admin/users')).body.items as { org_id: string }[]).map((item) => item.org_id)).toEqual(['acme', 'acme']);
+      const bot = await as('POST', '/admin/agents', { name: 'acme-2', owner: user.body.id, scopes: ['acme:read'] });
+      expect(bot).toMatchObject({ status: 201, body: { org_id: 'acme' } });
+      expect(((await as('GET', '/admin/agents')).body.items as { id: string }[]).map((item) => item.id).sort()).toEqual([acmeBot.id, bot.body.id].sort());
+      expect((await as('POST', `/admin/agents/${bot.body.id}/suspend`)).body.status).toBe('suspended');
+      const resource = await as('POST', '/admin/resources', { identifier: 'https://two.acme.orgs.example.test/', scopes: ['acme:write'] });
+      expect(resource).toMatchObject({ status: 201, body: { org_id: 'acme' } });
+      expect(((await as('GET', '/admin/resources')).body.items as { org_id: string }[]).every((item) => item.org_id === 'acme')).toBe(true);
+      // Audited as this organization's operator, with the credential named.
+      const audited = async () => ((await call('GET', `/admin/audit?client_id=${encodeURIComponent(bot.body.id)}&event=agent.suspended`)).body.items as { actor: unknown }[])[0]?.actor;
+      await expect.poll(audited, { timeout: 10_000 }).toEqual({ admin: true, org_id: 'acme', credential: expect.stringMatching(/^ocr_/) });
+      expect((await as('DELETE', `/admin/agents/${bot.body.id}`)).status).toBe(204);
+      expect((await as('DELETE', `/admin/users/${user.body.id}`)).status).toBe(204);
+      expect((await as('DELETE', `/admin/resources/${encodeURIComponent('https://two.acme.orgs.example.test/')}`)).status).toBe(204);
+    });
+
+    it('is refused (403) for every member of another organization, and changes nothing', async () => {
+      const betaResource = `/admin/resources/${encodeURIComponent(BETA_RES)}`;
+      const refusals: [string, string, unknown, ReturnType<typeof denied>][] = [
+        ['GET', `/admin/users/${bo.id}`, undefined, elsewhere('user')],
+        ['GET', `/admin/users/${dora.id}`, undefined, elsewhere('user')],
+        ['DELETE', `/admin/users/${bo.id}`, undefined, elsewhere('user')],
+        ['POST', `/admin/users/${bo.id}/password`, { password: 'another long password' }, elsewhere('user')],
+        ['GET', `/admin/agents/${betaBot.id}`, undefined, elsewhere('agent')],
+        ['PATCH', `/admin/agents/${betaBot.id}`, { name: 'mine now' }, elsewhere('agent')],
+        ['POST', `/admin/agents/${betaBot.id}/suspend`, undefined, elsewhere('agent')],
+        ['POST', `/admin/agents/${betaBot.id}/rotate-credentials`, {}, elsewhere('agent')],
+        ['DELETE', `/admin/agents/${betaBot.id}`, undefined, elsewhere('agent')],
+        ['GET', betaResource, undefined, elsewhere('resource')],
+        ['PATCH', betaResource, { name: 'mine now' }, elsewhere('resource')],
+        ['DELETE', betaResource, undefined, elsewhere('resource')],
+        ['POST', '/admin/users', { username: 'intruder', password: PASSWORD, org_id: 'beta' }, denied('this credential is for organization "acme" and creates nothing in another')],
+        ['POST', '/admin/resources', { identifier: 'https://intruder.orgs.example.test/', org_id: 'default' }, denied('this credential is for organization "acme" and creates nothing in another')],
+      ];
+      for (const [method, path, body, expected] of refusals) expect(await as(method, path, body), `${method} ${path}`).toEqual(expected);
+      expect((await call('GET', `/admin/agents/${betaBot.id}`)).body).toMatchObject({ name: 'beta-bot', status: 'active' });
+      expect((await call('GET', `/admin/users/${bo.id}`)).status).toBe(200);
+      expect((await call('GET', betaResource)).body.name).toBeNull();
+      expect((await call('GET', '/admin/users?limit=200')).body.items.map((item: { username: string }) => item.username)).not.toContain('intruder');
+      // Unknown ids stay 404: nothing there to belong to anyone.
+      expect((await as('GET', '/admin/users/no-such-user')).status).toBe(404);
+    });
+
+    it("is refused (403) every admin route but its organization's users, agents and resources", async () => {
+      const only = denied("an organization's admin credential manages only its users, agents and resources (/admin/users, /admin/agents, /admin/resources)");
+      for (const [method, path] of [
+        ['GET', '/admin/organizations'], ['PATCH', '/admin/organizations/acme'], ['POST', '/admin/organizations/acme/credentials'],
+        ['GET', '/admin/roles'], ['GET', '/admin/clients'], ['GET', '/admin/audit'], ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
+        ['GET', '/admin/id-jag-audiences'], ['GET', '/admin/usersx'],
+      ]) {
+        expect(await as(method, path, method === 'GET' ? undefined : { allowed_actor_orgs: ['beta'] }), `${method} ${path}`).toEqual(only);
+      }
+      expect((await call('GET', '/admin/organizations/acme')).body.allowed_actor_orgs).toEqual([]);
+    });
+
+    it('stops working when revoked, and with its organization; an unknown token is 401 as before', async () => {
+      const listed = await call('GET', '/admin/organizations/acme/credentials');
+      expect(listed.body.items).toEqual([{ id: expect.stringMatching(/^ocr_/), org_id: 'acme', created_at: expect.any(String) }]);
+      expect(JSON.stringify(listed.body)).not.toContain(acmeAdmin.adminToken);
+      expect((await call('DELETE', `/admin/organizations/acme/credentials/${listed.body.items[0].id}`)).status).toBe(204);
+      expect(await as('GET', '/admin/users')).toMatchObject({ status: 401, body: { error: 'invalid_token' } });
+      expect((await call('DELETE', `/admin/organizations/acme/credentials/${listed.body.items[0].id}`)).status).toBe(404);
+      expect((await call('POST', '/admin/organizations/ghost/credentials')).status).toBe(404);
+
+      await created('/admin/organizations', { id: 'short', name: 'Short-lived' });
+      const shortAdmin = { ...acmeAdmin, adminToken: (await call('POST', '/admin/organizations/short/credentials')).body.token as string };
+      expect((await adminRequest(shortAdmin, 'GET', '/admin/users')).status).toBe(200);
+      expect((await call('DELETE', '/admin/organizations/short')).status).toBe(204);
+      expect((await adminRequest(shortAdmin, 'GET', '/admin/users')).status).toBe(401);
+    });
+  });
+
   describe('tokens', () => {
     it('the default organization sees nothing new but the org_id claim, "default", in the JWT and at introspection', async () => {
       const token = await oidc.clientCredentialsGrant(defaultBot.config, { scope: 'files:read', resource: DEFAULT_RES });
