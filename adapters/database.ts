@@ -96,6 +96,8 @@ export interface AuditEventsTable {
   request_id: string | null;
   source_ip: string | null;
   details: NullableJson<JsonObject>;
+  /** The organization the event is about (migration 0015); null for events of none in particular. */
+  org_id: ColumnType<string | null, string | null | undefined, never>;
   /** Set for events relayed from the Redis audit stream: the id they were recorded with (idempotent relay). */
   event_id: ColumnType<string | null, string | null | undefined, never>;
 }

@@ -1,7 +1,8 @@
 // Who is calling the admin API: the operator of the whole server (ADMIN_TOKEN), or the operator of one
 // organization (a credential from POST /admin/organizations/:id/credentials). An organization's operator manages
-// only its own users, agents and resources; every other admin route, and every member of another organization, is
-// 403 access_denied. Deny by default: a route not listed here is the global operator's alone.
+// only its own users, agents and resources and reads its own audit trail; every other admin route, and every
+// member of another organization, is 403 access_denied. Deny by default: a route not listed here is the global
+// operator's alone.
 import type { Context, Next } from 'koa';
 import type { JsonObject } from '../adapters/database.ts';
 import type { OrganizationCredential } from '../adapters/organization-store.ts';
@@ -12,7 +13,7 @@ import { HttpError } from './http-error.ts';
 export type AdminScope = { kind: 'global' } | { kind: 'organization'; orgId: string; credentialId: string };
 
 /** The admin routes an organization's operator may use, by prefix. */
-const ORGANIZATION_ROUTES = ['/admin/users', '/admin/agents', '/admin/resources'];
+const ORGANIZATION_ROUTES = ['/admin/users', '/admin/agents', '/admin/resources', '/admin/audit'];
 
 const SCOPE = 'agentauth.adminScope';
 
@@ -33,7 +34,7 @@ export function requireAdminCredential(options: { adminToken: string; credential
     ctx.state[SCOPE] = { kind: 'organization', orgId: credential.orgId, credentialId: credential.id } satisfies AdminScope;
     const path = ctx.path;
     if (!ORGANIZATION_ROUTES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) {
-      throw new HttpError(403, 'access_denied', `an organization's admin credential manages only its users, agents and resources (${ORGANIZATION_ROUTES.join(', ')})`);
+      throw new HttpError(403, 'access_denied', `an organization's admin credential manages only its users, agents and resources and reads its audit trail (${ORGANIZATION_ROUTES.join(', ')})`);
     }
     return next();
   };
@@ -45,16 +46,18 @@ export function adminScopeOf(ctx: Context): AdminScope {
 
 /** The organization a list is confined to: the caller's, for an organization's operator. */
 export function listedOrganization(ctx: Context): string | undefined {
-  const scope = adminScopeOf(ctx);
-  return scope.kind === 'organization' ? scope.orgId : undefined;
+  return confinedOrganization(ctx, undefined);
 }
 
-/** The organization something is created in: the one asked for, which an organization's operator may only ask for as its own. */
-export function creationOrganization(ctx: Context, requested: string | undefined): string | undefined {
+/**
+ * The organization a request is confined to (what it creates in, what it reads): the one asked for, which an
+ * organization's operator may ask for only as its own, and gets when it asks for none.
+ */
+export function confinedOrganization(ctx: Context, requested: string | undefined): string | undefined {
   const scope = adminScopeOf(ctx);
   if (scope.kind === 'global') return requested;
   if (requested !== undefined && requested !== scope.orgId) {
-    throw new HttpError(403, 'access_denied', `this credential is for organization "${scope.orgId}" and creates nothing in another`);
+    throw new HttpError(403, 'access_denied', `this credential is for organization "${scope.orgId}" only`);
   }
   return scope.orgId;
 }

@@ -2,7 +2,8 @@
 // `default` organization is seeded and every existing and future row without one belongs to it, so a
 // single-tenant deployment sees nothing new. Which other organizations' principals may act for an
 // organization's users is a table of pairs the operator sets (cross-organization delegation as explicit policy),
-// and an organization's operators hold admin credentials of their own, kept only as hashes.
+// and an organization's operators hold admin credentials of their own, kept only as hashes. Audit events name the
+// organization they are about, so the trail can be read one organization at a time.
 import { sql, type Kysely } from 'kysely';
 
 const MEMBER_TABLES = ['users', 'agents', 'clients', 'resources'] as const;
@@ -45,4 +46,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .execute();
   await db.schema.createIndex('organization_admin_credentials_org_id').on('organization_admin_credentials').column('org_id').execute();
+
+  // No foreign key: the trail outlives the organizations it names. Null for events of no one organization.
+  await db.schema.alterTable('audit_events').addColumn('org_id', 'text').execute();
+  await db.schema.createIndex('audit_events_org_id_at').on('audit_events').columns(['org_id', 'at']).execute();
 }

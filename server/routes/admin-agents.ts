@@ -14,7 +14,7 @@ import type { UserStore } from '../../adapters/user-store.ts';
 import {
   checkDefaultScopes, createAgentInput, normalizePublicJwks, rotateCredentialsInput, updateAgentInput,
 } from '../agent-input.ts';
-import { adminActor, checkMember, creationOrganization, listedOrganization } from '../admin-scope.ts';
+import { adminActor, checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -45,6 +45,7 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
       clientId: agent.id,
       subject: agent.ownerId,
       actor: adminActor(ctx),
+      orgId: agent.orgId,
       requestId: ctx.state.requestId,
       sourceIp: ctx.ip,
       details,
@@ -84,7 +85,7 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
     if (method !== 'private_key_jwt' && input.jwks) throw new InvalidField('jwks', `must be absent for ${method}: the server generates the secret`);
     checkDefaultScopes(input.default_scopes, input.scopes);
     await checkResources(input.resources);
-    const orgId = creationOrganization(ctx, input.org_id);
+    const orgId = confinedOrganization(ctx, input.org_id);
     await checkOwnerOrganization(input.owner, orgId ?? DEFAULT_ORG);
     const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks) : undefined;
     const { agent, clientSecret } = await agents.create({

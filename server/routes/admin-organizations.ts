@@ -37,6 +37,7 @@ export function adminOrganizationRoutes({ organizations, audit }: AdminOrganizat
       actor: { admin: true },
       requestId: ctx.state.requestId,
       sourceIp: ctx.ip,
+      orgId: id,
       details: { organization: id, ...details },
     });
   }

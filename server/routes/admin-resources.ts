@@ -7,7 +7,7 @@ import type { Resource, ResourceStore } from '../../adapters/resource-store.ts';
 import type { SigningAlg } from '../../keys/signing-keys.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { resourceMetadataUrl } from './protected-resource-metadata.ts';
-import { checkMember, creationOrganization, listedOrganization } from '../admin-scope.ts';
+import { checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
 import { NotFound } from '../http-error.ts';
 import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
@@ -87,7 +87,7 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
       dpopRequired: input.dpop_required,
       documentationUrl: input.documentation_url,
       signingAlg: input.signing_alg,
-      orgId: creationOrganization(ctx, input.org_id),
+      orgId: confinedOrganization(ctx, input.org_id),
     }));
     ctx.status = 201;
   });

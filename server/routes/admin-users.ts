@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { User, UserStore } from '../../adapters/user-store.ts';
-import { checkMember, creationOrganization, listedOrganization } from '../admin-scope.ts';
+import { checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
 import { NotFound } from '../http-error.ts';
 import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
@@ -29,7 +29,7 @@ export function adminUserRoutes(users: UserStore): Router {
 
   router.post('/', async (ctx) => {
     const input = parseInput(createUser, await readJson(ctx));
-    const orgId = creationOrganization(ctx, input.org_id);
+    const orgId = confinedOrganization(ctx, input.org_id);
     ctx.body = userJson(await users.create({ username: input.username, password: input.password, email: input.email, name: input.name, orgId }));
     ctx.status = 201;
   });

@@ -195,6 +195,12 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       await expect.poll(audited, { timeout: 10_000 }).toEqual({ admin: true, org_id: 'acme', credential: expect.stringMatching(/^ocr_/) });
       expect((await as('DELETE', `/admin/agents/${bot.body.id}`)).status).toBe(204);
       expect((await as('DELETE', `/admin/users/${user.body.id}`)).status).toBe(204);
+
+      // Its audit trail is its organization's alone.
+      const trail = (await as('GET', '/admin/audit?limit=500')).body.items as { event: string; org_id: string }[];
+      expect(trail.map((item) => item.event)).toEqual(expect.arrayContaining(['agent.created', 'agent.suspended', 'agent.deleted', 'organization.credential_issued']));
+      expect(new Set(trail.map((item) => item.org_id))).toEqual(new Set(['acme']));
+      expect(await as('GET', '/admin/audit?org_id=beta')).toEqual(denied('this credential is for organization "acme" only'));
       expect((await as('DELETE', `/admin/resources/${encodeURIComponent('https://two.acme.orgs.example.test/')}`)).status).toBe(204);
     });
 
@@ -213,8 +219,8 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
         ['GET', betaResource, undefined, elsewhere('resource')],
         ['PATCH', betaResource, { name: 'mine now' }, elsewhere('resource')],
         ['DELETE', betaResource, undefined, elsewhere('resource')],
-        ['POST', '/admin/users', { username: 'intruder', password: PASSWORD, org_id: 'beta' }, denied('this credential is for organization "acme" and creates nothing in another')],
-        ['POST', '/admin/resources', { identifier: 'https://intruder.orgs.example.test/', org_id: 'default' }, denied('this credential is for organization "acme" and creates nothing in another')],
+        ['POST', '/admin/users', { username: 'intruder', password: PASSWORD, org_id: 'beta' }, denied('this credential is for organization "acme" only')],
+        ['POST', '/admin/resources', { identifier: 'https://intruder.orgs.example.test/', org_id: 'default' }, denied('this credential is for organization "acme" only')],
       ];
       for (const [method, path, body, expected] of refusals) expect(await as(method, path, body), `${method} ${path}`).toEqual(expected);
       expect((await call('GET', `/admin/agents/${betaBot.id}`)).body).toMatchObject({ name: 'beta-bot', status: 'active' });
@@ -226,10 +232,10 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
     });
 
     it("is refused (403) every admin route but its organization's users, agents and resources", async () => {
-      const only = denied("an organization's admin credential manages only its users, agents and resources (/admin/users, /admin/agents, /admin/resources)");
+      const only = denied("an organization's admin credential manages only its users, agents and resources and reads its audit trail (/admin/users, /admin/agents, /admin/resources, /admin/audit)");
       for (const [method, path] of [
         ['GET', '/admin/organizations'], ['PATCH', '/admin/organizations/acme'], ['POST', '/admin/organizations/acme/credentials'],
-        ['GET', '/admin/roles'], ['GET', '/admin/clients'], ['GET', '/admin/audit'], ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
+        ['GET', '/admin/roles'], ['GET', '/admin/clients'], ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
         ['GET', '/admin/id-jag-audiences'], ['GET', '/admin/usersx'],
       ]) {
         expect(await as(method, path, method === 'GET' ? undefined : { allowed_actor_orgs: ['beta'] }), `${method} ${path}`).toEqual(only);
@@ -269,6 +275,12 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
     it("carries the principal's organization: the agent's for its own token, the user's for a user's", async () => {
       const own = await oidc.clientCredentialsGrant(betaBot.config, { scope: 'beta:read', resource: BETA_RES });
       expect(decodeJwt(own.access_token)).toMatchObject({ sub: betaBot.id, org_id: 'beta' });
+      // The trail, one organization at a time: the issued token is Beta's, and only Beta's tokens are listed.
+      const issued = async (orgId: string) => ((await call('GET', `/admin/audit?org_id=${orgId}&event=token.issued&limit=500`)).body.items as { client_id: string; org_id: string }[]);
+      await expect.poll(async () => (await issued('beta')).map((item) => item.client_id), { timeout: 10_000 }).toContain(betaBot.id);
+      expect(new Set((await issued('beta')).map((item) => item.org_id))).toEqual(new Set(['beta']));
+      expect((await issued('acme')).map((item) => item.client_id)).not.toContain(betaBot.id);
+      expect((await call('GET', '/admin/audit?org_id=Not%20An%20Id')).status).toBe(400);
       expect(await introspect(betaBot, own.access_token)).toMatchObject({ active: true, org_id: 'beta' });
 
       // Opaque: the claim is only at introspection.
