@@ -52,9 +52,12 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
     });
   }
 
-  async function checkResources(list: string[] | null | undefined): Promise<void> {
+  /** Each resource must be registered, and the agent's organization's: it could never get tokens for another's. */
+  async function checkResources(list: string[] | null | undefined, orgId: string): Promise<void> {
     for (const [index, identifier] of (list ?? []).entries()) {
-      if (!(await resources.get(identifier))) throw new InvalidField(`resources.${index}`, `"${identifier}" is not a registered resource`);
+      const resource = await resources.get(identifier);
+      if (!resource) throw new InvalidField(`resources.${index}`, `"${identifier}" is not a registered resource`);
+      if (resource.orgId !== orgId) throw new InvalidField(`resources.${index}`, `"${identifier}" belongs to another organization than the agent's ("${orgId}")`);
     }
   }
 
@@ -84,9 +87,9 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
     if (method === 'private_key_jwt' && !input.jwks) throw new InvalidField('jwks', 'is required for private_key_jwt');
     if (method !== 'private_key_jwt' && input.jwks) throw new InvalidField('jwks', `must be absent for ${method}: the server generates the secret`);
     checkDefaultScopes(input.default_scopes, input.scopes);
-    await checkResources(input.resources);
     const orgId = confinedOrganization(ctx, input.org_id);
     await checkOwnerOrganization(input.owner, orgId ?? DEFAULT_ORG);
+    await checkResources(input.resources, orgId ?? DEFAULT_ORG);
     const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks) : undefined;
     const { agent, clientSecret } = await agents.create({
       name: input.name,
@@ -121,8 +124,8 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
     const input = parseInput(updateAgentInput, await readJson(ctx));
     const current = await existing(ctx);
     checkDefaultScopes(input.default_scopes ?? current.defaultScopes, input.scopes ?? current.scopes);
-    await checkResources(input.resources);
     await checkOwnerOrganization(input.owner, current.orgId);
+    await checkResources(input.resources, current.orgId);
     const updated = await agents.update(current.id, {
       name: input.name,
       description: input.description,

@@ -123,6 +123,7 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
         ['/admin/resources', { identifier: 'https://nope.orgs.example.test/', org_id: 'nope' }, 'org_id', 'org_id: "nope" is not an organization'],
         ['/admin/agents', { name: 'x', owner: ada.id, scopes: [], org_id: 'nope' }, 'org_id', 'org_id: "nope" is not an organization'],
         ['/admin/agents', { name: 'x', owner: dora.id, scopes: [], org_id: 'acme' }, 'owner', `owner: belongs to organization "default", not the agent's "acme"`],
+        ['/admin/agents', { name: 'x', owner: ada.id, scopes: [], org_id: 'acme', resources: [ACME_RES, BETA_RES] }, 'resources.1', `resources.1: "${BETA_RES}" belongs to another organization than the agent's ("acme")`],
         ['/admin/users', { username: 'bad', password: PASSWORD, org_id: 'Not Valid' }, 'org_id', 'org_id: must be 1–63 lower-case letters, digits, "_" or "-", starting with a letter or digit'],
         ['/admin/organizations', { id: 'acme', name: 'Again' }, 'id', 'id: is already an organization'],
         ['/admin/organizations', { id: 'x', name: 'X', allowed_actor_orgs: ['acme', 'ghost'] }, 'allowed_actor_orgs.1', 'allowed_actor_orgs.1: "ghost" is not an organization'],
