@@ -41,7 +41,10 @@ export function requireAdminCredential(options: { adminToken: string; credential
 }
 
 export function adminScopeOf(ctx: Context): AdminScope {
-  return (ctx.state[SCOPE] as AdminScope | undefined) ?? { kind: 'global' };
+  const scope = ctx.state[SCOPE] as AdminScope | undefined;
+  // Fails closed: a route reached without requireAdminCredential in front of it is a wiring mistake, not the global operator.
+  if (!scope) throw new Error('an admin route ran without requireAdminCredential in front of it');
+  return scope;
 }
 
 /** The organization a list is confined to: the caller's, for an organization's operator. */
