@@ -47,6 +47,7 @@ import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { adminRoleRoutes } from './routes/admin-roles.ts';
 import { adminOrganizationRoutes } from './routes/admin-organizations.ts';
 import type { OrganizationStore } from '../adapters/organization-store.ts';
+import type { OrganizationLookups } from '../issuance/token-organization.ts';
 import { adminApprovalRoutes } from './routes/admin-approvals.ts';
 import type { ApprovalStore } from '../adapters/approval-store.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
@@ -85,6 +86,8 @@ export interface AppDependencies {
   throttles: Throttles;
   /** Organizations and cross-organization delegation (/admin/organizations). */
   organizations: OrganizationStore;
+  /** What the isolation rules read of a client and a user: the sign-in refuses what the token endpoint would. */
+  organizationLookups: OrganizationLookups;
   /** Roles and their holders (/admin/roles). */
   roles: RoleStore;
   /** Whether a user or an operator-registered client exists (only they hold roles). */
@@ -151,7 +154,7 @@ export function composeApp(deps: AppDependencies): Provider {
 
   // Our own routes.
   const health = healthRoutes(deps.readiness);
-  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login });
+  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login, organizations: deps.organizationLookups });
   const adminUsers = adminUserRoutes(deps.users);
   const adminResources = adminResourceRoutes(deps.resources, deps.issuer, deps.signingAlgs);
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit, users: deps.users, organizations: deps.organizations });

@@ -234,6 +234,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       idJagAudiences,
       throttles: createThrottles(settings.rateLimits, { redis, prefix: settings.redisKeyPrefix }),
       organizations,
+      organizationLookups,
       roles,
       principalExists: async (principal) => principal.type === 'user'
         ? (await users.findById(principal.id)) !== undefined

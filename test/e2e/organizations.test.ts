@@ -8,6 +8,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminRequest } from '../support/admin.ts';
+import { signInAndConsent } from '../support/browser.ts';
 import { insecure, registerPublicApp, userAccessToken } from '../support/delegation.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
@@ -352,18 +353,51 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect(await refusal(exchange(betaBot, subject, { resource: ACME_RES }))).toEqual(expected);
     });
 
-    it("refuses a client signing in another organization's user with unauthorized_client (RFC 6749 §5.2), issuing nothing", async () => {
+    it("refuses a client signing in another organization's user with unauthorized_client (RFC 6749 §4.1.2.1), issuing nothing", async () => {
       // The app registered through RFC 7591 belongs to the default organization; Ada is Acme's.
       const app = await registerPublicApp(server, REDIRECT_URI);
       const before = server.issuedCount();
-      const refused = await refusal(userAccessToken(app, REDIRECT_URI, { username: 'ada', password: PASSWORD }, ACME_RES, 'acme:read'));
-      expect(refused).toEqual({
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(app, {
+        redirect_uri: REDIRECT_URI, scope: 'openid acme:read', resource: ACME_RES, state: 'st-1',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      });
+      // Refused once she has signed in, before she is asked to consent: back to the client with the error.
+      const callback = await signInAndConsent(url, REDIRECT_URI, { username: 'ada', password: PASSWORD });
+      expect(Object.fromEntries(callback.searchParams)).toEqual({
+        error: 'unauthorized_client',
+        error_description: 'this client belongs to another organization than the user: organization "default" may not act for principals of organization "acme" (the operator has not allowed it)',
+        state: 'st-1',
+        iss: server.issuer,
+      });
+      // No code, no token.
+      expect(server.issuedCount()).toBe(before);
+    });
+
+    it('with the pair allowed, signs the user in to the other organization\'s app, and refuses the refresh once the allowance is taken back', async () => {
+      await call('PATCH', '/admin/organizations/acme', { allowed_actor_orgs: ['default'] });
+      const app = await registerPublicApp(server, REDIRECT_URI);
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(app, {
+        redirect_uri: REDIRECT_URI, scope: 'openid acme:read', resource: ACME_RES, state: 'st-2',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      });
+      const callback = await signInAndConsent(url, REDIRECT_URI, { username: 'ada', password: PASSWORD });
+      const tokens = await oidc.authorizationCodeGrant(app, callback, { pkceCodeVerifier: verifier, expectedState: 'st-2' }, { resource: ACME_RES });
+      expect(tokens).toMatchObject({ scope: expect.stringContaining('acme:read'), refresh_token: expect.any(String) });
+
+      // The token endpoint holds the rule for every grant: taken back, the refresh is refused and nothing issued.
+      await call('PATCH', '/admin/organizations/acme', { allowed_actor_orgs: [] });
+      const before = server.issuedCount();
+      expect(await refusal(oidc.refreshTokenGrant(app, tokens.refresh_token!, { resource: ACME_RES }))).toEqual({
         status: 400,
         error: 'unauthorized_client',
         description: 'this client belongs to another organization than the user: organization "default" may not act for principals of organization "acme" (the operator has not allowed it)',
       });
-      // The code was stored and consumed; no access or refresh token was.
+      // No access token. oidc-provider rotates the refresh token before it makes the access token, so the one
+      // presented is spent and its successor stored, never handed out: the grant is over for this client.
       expect(server.issuedCount() - before).toBe(1);
+      expect(await refusal(oidc.refreshTokenGrant(app, tokens.refresh_token!, { resource: ACME_RES }))).toMatchObject({ error: 'invalid_grant' });
     });
 
     it('registers a client into an organization only with the initial access token; it gets tokens for its own organization only', async () => {
