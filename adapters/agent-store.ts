@@ -11,6 +11,7 @@ import type {
   AgentAuthMethod, AgentCredentialsTable, AgentStatus, AgentsTable, Database, JsonObject, Tables,
 } from './database.ts';
 import { hashClientSecret } from './client-store.ts';
+import { DEFAULT_ORG, namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 export type { AgentAuthMethod, AgentStatus };
@@ -52,6 +53,8 @@ export interface Agent {
   /** RFC 8693 §4.4 `may_act` put into the agent's tokens. */
   mayAct: JsonObject | null;
   credentials: AgentCredential[];
+  /** The organization the agent belongs to (adapters/organization-store.ts). */
+  orgId: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -69,6 +72,8 @@ export interface NewAgent {
   mayAct?: JsonObject | null;
   /** Public JWKs for private_key_jwt; absent for the secret methods, where the store generates the secret. */
   publicJwks?: JsonObject[];
+  /** Absent: the default organization. */
+  orgId?: string;
 }
 
 export interface AgentPatch {
@@ -86,6 +91,7 @@ export interface AgentPatch {
 export interface AgentQuery extends PageRequest {
   ownerId?: string;
   status?: AgentStatus;
+  orgId?: string;
 }
 
 /** The agent, and the secret it was just given (shown once, never stored in plaintext). */
@@ -144,12 +150,15 @@ export class AgentStore {
           token_endpoint_auth_method: input.tokenEndpointAuthMethod,
           delegation_policy: jsonOrNull(input.delegationPolicy),
           may_act: jsonOrNull(input.mayAct),
+          ...(input.orgId !== undefined ? { org_id: input.orgId } : {}),
         }).execute();
         await insertCredentials(trx, id, input.publicJwks ?? [], clientSecret);
         // Misses are cached (see get), so the new id is announced before it commits, as every write is.
         await this.#cache?.invalidate(id);
       });
     } catch (error) {
+      // The organization was deleted after the admin route checked it.
+      if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(input.orgId!);
       // 23503: the owner does not exist (foreign key on users).
       if ((error as { code?: string }).code === '23503') throw new UnknownOwnerError(input.ownerId);
       throw error;
@@ -179,9 +188,10 @@ export class AgentStore {
     return toAgent(row, credentials.map(toCredential));
   }
 
-  /** Agents ordered by id, optionally only one owner's or only those in one status. */
-  async list({ ownerId, status, limit, cursor }: AgentQuery): Promise<Page<Agent>> {
+  /** Agents ordered by id, optionally only one owner's, one organization's or only those in one status. */
+  async list({ ownerId, status, orgId, limit, cursor }: AgentQuery): Promise<Page<Agent>> {
     let query = this.#db.selectFrom('agents').selectAll().orderBy('id').limit(limit + 1);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (ownerId !== undefined) query = query.where('owner_id', '=', ownerId);
     if (status !== undefined) query = query.where('status', '=', status);
     if (cursor !== undefined) query = query.where('id', '>', decodeTextCursor(cursor));
@@ -311,6 +321,7 @@ function toAgent(row: Selectable<AgentsTable>, credentials: AgentCredential[]): 
     delegationPolicy: row.delegation_policy,
     mayAct: row.may_act,
     credentials,
+    orgId: row.org_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -332,6 +343,8 @@ function fromJson(text: string): Agent {
   const date = (value: Date | string | null) => (value === null ? null : new Date(value));
   return {
     ...agent,
+    // An entry cached by an instance that predates organizations has none: it is in the default one.
+    orgId: agent.orgId ?? DEFAULT_ORG,
     tokensInvalidBefore: date(agent.tokensInvalidBefore),
     createdAt: date(agent.createdAt)!,
     updatedAt: date(agent.updatedAt)!,

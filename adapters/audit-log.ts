@@ -20,6 +20,8 @@ export interface AuditEvent {
   requestId?: string;
   sourceIp?: string;
   details?: JsonObject;
+  /** The organization the event is about: the token's `org_id`, the organization of the agent changed. */
+  orgId?: string;
   /** When it happened; defaults to the moment `record` is called. */
   at?: Date;
 }
@@ -36,10 +38,12 @@ export interface AuditRecord {
   requestId: string | null;
   sourceIp: string | null;
   details: JsonObject | null;
+  orgId: string | null;
 }
 
 export interface AuditQuery extends PageRequest {
   clientId?: string;
+  orgId?: string;
   event?: string;
   /** Inclusive. */
   from?: Date;
@@ -200,9 +204,10 @@ export class AuditLog {
   }
 
   /** Events newest first. */
-  async query({ clientId, event, from, to, limit, cursor }: AuditQuery): Promise<Page<AuditRecord>> {
+  async query({ clientId, orgId, event, from, to, limit, cursor }: AuditQuery): Promise<Page<AuditRecord>> {
     let query = this.#db.selectFrom('audit_events').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(limit + 1);
     if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (event !== undefined) query = query.where('event', '=', event);
     if (from !== undefined) query = query.where('at', '>=', from);
     if (to !== undefined) query = query.where('at', '<', to);
@@ -246,11 +251,11 @@ export class AuditLog {
    * PostgreSQL less than jsonb columns in the record definition.
    */
   async #insert(rows: string): Promise<void> {
-    await sql`INSERT INTO audit_events (at, event, client_id, subject, actor, outcome, reason, request_id, source_ip, details, event_id)
-      SELECT to_timestamp(at / 1000), event, client_id, subject, actor::jsonb, outcome, reason, request_id, source_ip, details::jsonb, event_id
+    await sql`INSERT INTO audit_events (at, event, client_id, subject, actor, outcome, reason, request_id, source_ip, details, org_id, event_id)
+      SELECT to_timestamp(at / 1000), event, client_id, subject, actor::jsonb, outcome, reason, request_id, source_ip, details::jsonb, org_id, event_id
       FROM json_to_recordset(${rows}::json) AS row(
         at float8, event text, client_id text, subject text, actor json, outcome text, reason text,
-        request_id text, source_ip text, details json, event_id text
+        request_id text, source_ip text, details json, org_id text, event_id text
       )
       ON CONFLICT (event_id) DO NOTHING`.execute(this.#db);
   }
@@ -293,6 +298,7 @@ export class AuditLog {
       reason: storableOrNull(event.reason),
       request_id: storableOrNull(event.requestId),
       source_ip: storableOrNull(event.sourceIp),
+      ...(event.orgId !== undefined ? { org_id: storable(event.orgId) } : {}),
       ...(eventId ? { event_id: eventId } : {}),
     });
     const actor = this.#toJson(event, 'actor', dropped);
@@ -397,5 +403,6 @@ function toRecord(row: Selectable<AuditEventsTable>): AuditRecord {
     requestId: row.request_id,
     sourceIp: row.source_ip,
     details: row.details,
+    orgId: row.org_id,
   };
 }

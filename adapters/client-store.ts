@@ -6,10 +6,11 @@ import { isStorableText } from './storage-rules.ts';
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { AgentStatus, Database, JsonObject, PreviousSecret } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
+import { DEFAULT_ORG, namesUnknownOrganization } from './organization-store.ts';
 
 const HASH_PREFIX = 'sha256$';
 const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
@@ -43,6 +44,8 @@ export interface StoredClient {
   /** Tokens issued before this instant are inactive (the kill switch). */
   tokensInvalidBefore: Date | null;
   previousSecrets: PreviousSecret[];
+  /** The organization the client belongs to (adapters/organization-store.ts); registration puts it in the default one. */
+  orgId: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -76,7 +79,8 @@ export function storedClientSecretHashes(client: StoredClient, now = Date.now())
 
 function revive(client: StoredClient): StoredClient {
   const date = (value: Date | string | null) => (value === null ? null : new Date(value));
-  return { ...client, tokensInvalidBefore: date(client.tokensInvalidBefore), createdAt: date(client.createdAt)!, updatedAt: date(client.updatedAt)! };
+  // An entry cached by an instance that predates organizations has none: it is in the default one.
+  return { ...client, orgId: client.orgId ?? DEFAULT_ORG, tokensInvalidBefore: date(client.tokensInvalidBefore), createdAt: date(client.createdAt)!, updatedAt: date(client.updatedAt)! };
 }
 
 export class PostgresClientAdapter implements Adapter {
@@ -93,12 +97,20 @@ export class PostgresClientAdapter implements Adapter {
     const { client_secret: secret, ...metadata } = payload as JsonObject;
     // A client update (RFC 7592) writes back the secret it read through find(), which is already the hash.
     const hash = typeof secret === 'string' ? (isHashedClientSecret(secret) ? secret : hashClientSecret(secret)) : null;
-    const values = { metadata: JSON.stringify(metadata), client_secret_hash: hash };
+    // The operator's `org_id` (only an admin registration may set it, server/provider.ts) stays in the metadata, so
+    // the client reads it back, and goes into the column the foreign key and the isolation rules read.
+    const orgId = typeof metadata.org_id === 'string' ? { org_id: metadata.org_id } : {};
+    const values = { metadata: JSON.stringify(metadata), client_secret_hash: hash, ...orgId };
     await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .insertInto('clients')
       .values({ client_id: id, ...values })
       .onConflict((oc) => oc.column('client_id').doUpdateSet({ ...values, updated_at: sql<Date>`now()` }))
-      .execute());
+      .execute())
+      .catch((error: unknown) => {
+        // RFC 7591 §3.2.2: registration metadata the server will not accept.
+        if (namesUnknownOrganization(error)) throw new errors.InvalidClientMetadata(`org_id: "${String(metadata.org_id)}" is not an organization`);
+        throw error;
+      });
   }
 
   /**
@@ -141,6 +153,7 @@ export class PostgresClientAdapter implements Adapter {
       status: row.status,
       tokensInvalidBefore: row.tokens_invalid_before,
       previousSecrets: row.previous_secret_hashes,
+      orgId: row.org_id,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

@@ -22,6 +22,9 @@ type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | 
 
 export type JsonObject = { [key: string]: unknown };
 
+/** The organization a row belongs to (migration 0015); `default` when the insert names none. */
+type OrgId = ColumnType<string, string | undefined, string>;
+
 export interface ClientsTable {
   client_id: string;
   /** oidc-provider client metadata (snake_case), never the plaintext client_secret. */
@@ -31,6 +34,7 @@ export interface ClientsTable {
   status: ColumnType<AgentStatus, AgentStatus | undefined, AgentStatus>;
   tokens_invalid_before: ColumnType<Date | null, Date | null | undefined, Date | null>;
   previous_secret_hashes: ColumnType<PreviousSecret[], string | undefined, string>;
+  org_id: OrgId;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -47,6 +51,7 @@ export interface UsersTable {
   password_hash: string;
   email: string | null;
   name: string | null;
+  org_id: OrgId;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -63,6 +68,7 @@ export interface ResourcesTable {
   access_token_ttl: number;
   /** JWS algorithm of its JWT access tokens; NULL for the server's default. */
   signing_alg: ColumnType<string | null, string | null | undefined, string | null>;
+  org_id: OrgId;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -90,6 +96,8 @@ export interface AuditEventsTable {
   request_id: string | null;
   source_ip: string | null;
   details: NullableJson<JsonObject>;
+  /** The organization the event is about (migration 0015); null for events of none in particular. */
+  org_id: ColumnType<string | null, string | null | undefined, never>;
   /** Set for events relayed from the Redis audit stream: the id they were recorded with (idempotent relay). */
   event_id: ColumnType<string | null, string | null | undefined, never>;
 }
@@ -113,6 +121,7 @@ export interface AgentsTable {
   delegation_policy: NullableJson<JsonObject>;
   /** RFC 8693 §4.4 statement put into the agent's tokens: who may act for it. */
   may_act: NullableJson<JsonObject>;
+  org_id: OrgId;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -191,6 +200,27 @@ export interface ApprovalsTable {
   first_approved_at: NullableTimestamp;
 }
 
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  created_at: Timestamp;
+}
+
+/** Cross-organization delegation: principals of `actor_org_id` may act for users of `org_id`. */
+export interface OrganizationActorOrgsTable {
+  org_id: string;
+  actor_org_id: string;
+  created_at: Timestamp;
+}
+
+/** An organization operator's admin credential (server/admin-scope.ts), as the sha256 of its token. */
+export interface OrganizationAdminCredentialsTable {
+  id: string;
+  org_id: string;
+  token_hash: string;
+  created_at: Timestamp;
+}
+
 export interface Tables {
   clients: ClientsTable;
   users: UsersTable;
@@ -205,6 +235,9 @@ export interface Tables {
   role_assignments: RoleAssignmentsTable;
   approval_policies: ApprovalPoliciesTable;
   approvals: ApprovalsTable;
+  organizations: OrganizationsTable;
+  organization_actor_orgs: OrganizationActorOrgsTable;
+  organization_admin_credentials: OrganizationAdminCredentialsTable;
 }
 
 export type Database = Kysely<Tables>;

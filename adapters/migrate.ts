@@ -15,6 +15,7 @@ import * as roles from './migrations/0010_roles.ts';
 import * as userEmailLookup from './migrations/0012_user_email_lookup.ts';
 import * as approvalTiers from './migrations/0013_approval_tiers.ts';
 import * as clientLifecycle from './migrations/0014_client_lifecycle.ts';
+import * as organizations from './migrations/0015_organizations.ts';
 import * as secondApproval from './migrations/0016_second_approval.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
@@ -30,6 +31,7 @@ const migrations: MigrationProvider = {
       '0012_user_email_lookup': userEmailLookup,
       '0013_approval_tiers': approvalTiers,
       '0014_client_lifecycle': clientLifecycle,
+      '0015_organizations': organizations,
       '0016_second_approval': secondApproval,
     };
   },

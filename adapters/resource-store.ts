@@ -5,6 +5,7 @@ import { sql, type Selectable, type Transaction } from 'kysely';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { Database, ResourcesTable, Tables } from './database.ts';
 import type { SigningAlg } from '../keys/signing-keys.ts';
+import { namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 export type TokenFormat = 'jwt' | 'opaque';
@@ -24,6 +25,8 @@ export interface Resource {
   accessTokenTtl: number;
   /** JWS algorithm of its JWT access tokens; null for the server's default (config/defaults.ts jwtAccessTokenAlg). */
   signingAlg: SigningAlg | null;
+  /** The organization the resource belongs to: only its principals get tokens for it (policy/organizations.ts). */
+  orgId: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -37,6 +40,8 @@ export interface NewResource {
   dpopRequired?: boolean;
   documentationUrl?: string;
   signingAlg?: SigningAlg;
+  /** Absent: the default organization. */
+  orgId?: string;
 }
 
 /** Fields left undefined stay as they are; `name: null` clears the name. */
@@ -82,7 +87,12 @@ export class ResourceStore {
   async create(input: NewResource): Promise<Resource> {
     // A resource that did not exist is in no `get` cache (misses are never cached), but it is missing from every
     // catalogue: announced before the insert commits, as writeAnnounced does.
-    const row = await this.#db.transaction().execute(async (trx) => this.#catalogueChanged(await this.#insert(trx, input), (inserted) => inserted !== undefined));
+    const row = await this.#db.transaction().execute(async (trx) => this.#catalogueChanged(await this.#insert(trx, input), (inserted) => inserted !== undefined))
+      .catch((error: unknown) => {
+        // The organization was deleted after the admin route checked it.
+        if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(input.orgId!);
+        throw error;
+      });
     if (!row) throw new DuplicateResourceError(input.identifier);
     // A catalogue loaded between the announcement and the commit could not see the new row: forgotten once more.
     await this.#catalogue?.invalidate(CATALOGUE).catch(() => undefined);
@@ -101,6 +111,7 @@ export class ResourceStore {
         dpop_required: input.dpopRequired ?? false,
         documentation_url: input.documentationUrl ?? null,
         signing_alg: input.signingAlg ?? null,
+        ...(input.orgId !== undefined ? { org_id: input.orgId } : {}),
       })
       .onConflict((oc) => oc.column('identifier').doNothing())
       .returningAll()
@@ -127,9 +138,10 @@ export class ResourceStore {
     return row && toResource(row);
   }
 
-  /** Resources ordered by identifier. */
-  async list({ limit, cursor }: PageRequest): Promise<Page<Resource>> {
+  /** Resources ordered by identifier, optionally only one organization's. */
+  async list({ limit, cursor, orgId }: PageRequest & { orgId?: string }): Promise<Page<Resource>> {
     let query = this.#db.selectFrom('resources').selectAll().orderBy('identifier').limit(limit + 1);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (cursor !== undefined) query = query.where('identifier', '>', decodeTextCursor(cursor));
     return toPage(await query.execute(), limit, toResource, (row) => row.identifier);
   }
@@ -198,6 +210,7 @@ function toResource(row: Selectable<ResourcesTable>): Resource {
     documentationUrl: row.documentation_url,
     // The column's check constraint (migration 0009) admits only these names.
     signingAlg: row.signing_alg as SigningAlg | null,
+    orgId: row.org_id,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

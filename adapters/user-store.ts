@@ -7,6 +7,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Database, UsersTable } from './database.ts';
 import { scryptGate } from './scrypt-gate.ts';
 import { scryptInWorker } from './scrypt-worker.ts';
+import { namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 /** A user as the rest of the server sees it: never the password hash. */
@@ -15,6 +16,8 @@ export interface User {
   username: string;
   email: string | null;
   name: string | null;
+  /** The organization the user belongs to (adapters/organization-store.ts). */
+  orgId: string;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -24,6 +27,8 @@ export interface NewUser {
   password: string;
   email?: string;
   name?: string;
+  /** Absent: the default organization. */
+  orgId?: string;
 }
 
 export class DuplicateUsernameError extends DomainError {
@@ -44,7 +49,7 @@ export class UserOwnsAgentsError extends DomainError {
   }
 }
 
-const PUBLIC_COLUMNS = ['id', 'username', 'email', 'name', 'created_at', 'updated_at'] as const;
+const PUBLIC_COLUMNS = ['id', 'username', 'email', 'name', 'org_id', 'created_at', 'updated_at'] as const;
 
 export class UserStore {
   readonly #db: Database;
@@ -62,10 +67,16 @@ export class UserStore {
         password_hash: await hashPassword(input.password),
         email: input.email ?? null,
         name: input.name ?? null,
+        ...(input.orgId !== undefined ? { org_id: input.orgId } : {}),
       })
       .onConflict((oc) => oc.column('username').doNothing())
       .returning(PUBLIC_COLUMNS)
-      .executeTakeFirst();
+      .executeTakeFirst()
+      .catch((error: unknown) => {
+        // The organization was deleted after the admin route checked it.
+        if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(input.orgId!);
+        throw error;
+      });
     if (!row) throw new DuplicateUsernameError(input.username);
     return toUser(row);
   }
@@ -93,9 +104,10 @@ export class UserStore {
     return rows.map(toUser);
   }
 
-  /** Users ordered by username. */
-  async list({ limit, cursor }: PageRequest): Promise<Page<User>> {
+  /** Users ordered by username, optionally only one organization's. */
+  async list({ limit, cursor, orgId }: PageRequest & { orgId?: string }): Promise<Page<User>> {
     let query = this.#db.selectFrom('users').select(PUBLIC_COLUMNS).orderBy('username').limit(limit + 1);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (cursor !== undefined) query = query.where('username', '>', decodeTextCursor(cursor));
     return toPage(await query.execute(), limit, toUser, (row) => row.username);
   }
@@ -144,7 +156,7 @@ export class UserStore {
 type PublicRow = Pick<Selectable<UsersTable>, (typeof PUBLIC_COLUMNS)[number]>;
 
 function toUser(row: PublicRow): User {
-  return { id: row.id, username: row.username, email: row.email, name: row.name, createdAt: row.created_at, updatedAt: row.updated_at };
+  return { id: row.id, username: row.username, email: row.email, name: row.name, orgId: row.org_id, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
 // scrypt cost (RFC 7914): N = 2^15, r = 8, p = 1 needs 32 MiB and tens of milliseconds per guess. The parameters

@@ -46,6 +46,7 @@ export interface Agent {
   resources: string[] | null;
   access_token_ttl: number | null;
   token_endpoint_auth_method: 'private_key_jwt' | 'client_secret_basic' | 'client_secret_post';
+  org_id: string;
   credentials: AgentCredential[];
   created_at: string;
   updated_at: string;
@@ -61,6 +62,8 @@ export interface NewAgent {
   default_scopes?: string[];
   resources?: string[];
   access_token_ttl?: number;
+  /** The organization it belongs to; the server's default one when absent. */
+  org_id?: string;
   /** Public keys; without them the server generates a client secret. */
   jwks?: { keys: JWK[] };
 }
@@ -110,6 +113,7 @@ export interface User {
   username: string;
   email: string | null;
   name: string | null;
+  org_id: string;
   created_at: string;
 }
 
@@ -124,6 +128,7 @@ export interface Resource {
   /** null: the server's default. */
   signing_alg: string | null;
   resource_metadata_url: string;
+  org_id: string;
 }
 
 export interface IdJagAudience {
@@ -261,7 +266,7 @@ export class AdminClient {
     await this.#call('DELETE', clientPath(id));
   }
 
-  createUser(user: { username: string; password: string; email?: string; name?: string }): Promise<User> {
+  createUser(user: { username: string; password: string; email?: string; name?: string; org_id?: string }): Promise<User> {
     return this.#call('POST', '/admin/users', user) as Promise<User>;
   }
 

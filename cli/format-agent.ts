@@ -8,6 +8,7 @@ export function formatAgent(agent: Agent): string {
     ['name', agent.name],
     ['description', agent.description ?? '-'],
     ['owner', agent.owner],
+    ['organization', agent.org_id],
     ['status', agent.status],
     ['scopes', agent.scopes.join(' ') || '-'],
     ['default scopes', agent.default_scopes.join(' ') || '-'],

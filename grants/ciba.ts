@@ -18,6 +18,8 @@ import { scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { approvalTier, stricterTier } from '../policy/approval-tiers.ts';
 import { AGENT_ACTION, requestedAuthorizationDetails } from '../policy/authorization-details.ts';
 import { builtInCibaGrant } from '../issuance/oidc-grant-helpers.ts';
+import { organizationFacts, refuseIf, type OrganizationLookups } from '../issuance/token-organization.ts';
+import { organizationRefusal } from '../policy/organizations.ts';
 import type { Grant } from './grant.ts';
 
 // In place of oidc-provider's own registration of the same grant, which our handler runs inside.
@@ -53,6 +55,8 @@ export interface CibaDependencies {
   pollInterval: number;
   /** Told of each recorded approval (the operator's webhook, server/approval-webhook.ts). */
   pending?: (approval: Awaited<ReturnType<ApprovalStore['record']>>) => void;
+  /** A client asks only for users of its own organization, or of one that allows it to act (policy/organizations.ts). */
+  organizations: OrganizationLookups;
 }
 
 type BackchannelRequest = {
@@ -80,6 +84,9 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
       }
       if (loginHint.length > 512) return undefined;
       const user = (await deps.users.findById(loginHint)) ?? (await deps.users.findByUsername(loginHint));
+      // Refused before anyone is asked to approve: the token endpoint would refuse the token all the same
+      // (unauthorized_client, CIBA §13), and the approver would have been asked for nothing.
+      if (user) refuseIf(organizationRefusal(await organizationFacts({ clientId, accountId: user.id }, deps.organizations)));
       return user?.id;
     },
 

@@ -1,5 +1,6 @@
-// The admin API is for operators holding ADMIN_TOKEN (and /metrics, when METRICS_TOKEN is set, for scrapers
-// holding that). Compared in constant time so response timing reveals nothing about the token.
+// A bearer token the caller must hold: ADMIN_TOKEN for the admin API (server/admin-scope.ts, which also takes an
+// organization's credentials), METRICS_TOKEN for /metrics when set. Compared in constant time so response timing
+// reveals nothing about the token.
 import type { Context, Next } from 'koa';
 import { bearerToken, secretsEqual } from './bearer-token.ts';
 import { HttpError } from './http-error.ts';
@@ -29,8 +30,4 @@ export function requireBearerToken({ token: expected, realm, name, what }: Beare
     }
     return next();
   };
-}
-
-export function requireAdminToken(adminToken: string) {
-  return requireBearerToken({ token: adminToken, realm: 'admin', name: 'ADMIN_TOKEN', what: 'the admin API' });
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { clientDelegationPolicy, mayActStatement } from '../policy/delegation-policy.ts';
 import { isConcreteScope, isScopePattern, scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { InvalidField } from './http-error.ts';
+import { organizationId } from './organization-id.ts';
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -51,6 +52,8 @@ export const createAgentInput = z.strictObject({
   jwks: jwksInput.optional(),
   delegation_policy: clientDelegationPolicy.nullable().default(null),
   may_act: mayActStatement.nullable().default(null),
+  // Absent: the default organization. The owner must belong to the same one.
+  org_id: organizationId.optional(),
 });
 
 export const updateAgentInput = z.strictObject({

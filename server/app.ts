@@ -14,7 +14,7 @@ import type { Principal, RoleStore } from '../adapters/role-store.ts';
 import { StorageUnavailable } from '../adapters/dependency-faults.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
-import { requireAdminToken } from './admin-auth.ts';
+import { requireAdminCredential } from './admin-scope.ts';
 import { domainErrorAnswers } from './admin-domain-errors.ts';
 import { auditIntrospectionAndRevocation, awaitIssuedTokenAudit } from './audit-events.ts';
 import { discoveryAliases, serveDiscoveryAliases } from './discovery-aliases.ts';
@@ -45,6 +45,9 @@ import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import type { SigningAlg } from '../keys/signing-keys.ts';
 import { adminResourceRoutes } from './routes/admin-resources.ts';
 import { adminRoleRoutes } from './routes/admin-roles.ts';
+import { adminOrganizationRoutes } from './routes/admin-organizations.ts';
+import type { OrganizationStore } from '../adapters/organization-store.ts';
+import type { OrganizationLookups } from '../issuance/token-organization.ts';
 import { adminApprovalRoutes } from './routes/admin-approvals.ts';
 import type { ApprovalStore } from '../adapters/approval-store.ts';
 import { protectedResourceMetadataRoutes } from './routes/protected-resource-metadata.ts';
@@ -81,6 +84,10 @@ export interface AppDependencies {
   idJagAudiences: IdJagAudienceStore;
   /** The abuse limits (RATE_LIMIT_*). */
   throttles: Throttles;
+  /** Organizations and cross-organization delegation (/admin/organizations). */
+  organizations: OrganizationStore;
+  /** What the isolation rules read of a client and a user: the sign-in refuses what the token endpoint would. */
+  organizationLookups: OrganizationLookups;
   /** Roles and their holders (/admin/roles). */
   roles: RoleStore;
   /** Whether a user or an operator-registered client exists (only they hold roles). */
@@ -147,21 +154,23 @@ export function composeApp(deps: AppDependencies): Provider {
 
   // Our own routes.
   const health = healthRoutes(deps.readiness);
-  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login });
+  const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login, organizations: deps.organizationLookups });
   const adminUsers = adminUserRoutes(deps.users);
   const adminResources = adminResourceRoutes(deps.resources, deps.issuer, deps.signingAlgs);
-  const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit });
+  const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit, users: deps.users, organizations: deps.organizations });
   const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
+  const adminOrganizations = adminOrganizationRoutes({ organizations: deps.organizations, audit: deps.audit });
   const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalExists: deps.principalExists });
   const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientExists: deps.clientExists, logger: deps.logger });
   const admin = compose<Context>([
-    requireAdminToken(deps.adminToken),
+    // ADMIN_TOKEN, or an organization's credential confined to that organization's users, agents and resources.
+    requireAdminCredential({ adminToken: deps.adminToken, credentialFor: (token) => deps.organizations.credentialFor(token) }),
     noIdsWithNul,
     domainErrorAnswers(),
-    ...[adminUsers, adminResources, adminAgents, adminClients, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
+    ...[adminUsers, adminResources, adminAgents, adminClients, adminAudit, adminKeys, adminIdJagAudiences, adminRoles, adminOrganizations, adminApprovals].flatMap((router) => [router.routes(), router.allowedMethods()]),
   ] as Middleware[]);
   const ours = compose<Context>([health.routes(), interactions.routes()] as Middleware[]);
   const inbox = approvalsInboxRoutes({

@@ -32,12 +32,15 @@ export function auditProviderEvents(provider: Provider, audit: AuditTrail): void
       return;
     }
     const token = ctx.oidc.entities.AccessToken ?? ctx.oidc.entities.ClientCredentials;
-    const act = (token as { extra?: { act?: AuditEvent['actor'] } } | undefined)?.extra?.act;
+    const extra = (token as { extra?: { act?: AuditEvent['actor']; org_id?: string } } | undefined)?.extra;
+    const act = extra?.act;
     const assertion = (ctx.oidc.entities as { IdentityAssertion?: RedeemedIdentityAssertion }).IdentityAssertion;
     issuedTokenAudit(ctx, audit.recordDurably({
       ...requestFacts(ctx),
       event: 'token.issued',
       outcome: 'success',
+      // The organization the token was issued under (issuance/token-organization.ts).
+      ...(extra?.org_id ? { orgId: extra.org_id } : {}),
       subject: (token as { accountId?: string } | undefined)?.accountId ?? ctx.oidc.client?.clientId,
       // The delegation chain of an exchanged token (RFC 8693 act): who acts for the subject, newest first.
       ...(act ? { actor: act } : {}),

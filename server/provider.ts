@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { agentSecretHashes } from '../adapters/client-adapter.ts';
 import { storedClientSecretHashes, type PostgresClientAdapter } from '../adapters/client-store.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
+import { tokenOrganization, type OrganizationLookups } from '../issuance/token-organization.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
 import { registerGrants, type GrantDependencies } from '../grants/index.ts';
 import { clientDelegationPolicy, mayActStatement } from '../policy/delegation-policy.ts';
@@ -24,6 +25,7 @@ import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocu
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../tokens/token-liveness.ts';
 import { includePreviouslyGrantedScopes } from './step-up.ts';
+import { organizationId } from './organization-id.ts';
 import { INTROSPECTION_RIGHTS_METADATA, introspectionRight, introspectionRightsProblem } from './introspection-rights.ts';
 import { errorPage, formTargetOf, loggedOutPage, logoutPage, pageHeaders } from './pages.ts';
 
@@ -32,6 +34,8 @@ export interface ProviderDependencies extends GrantDependencies {
   /** Storage for every oidc-provider model; `Client` goes to PostgreSQL, the rest to Redis or memory. */
   adapter: (modelName: string) => Adapter;
   resources: ResourceStore;
+  /** Organizations and who may act across them: every access token carries its `org_id` and obeys their isolation. */
+  organizations: OrganizationLookups;
   /** Our rules on top of expiry and revocation (kill switch, exchange lineage); consulted by introspection. */
   liveness: TokenLiveness;
   /** Client ID Metadata Documents: on by default; private addresses only where the operator allows them. */
@@ -57,7 +61,7 @@ export interface ProviderDependencies extends GrantDependencies {
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 /** Client metadata only the operator may set (registration with ADMIN_TOKEN as initial access token). */
-const OPERATOR_ONLY_METADATA = ['delegation_policy', 'txn_token_policy', ...INTROSPECTION_RIGHTS_METADATA];
+const OPERATOR_ONLY_METADATA = ['delegation_policy', 'txn_token_policy', 'org_id', ...INTROSPECTION_RIGHTS_METADATA];
 
 /** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
 const CONFIDENTIAL_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -93,7 +97,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       authorization_details_types: [AGENT_ACTION],
     },
     extraClientMetadata: {
-      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy', ...INTROSPECTION_RIGHTS_METADATA],
+      // org_id: the organization an operator registers the client into (adapters/client-store.ts keeps it in its column).
+      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy', 'org_id', ...INTROSPECTION_RIGHTS_METADATA],
       validator(ctx, key, value, metadata) {
         if (key === 'allowed_cors_origins' && value !== undefined) {
           if (!Array.isArray(value) || !value.every(isOrigin)) {
@@ -103,6 +108,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         if (key === 'delegation_policy' && value !== undefined) checkMetadata(key, clientDelegationPolicy, value);
         if (key === 'may_act' && value !== undefined) checkMetadata(key, mayActStatement, value);
         if (key === 'txn_token_policy' && value !== undefined) checkMetadata(key, transactionTokenPolicy, value);
+        if (key === 'org_id' && value !== undefined) checkMetadata(key, organizationId, value);
         const rightsProblem = introspectionRightsProblem(key, value);
         if (rightsProblem) throw new errors.InvalidClientMetadata(rightsProblem);
         // The validator runs once per extra property for every client the provider loads; the registration
@@ -163,12 +169,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
     // Pass through claims our grants put on tokens (`act`, `owner`, ...): without this oidc-provider drops
     // `token.extra` on save. A client (or agent) that states who may act for it (RFC 8693 §4.4) has that
-    // `may_act` in every access token it gets.
+    // `may_act` in every access token it gets. Every access token carries the `org_id` it is issued under, and is
+    // refused here when it would cross an organization's boundary (issuance/token-organization.ts).
     async extraTokenClaims(ctx, token) {
       await refuseUnboundTokenForDpopResource(token as unknown as { aud?: unknown; jkt?: string });
+      const orgId = await tokenOrganization(token as unknown as { clientId?: string; accountId?: string; aud?: unknown; gty?: string }, deps.organizations);
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
       const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
-      const claims = mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra;
+      const claims = { ...(mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra), org_id: orgId };
       const actor = await ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string }, deps.agents);
       const roles = await userRoles(token as unknown as { accountId?: string; extra?: Record<string, unknown> });
       return actor || roles ? { ...claims, ...actor, ...roles } : claims;

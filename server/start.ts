@@ -13,6 +13,7 @@ import { ReadThroughCache } from '../adapters/read-through-cache.ts';
 import { ApprovalStore } from '../adapters/approval-store.ts';
 import { RateCounter } from '../adapters/rate-limit-counters.ts';
 import { RoleStore } from '../adapters/role-store.ts';
+import { OrganizationStore } from '../adapters/organization-store.ts';
 import { AgentStore } from '../adapters/agent-store.ts';
 import { ClientAdapter } from '../adapters/client-adapter.ts';
 import { PostgresClientAdapter, clientSecretMatches } from '../adapters/client-store.ts';
@@ -140,6 +141,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const clientAdapter = new ClientAdapter(clients, agents);
     const clientModel = storableClients(clientAdapter);
     const approvals = new ApprovalStore(database.db, new ReadThroughCache('approval-policies', changes));
+    const organizations = new OrganizationStore(database.db);
+    // What the isolation rules read of a token's parties (issuance/token-organization.ts), at issuance and at CIBA.
+    const organizationLookups = { agents, users, resources, organizations, registeredClients: clients };
     const roles = new RoleStore(database.db, { graph: new ReadThroughCache('role-graph', changes), held: new ReadThroughCache('role-holders', changes) });
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.
@@ -166,6 +170,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       adapter: (name) => (name === 'Client' ? clientModel : models(name)) as never,
       users,
       resources,
+      organizations: organizationLookups,
       agents,
       roles,
       liveness,
@@ -193,6 +198,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
         audit,
         polls: new RateCounter('ciba-poll', { points: 1, window: settings.cibaPollInterval, block: 0 }, { redis, prefix: settings.redisKeyPrefix }),
         pollInterval: settings.cibaPollInterval,
+        organizations: organizationLookups,
         ...(settings.approvalWebhookUrl ? {
           pending: approvalWebhook({ url: settings.approvalWebhookUrl, issuer, signer: new TokenSigner(signingKeys), alg: heldSigningAlgs(signingKeys)[0], logger }),
         } : {}),
@@ -227,6 +233,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       tracer,
       idJagAudiences,
       throttles: createThrottles(settings.rateLimits, { redis, prefix: settings.redisKeyPrefix }),
+      organizations,
+      organizationLookups,
       roles,
       principalExists: async (principal) => principal.type === 'user'
         ? (await users.findById(principal.id)) !== undefined

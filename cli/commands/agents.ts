@@ -18,6 +18,7 @@ const create: Command = {
   --resource URL          an allowed resource indicator (repeatable; default: any registered resource)
   --ttl SECONDS           access token lifetime (default: the server's)
   --description TEXT
+  --org ORG_ID            the organization it belongs to, its owner's (default: the default organization)
   --key-file PATH         where to write the private key (default: ./<agent id>.key.json), mode 0600
   --force                 replace an existing key file
   --secret                no key pair: the server generates a client secret, printed once
@@ -32,6 +33,7 @@ ${ADMIN_HELP}`,
       resource: { type: 'string', multiple: true },
       ttl: { type: 'string' },
       description: { type: 'string' },
+      org: { type: 'string' },
       'key-file': { type: 'string' },
       force: { type: 'boolean' },
       secret: { type: 'boolean' },
@@ -47,6 +49,7 @@ ${ADMIN_HELP}`,
       resources: values.resource,
       access_token_ttl: wholeNumberOption(values.ttl, 'ttl'),
       description: values.description,
+      org_id: values.org,
     };
     if (values.secret) return agentResult(await admin.createAgent(registration));
 

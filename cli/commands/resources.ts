@@ -10,6 +10,7 @@ const formatResource = (resource: Resource) => formatFields([
   ['scopes', resource.scopes.join(' ') || '-'],
   ['token format', resource.token_format],
   ['signing alg', resource.signing_alg ?? 'default (ES256)'],
+  ['organization', resource.org_id],
   ['token lifetime', `${resource.access_token_ttl}s`],
   ['DPoP required', resource.dpop_required ? 'yes' : 'no'],
   ['metadata', resource.resource_metadata_url],
@@ -27,6 +28,7 @@ const create: Command = {
   --dpop-required         issue only DPoP-bound tokens for it (RFC 9449)
   --signing-alg ALG       JWS algorithm of its JWT access tokens: RS256, ES256 or EdDSA (default: ES256);
                           RS256 for a resource server that verifies only what RFC 9068 requires
+  --org ORG_ID            the organization it belongs to: only its principals get tokens for it (default: the default one)
 ${ADMIN_HELP}`,
   async run(args, { env }) {
     const { values, positionals } = parseCommandLine(args, {
@@ -38,6 +40,7 @@ ${ADMIN_HELP}`,
       ttl: { type: 'string' },
       'dpop-required': { type: 'boolean' },
       'signing-alg': { type: 'string' },
+      org: { type: 'string' },
     });
     expectPositionals(positionals, []);
     if (values.format !== undefined && values.format !== 'jwt' && values.format !== 'opaque') throw new UsageError(`--format must be jwt or opaque, not ${JSON.stringify(values.format)}`);
@@ -50,6 +53,7 @@ ${ADMIN_HELP}`,
       dpop_required: values['dpop-required'],
       // Checked by the server, which knows the algorithms it holds keys for.
       signing_alg: values['signing-alg'],
+      org_id: values.org,
     });
     return { json: resource, text: formatResource(resource) };
   },

@@ -4,14 +4,15 @@ import { UsageError } from '../cli-error.ts';
 import { ADMIN_HELP, ADMIN_OPTIONS, expectPositionals, parseCommandLine, requireOption, wholeNumberOption, type Command } from '../command.ts';
 import { formatFields, formatTable } from '../format-table.ts';
 
-const formatUser = (user: User) => formatFields([['id', user.id], ['username', user.username], ['email', user.email ?? '-'], ['name', user.name ?? '-'], ['created', user.created_at]]);
+const formatUser = (user: User) => formatFields([['id', user.id], ['username', user.username], ['email', user.email ?? '-'], ['name', user.name ?? '-'], ['organization', user.org_id], ['created', user.created_at]]);
 
 const create: Command = {
   name: 'users create',
   summary: 'create a user who can sign in',
-  help: `usage: agentauth users create --username NAME --password-stdin [--email ADDRESS] [--name TEXT]
+  help: `usage: agentauth users create --username NAME --password-stdin [--email ADDRESS] [--name TEXT] [--org ORG_ID]
   --password-stdin        read the password from stdin (keeps it out of shell history and the process list)
   --password PASSWORD     the password on the command line (visible to other users of this machine)
+  --org ORG_ID            the organization the user belongs to (default: the default organization)
 ${ADMIN_HELP}`,
   async run(args, { env, readStdin }) {
     const { values, positionals } = parseCommandLine(args, {
@@ -21,13 +22,14 @@ ${ADMIN_HELP}`,
       'password-stdin': { type: 'boolean' },
       email: { type: 'string' },
       name: { type: 'string' },
+      org: { type: 'string' },
     });
     expectPositionals(positionals, []);
     if (values.password !== undefined && values['password-stdin']) throw new UsageError('--password and --password-stdin exclude each other');
     // Only a trailing newline is the shell's; any other whitespace is part of the password.
     const password = values['password-stdin'] ? (await readStdin()).replace(/\r?\n$/, '') : requireOption(values.password, 'password-stdin');
     const user = await AdminClient.fromOptions(values, env).createUser({
-      username: requireOption(values.username, 'username'), password, email: values.email, name: values.name,
+      username: requireOption(values.username, 'username'), password, email: values.email, name: values.name, org_id: values.org,
     });
     return { json: user, text: formatUser(user) };
   },

@@ -8,10 +8,13 @@ import {
 } from '../../adapters/agent-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import type { JsonObject } from '../../adapters/database.ts';
+import { DEFAULT_ORG, UnknownOrganizationError, type OrganizationStore } from '../../adapters/organization-store.ts';
 import type { ResourceStore } from '../../adapters/resource-store.ts';
+import type { UserStore } from '../../adapters/user-store.ts';
 import {
   checkDefaultScopes, createAgentInput, normalizePublicJwks, rotateCredentialsInput, updateAgentInput,
 } from '../agent-input.ts';
+import { adminActor, checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -27,9 +30,12 @@ export interface AdminAgentDependencies {
   agents: AgentStore;
   resources: ResourceStore;
   audit: AuditLog;
+  /** The owner's organization must be the agent's. */
+  users: Pick<UserStore, 'findById'>;
+  organizations: Pick<OrganizationStore, 'get'>;
 }
 
-export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDependencies): Router {
+export function adminAgentRoutes({ agents, resources, audit, users, organizations }: AdminAgentDependencies): Router {
   const router = new Router({ prefix: '/admin/agents' });
 
   function record(ctx: Context, event: string, agent: Agent, details?: JsonObject): void {
@@ -38,22 +44,40 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
       outcome: 'success',
       clientId: agent.id,
       subject: agent.ownerId,
-      actor: { admin: true },
+      actor: adminActor(ctx),
+      orgId: agent.orgId,
       requestId: ctx.state.requestId,
       sourceIp: ctx.ip,
       details,
     });
   }
 
-  async function checkResources(list: string[] | null | undefined): Promise<void> {
+  /** Each resource must be registered, and the agent's organization's: it could never get tokens for another's. */
+  async function checkResources(list: string[] | null | undefined, orgId: string): Promise<void> {
     for (const [index, identifier] of (list ?? []).entries()) {
-      if (!(await resources.get(identifier))) throw new InvalidField(`resources.${index}`, `"${identifier}" is not a registered resource`);
+      const resource = await resources.get(identifier);
+      if (!resource) throw new InvalidField(`resources.${index}`, `"${identifier}" is not a registered resource`);
+      if (resource.orgId !== orgId) throw new InvalidField(`resources.${index}`, `"${identifier}" belongs to another organization than the agent's ("${orgId}")`);
     }
   }
 
+  /**
+   * An agent acts for its owner: an owner of another organization would make it an actor across organizations
+   * that no operator allowed. An unknown owner is left to the store (UnknownOwnerError).
+   */
+  async function checkOwnerOrganization(ownerId: string | undefined, orgId: string): Promise<void> {
+    // Said first: "the owner is of another organization" would mislead about one that does not exist.
+    if (!(await organizations.get(orgId))) throw new UnknownOrganizationError(orgId);
+    if (ownerId === undefined) return;
+    const owner = await users.findById(ownerId);
+    if (owner && owner.orgId !== orgId) throw new InvalidField('owner', `belongs to organization "${owner.orgId}", not the agent's "${orgId}"`);
+  }
+
+  /** The agent the path names, for this caller: 404 for none, 403 for another organization's. */
   async function existing(ctx: Context): Promise<Agent> {
     const agent = await agents.get(ctx.params.id);
     if (!agent) throw new NotFound('agent');
+    checkMember(ctx, 'agent', agent.orgId);
     return agent;
   }
 
@@ -63,7 +87,9 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
     if (method === 'private_key_jwt' && !input.jwks) throw new InvalidField('jwks', 'is required for private_key_jwt');
     if (method !== 'private_key_jwt' && input.jwks) throw new InvalidField('jwks', `must be absent for ${method}: the server generates the secret`);
     checkDefaultScopes(input.default_scopes, input.scopes);
-    await checkResources(input.resources);
+    const orgId = confinedOrganization(ctx, input.org_id);
+    await checkOwnerOrganization(input.owner, orgId ?? DEFAULT_ORG);
+    await checkResources(input.resources, orgId ?? DEFAULT_ORG);
     const publicJwks = input.jwks ? await normalizePublicJwks(input.jwks) : undefined;
     const { agent, clientSecret } = await agents.create({
       name: input.name,
@@ -77,6 +103,7 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
       delegationPolicy: input.delegation_policy,
       mayAct: input.may_act,
       publicJwks: publicJwks as JsonObject[] | undefined,
+      orgId,
     });
     record(ctx, 'agent.created', agent, { name: agent.name, scopes: agent.scopes, token_endpoint_auth_method: method });
     ctx.status = 201;
@@ -85,7 +112,7 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    const page = await agents.list({ ownerId: query.owner, status: query.status, limit: query.limit, cursor: query.cursor });
+    const page = await agents.list({ ownerId: query.owner, status: query.status, orgId: listedOrganization(ctx), limit: query.limit, cursor: query.cursor });
     ctx.body = { items: page.items.map((agent) => agentJson(agent)), next_cursor: page.nextCursor };
   });
 
@@ -97,7 +124,8 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
     const input = parseInput(updateAgentInput, await readJson(ctx));
     const current = await existing(ctx);
     checkDefaultScopes(input.default_scopes ?? current.defaultScopes, input.scopes ?? current.scopes);
-    await checkResources(input.resources);
+    await checkOwnerOrganization(input.owner, current.orgId);
+    await checkResources(input.resources, current.orgId);
     const updated = await agents.update(current.id, {
       name: input.name,
       description: input.description,
@@ -121,6 +149,7 @@ export function adminAgentRoutes({ agents, resources, audit }: AdminAgentDepende
   ];
   for (const [path, status, event] of transitions) {
     router.post(`/:id/${path}`, async (ctx) => {
+      await existing(ctx);
       const agent = await agents.setStatus(ctx.params.id, status);
       if (!agent) throw new NotFound('agent');
       record(ctx, event, agent);
@@ -168,6 +197,7 @@ function agentJson(agent: Agent) {
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
     delegation_policy: agent.delegationPolicy,
     may_act: agent.mayAct,
+    org_id: agent.orgId,
     credentials: agent.credentials.map((credential) => ({
       id: credential.id,
       type: credential.type,

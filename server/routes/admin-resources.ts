@@ -1,12 +1,15 @@
 // /admin/resources: the resource servers tokens may be issued for (RFC 8707 resource indicators). A token
 // requested for a resource not registered here is refused with invalid_target.
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Resource, ResourceStore } from '../../adapters/resource-store.ts';
 import type { SigningAlg } from '../../keys/signing-keys.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { resourceMetadataUrl } from './protected-resource-metadata.ts';
+import { checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
 import { NotFound } from '../http-error.ts';
+import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -49,6 +52,8 @@ const resourceSchemas = (held: readonly SigningAlg[]) => ({
     dpop_required: z.boolean().default(false),
     documentation_url: documentationUrl.optional(),
     signing_alg: signingAlg(held).optional(),
+    // Absent: the default organization; only its principals get tokens for the resource (policy/organizations.ts).
+    org_id: organizationId.optional(),
   }),
   update: z.strictObject({
     name: z.string().min(1).max(256).nullable().optional(),
@@ -82,23 +87,31 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
       dpopRequired: input.dpop_required,
       documentationUrl: input.documentation_url,
       signingAlg: input.signing_alg,
+      orgId: confinedOrganization(ctx, input.org_id),
     }));
     ctx.status = 201;
   });
 
   router.get('/', async (ctx) => {
-    const page = await resources.list(parseInput(listQuery, ctx.query));
+    const page = await resources.list({ ...parseInput(listQuery, ctx.query), orgId: listedOrganization(ctx) });
     ctx.body = { items: page.items.map(resourceJson), next_cursor: page.nextCursor };
   });
 
-  router.get('/:identifier', async (ctx) => {
+  /** The resource the path names, for this caller: 404 for none, 403 for another organization's. */
+  async function existing(ctx: Context): Promise<Resource> {
     const resource = await resources.get(ctx.params.identifier);
     if (!resource) throw new NotFound('resource');
-    ctx.body = resourceJson(resource);
+    checkMember(ctx, 'resource', resource.orgId);
+    return resource;
+  }
+
+  router.get('/:identifier', async (ctx) => {
+    ctx.body = resourceJson(await existing(ctx));
   });
 
   router.patch('/:identifier', async (ctx) => {
     const input = parseInput(updateResource, await readJson(ctx));
+    await existing(ctx);
     const updated = await resources.update(ctx.params.identifier, {
       name: input.name,
       scopes: input.scopes,
@@ -113,6 +126,7 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
   });
 
   router.delete('/:identifier', async (ctx) => {
+    await existing(ctx);
     if (!(await resources.delete(ctx.params.identifier))) throw new NotFound('resource');
     ctx.status = 204;
   });
@@ -134,6 +148,7 @@ function resourceView(resource: Resource, issuer: string) {
     documentation_url: resource.documentationUrl,
     // null: the server's default for JWT access tokens (config/defaults.ts).
     signing_alg: resource.signingAlg,
+    org_id: resource.orgId,
     created_at: resource.createdAt,
     updated_at: resource.updatedAt,
   };

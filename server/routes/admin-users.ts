@@ -1,8 +1,11 @@
 // /admin/users: the people who sign in at the login page.
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import { z } from 'zod';
 import type { User, UserStore } from '../../adapters/user-store.ts';
+import { checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
 import { NotFound } from '../http-error.ts';
+import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -12,6 +15,8 @@ const createUser = z.strictObject({
   password,
   email: z.email('must be an email address').max(320).optional(),
   name: z.string().min(1).max(256).optional(),
+  // Absent: the default organization; one that does not exist is the store's refusal (400 naming org_id).
+  org_id: organizationId.optional(),
 });
 const resetPassword = z.strictObject({ password });
 const listQuery = z.object({
@@ -24,29 +29,38 @@ export function adminUserRoutes(users: UserStore): Router {
 
   router.post('/', async (ctx) => {
     const input = parseInput(createUser, await readJson(ctx));
-    ctx.body = userJson(await users.create(input));
+    const orgId = confinedOrganization(ctx, input.org_id);
+    ctx.body = userJson(await users.create({ username: input.username, password: input.password, email: input.email, name: input.name, orgId }));
     ctx.status = 201;
   });
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    const page = await users.list(query);
+    const page = await users.list({ ...query, orgId: listedOrganization(ctx) });
     ctx.body = { items: page.items.map(userJson), next_cursor: page.nextCursor };
   });
 
-  router.get('/:id', async (ctx) => {
+  /** The user the path names, for this caller: 404 for nobody, 403 for another organization's. */
+  async function existing(ctx: Context): Promise<User> {
     const user = await users.findById(ctx.params.id);
     if (!user) throw new NotFound('user');
-    ctx.body = userJson(user);
+    checkMember(ctx, 'user', user.orgId);
+    return user;
+  }
+
+  router.get('/:id', async (ctx) => {
+    ctx.body = userJson(await existing(ctx));
   });
 
   router.delete('/:id', async (ctx) => {
+    await existing(ctx);
     if (!(await users.delete(ctx.params.id))) throw new NotFound('user');
     ctx.status = 204;
   });
 
   router.post('/:id/password', async (ctx) => {
     const input = parseInput(resetPassword, await readJson(ctx));
+    await existing(ctx);
     if (!(await users.resetPassword(ctx.params.id, input.password))) throw new NotFound('user');
     ctx.status = 204;
   });
@@ -56,5 +70,5 @@ export function adminUserRoutes(users: UserStore): Router {
 
 /** The admin API speaks snake_case JSON, like every other endpoint of an OAuth server. */
 function userJson(user: User) {
-  return { id: user.id, username: user.username, email: user.email, name: user.name, created_at: user.createdAt, updated_at: user.updatedAt };
+  return { id: user.id, username: user.username, email: user.email, name: user.name, org_id: user.orgId, created_at: user.createdAt, updated_at: user.updatedAt };
 }

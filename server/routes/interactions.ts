@@ -9,14 +9,34 @@ import { StorageUnavailable } from '../../adapters/dependency-faults.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
 import { PasswordHashingBusy } from '../../adapters/scrypt-gate.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
+import { organizationFacts, type OrganizationLookups } from '../../issuance/token-organization.ts';
+import { organizationRefusal } from '../../policy/organizations.ts';
 import type { GuessThrottle } from '../throttles.ts';
 import { passwordSignIn } from '../password-sign-in.ts';
 import { consentPage, errorPage, formTargetOf, loginPage, pageHeaders } from '../pages.ts';
 import { readForm } from '../read-body.ts';
 
-export function interactionRoutes(deps: { provider: Provider; users: UserStore; csrfKey: string; audit?: AuditLog; throttle?: GuessThrottle }): Router {
+export function interactionRoutes(deps: {
+  provider: Provider; users: UserStore; csrfKey: string; audit?: AuditLog; throttle?: GuessThrottle;
+  /** A user of one organization is not signed in to another's client unless it may act for them (policy/organizations.ts). */
+  organizations: OrganizationLookups;
+}): Router {
   const { provider, users } = deps;
   const router = new Router({ prefix: '/interaction' });
+
+  /**
+   * Sends the browser back to the client with RFC 6749 §4.1.2.1 `unauthorized_client` when the signed-in user is
+   * of an organization this client may not act for: the token endpoint would refuse the code anyway, so the user is
+   * not asked to consent to it. True when it did.
+   */
+  async function refusedAcrossOrganizations(ctx: Context, clientId: string, accountId: string): Promise<boolean> {
+    const refusal = organizationRefusal(await organizationFacts({ clientId, accountId }, deps.organizations));
+    if (!refusal) return false;
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { error: refusal.error, error_description: refusal.description }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
+    return true;
+  }
 
   const csrfFor = (uid: string) => createHmac('sha256', deps.csrfKey).update(`interaction-csrf:${uid}`).digest('base64url');
   const csrfValid = (uid: string, presented: string | null) => {
@@ -114,6 +134,7 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
       return signInAgain(400, 'Invalid username or password.');
     }
     const { user } = result;
+    if (await refusedAcrossOrganizations(ctx, clientId, user.id)) return;
     const redirectTo = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(redirectTo);
@@ -125,6 +146,8 @@ export function interactionRoutes(deps: { provider: Provider; users: UserStore; 
     const form = await readForm(ctx);
     if (!csrfValid(interaction.uid, form.get('csrf'))) return refuseCsrf(ctx);
     if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId) return wrongStep(ctx);
+    // Signed in earlier, for another client: the consent is where this client meets the user.
+    if (await refusedAcrossOrganizations(ctx, String(interaction.params.client_id), interaction.session.accountId)) return;
     const details = interaction.prompt.details as {
       missingOIDCScope?: string[];
       missingOIDCClaims?: string[];

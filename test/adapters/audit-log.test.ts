@@ -255,7 +255,7 @@ describe.each(BACKENDS)('AuditLog on %s', (backend) => {
       expect(page.nextCursor).toBeNull();
       expect(page.items[0]).toEqual({
         id: expect.stringMatching(/^\d+$/), at: at(3), event: 'token.issued', clientId: 'q-a', subject: null, actor: null,
-        outcome: 'success', reason: null, requestId: null, sourceIp: null, details: { scope: 'write' },
+        outcome: 'success', reason: null, requestId: null, sourceIp: null, details: { scope: 'write' }, orgId: null,
       });
       expect(page.items[1]).toMatchObject({ actor: { sub: 'agent-7' }, details: { scope: 'read' } });
       expect(page.items[2]).toMatchObject({ outcome: 'failure', reason: 'unknown token' });
