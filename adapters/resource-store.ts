@@ -157,6 +157,20 @@ export class ResourceStore {
     return all.filter((resource) => scopes.some((scope) => resource.scopes.includes(scope))).map(copyOf);
   }
 
+  /**
+   * The resources defining a scope of the family `family` (`files:read`, `files.reports:read` for `files`): whose
+   * resource the permission check's questions about that family are (policy/access-decision.ts).
+   */
+  async inFamily(family: string): Promise<Resource[]> {
+    const load = async () => (await this.#db.selectFrom('resources').selectAll().orderBy('identifier').forShare().execute()).map(toResource);
+    const all = (this.#catalogue ? await this.#catalogue.get(CATALOGUE, load) : await load()) ?? [];
+    const inIt = (scope: string) => {
+      const name = scope.slice(0, scope.indexOf(':'));
+      return name === family || name.startsWith(`${family}.`);
+    };
+    return all.filter((resource) => resource.scopes.some(inIt)).map(copyOf);
+  }
+
   /** The updated resource, or undefined when there is no such resource. */
   async update(identifier: string, patch: ResourcePatch): Promise<Resource | undefined> {
     const row = await writeAnnounced(this.#db, this.#cache, identifier, async (trx) => this.#catalogueChanged(await trx

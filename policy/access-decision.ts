@@ -10,8 +10,10 @@
 // `id` may itself be dotted (`reports.q3` → `files.reports.q3:read`). Each segment and the action must be a
 // scope-pattern name (letters, digits, `_`, `-`); anything else names no scope we could have granted.
 //
-// Organizations (issue 18 part 2) will add a rule here: a subject of one organization is denied another's
-// resources. SubjectFacts and ResourceFacts are where its facts (`organization`) will arrive.
+// Organizations (policy/organizations.ts): a subject of one organization is denied another's resources, as token
+// issuance refuses a token for them. A question's resource belongs to the organizations of the registered
+// resources whose scopes name its family (the first segment of `type`: `files.reports` → `files`); a family no
+// registered resource names belongs to none, and only the scope rules decide.
 import { actorsOf, chainDepth, type ActClaim } from './act-chain.ts';
 import { checkAllowedActor, checkChainDepth, checkHumanRoot, type DelegationPolicy } from './delegation-policy.ts';
 import { scopeAllowed } from './scope-patterns.ts';
@@ -30,6 +32,8 @@ export interface SubjectFacts {
   patterns: readonly string[];
   /** The patterns of every role it holds, inherited roles included (policy/roles.ts). */
   rolePatterns: readonly string[];
+  /** Its organization (`default` unless the operator put it in another). */
+  organization: string;
 }
 
 /** The access token `context.access_token` carried, as our stores know it. */
@@ -54,6 +58,8 @@ export interface AccessQuestion {
   resource: { type: string; id: string };
   /** undefined: no such subject in our stores. */
   facts: SubjectFacts | undefined;
+  /** The organizations of the registered resources of the resource's family; empty when none names it. */
+  resourceOrganizations: readonly string[];
   token?: PresentedTokenFacts;
 }
 
@@ -62,6 +68,7 @@ export type DenyRule =
   | 'unknown_subject'
   | 'subject_inactive'
   | 'unmappable_request'
+  | 'organization_mismatch'
   | 'scope_not_allowed'
   | 'token_inactive'
   | 'token_subject_mismatch'
@@ -100,6 +107,10 @@ export function decideAccess(question: AccessQuestion): AccessDecision {
   const scope = scopeFor(question.resource, question.action);
   if (scope === undefined) {
     return deny('unmappable_request', 'the resource type and id and the action name must be letters, digits, "_" or "-" (dot-separated) to name a resource:action scope');
+  }
+  const { resourceOrganizations } = question;
+  if (resourceOrganizations.length && !resourceOrganizations.includes(facts.organization)) {
+    return deny('organization_mismatch', `resource "${question.resource.type}" belongs to organization ${resourceOrganizations.map((org) => `"${org}"`).join(', ')}, and ${subject.type} "${facts.id}" to "${facts.organization}"`);
   }
   if (!scopeAllowed(scope, [...facts.patterns, ...facts.rolePatterns])) {
     return deny('scope_not_allowed', `${subject.type} "${facts.id}" is not allowed "${scope}" by its scopes or roles`);

@@ -4,6 +4,8 @@
 import type Provider from 'oidc-provider';
 import type { AdapterPayload } from 'oidc-provider';
 import type { AgentStore } from '../adapters/agent-store.ts';
+import type { ResourceStore } from '../adapters/resource-store.ts';
+import { DEFAULT_ORG } from '../adapters/organization-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { clientDelegationPolicy, policyFor, type DelegationPolicy, type PolicyDefaults } from '../policy/delegation-policy.ts';
@@ -18,6 +20,7 @@ export interface AccessFactsDependencies {
   /** A client's metadata as oidc-provider sees it (registered clients and active agents), or undefined. */
   findClient: (clientId: string) => Promise<AdapterPayload | undefined>;
   roles: Pick<RoleStore, 'grantsOf'>;
+  resources: Pick<ResourceStore, 'inFamily'>;
   presented: Pick<PresentedTokens, 'ownAccessToken'>;
   delegationDefaults: PolicyDefaults;
 }
@@ -36,21 +39,27 @@ export class AccessFacts {
       const user = (await users.findById(subject.id)) ?? (await users.findByUsername(subject.id));
       if (!user) return undefined;
       const held = await roles.grantsOf({ type: 'user', id: user.id });
-      return { id: user.id, status: 'active', patterns: [], rolePatterns: held.patterns };
+      return { id: user.id, status: 'active', patterns: [], rolePatterns: held.patterns, organization: user.orgId };
     }
     if (subject.type !== 'agent' && subject.type !== 'client') return undefined;
     // An agent is a client; `agent` names only agents.
     const agent = await agents.get(subject.id);
     if (agent) {
       const held = await roles.grantsOf({ type: 'client', id: agent.id });
-      return { id: agent.id, status: agent.status, patterns: agent.scopes, rolePatterns: held.patterns };
+      return { id: agent.id, status: agent.status, patterns: agent.scopes, rolePatterns: held.patterns, organization: agent.orgId };
     }
     if (subject.type === 'agent') return undefined;
     const client = await findClient(subject.id);
     if (!client) return undefined;
     const held = await roles.grantsOf({ type: 'client', id: subject.id });
     const scope = typeof client.scope === 'string' ? client.scope.split(' ').filter(Boolean) : [];
-    return { id: subject.id, status: 'active', patterns: scope, rolePatterns: held.patterns };
+    return { id: subject.id, status: 'active', patterns: scope, rolePatterns: held.patterns, organization: typeof client.org_id === 'string' ? client.org_id : DEFAULT_ORG };
+  }
+
+  /** The organizations of the registered resources whose scopes name the family of `type` (its first segment). */
+  async resourceOrganizations(type: string): Promise<string[]> {
+    const family = type.split('.')[0];
+    return [...new Set((await this.#deps.resources.inFamily(family)).map((resource) => resource.orgId))];
   }
 
   /** An access token the PEP passed as `context.access_token`: whether it is one of ours and alive, and its chain. */

@@ -242,7 +242,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       signingAlgs: heldSigningAlgs(signingKeys),
       presented,
       accessFacts: new AccessFacts({
-        provider, agents, users, roles, presented, delegationDefaults: settings.delegation, findClient: (clientId) => clientAdapter.find(clientId),
+        provider, agents, users, roles, resources, presented, delegationDefaults: settings.delegation, findClient: (clientId) => clientAdapter.find(clientId),
       }),
       approvals,
       clientExists: async (clientId) => (await clientAdapter.find(clientId)) !== undefined,

@@ -142,6 +142,7 @@ export function accessEvaluationRoutes(deps: AccessEvaluationDependencies): Rout
       action: evaluation.action,
       resource: evaluation.resource,
       facts: await deps.facts.subject(evaluation.subject),
+      resourceOrganizations: await deps.facts.resourceOrganizations(evaluation.resource.type),
       ...(given === undefined ? {} : { token: typeof given === 'string' ? await deps.facts.token(given) : { active: false, reason: 'context.access_token is not a string' } }),
     });
   };

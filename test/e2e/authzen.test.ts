@@ -211,6 +211,22 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
       expect(await ask('agent', analyst.id, 'reports')).toMatchObject({ decision: false, context: { rule: 'scope_not_allowed' } });
     });
 
+    it('another organization\'s resource is denied (organization_mismatch), whatever the roles allow; its own members are permitted', async () => {
+      expect((await adminRequest(server, 'POST', '/admin/organizations', { id: 'beta', name: 'Beta' })).status).toBe(201);
+      await createResource(server, { identifier: 'https://ledger.beta.example.test/', scopes: ['ledger:read'], token_format: 'jwt', org_id: 'beta' });
+      const bob = (await (await adminRequest(server, 'POST', '/admin/users', { username: 'bob@beta.example', password: 'correct horse battery staple', org_id: 'beta' })).json()) as { id: string };
+      await role('ledger-reader', { scopes: ['ledger:**'] });
+      await hold('ledger-reader', { user_id: alice.id });
+      await hold('ledger-reader', { user_id: bob.id });
+      const question = (id: string) => ({ subject: { type: 'user', id }, action: { name: 'read' }, resource: { type: 'ledger', id: '2024' } });
+      expect(await decide(question(alice.id))).toEqual({
+        decision: false, context: { rule: 'organization_mismatch', reason: `resource "ledger" belongs to organization "beta", and user "${alice.id}" to "default"` },
+      });
+      expect(await decide(question(bob.id))).toEqual({ decision: true });
+      // A family no registered resource names belongs to no organization: the scope rules alone decide.
+      expect(await decide({ subject: { type: 'user', id: alice.id }, action: { name: 'read' }, resource: { type: 'document', id: '1' } })).toEqual({ decision: true });
+    });
+
     it('a suspended agent is denied, an unknown subject is denied', async () => {
       const agent = await createKeyAgent(server, owner, { name: 'soon-suspended', scopes: ['files:**'], default_scopes: [] });
       const ask = (id: string) => decide({ subject: { type: 'agent', id }, action: { name: 'read' }, resource: { type: 'files', id: 'reports' } });

@@ -5,12 +5,13 @@ import { scopeAllowed } from '../../policy/scope-patterns.ts';
 import type { DelegationPolicy } from '../../policy/delegation-policy.ts';
 
 const policy: DelegationPolicy = { maxDepth: 3, humanRootRequired: false, impersonation: false, allowedActors: undefined, allowedAudiences: undefined };
-const agent: SubjectFacts = { id: 'agent_a', status: 'active', patterns: ['files.archive:read'], rolePatterns: ['files.reports:**'] };
+const agent: SubjectFacts = { id: 'agent_a', status: 'active', patterns: ['files.archive:read'], rolePatterns: ['files.reports:**'], organization: 'acme' };
 const ask = (overrides: Partial<AccessQuestion> = {}): AccessQuestion => ({
   subject: { type: 'agent', id: 'agent_a' },
   action: { name: 'read' },
   resource: { type: 'files', id: 'reports' },
   facts: agent,
+  resourceOrganizations: [],
   ...overrides,
 });
 const token = (overrides: Partial<Extract<PresentedTokenFacts, { active: true }>> = {}): PresentedTokenFacts => ({
@@ -86,7 +87,8 @@ describe('decideAccess', () => {
     subject: { type: q.type, id: 'agent_x' },
     action: { name: q.action },
     resource: { type: q.resourceType, id: q.resourceId },
-    facts: q.known ? { id: 'agent_x', status: q.status, patterns: q.patterns, rolePatterns: q.rolePatterns } : undefined,
+    facts: q.known ? { id: 'agent_x', status: q.status, patterns: q.patterns, rolePatterns: q.rolePatterns, organization: 'default' } : undefined,
+    resourceOrganizations: [],
   }));
 
   it('permits exactly when a known, active subject\'s patterns or roles allow the mapped scope (property)', () => {
@@ -111,5 +113,17 @@ describe('decideAccess', () => {
     fc.assert(fc.property(questionArb, tokenArb, (question, presented) => {
       if (!decideAccess(question).decision) expect(decideAccess({ ...question, token: presented }).decision).toBe(false);
     }));
+  });
+
+  it('denies another organization\'s resource before any scope rule; its own organization\'s or an unowned family is for the scopes to decide', () => {
+    expect(decideAccess(ask({ resourceOrganizations: ['beta'] }))).toEqual({
+      decision: false, context: { rule: 'organization_mismatch', reason: 'resource "files" belongs to organization "beta", and agent "agent_a" to "acme"' },
+    });
+    expect(decideAccess(ask({ resourceOrganizations: ['acme'] }))).toEqual({ decision: true });
+    // Registered in several organizations, one of them the subject's: the scope rules decide.
+    expect(decideAccess(ask({ resourceOrganizations: ['beta', 'acme'] }))).toEqual({ decision: true });
+    expect(decideAccess(ask({ resourceOrganizations: [] }))).toEqual({ decision: true });
+    // A suspended subject is still told it is suspended first.
+    expect(rule(ask({ facts: { ...agent, status: 'suspended' }, resourceOrganizations: ['beta'] }))).toBe('subject_inactive');
   });
 });

@@ -21,7 +21,7 @@ export async function createUser(server: ServerUnderTest, username: string, pass
   return response.json() as Promise<{ id: string; username: string }>;
 }
 
-export async function createResource(server: ServerUnderTest, resource: { identifier: string; scopes: string[]; token_format?: 'jwt' | 'opaque'; access_token_ttl?: number; signing_alg?: string }): Promise<void> {
+export async function createResource(server: ServerUnderTest, resource: { identifier: string; scopes: string[]; token_format?: 'jwt' | 'opaque'; access_token_ttl?: number; signing_alg?: string; org_id?: string }): Promise<void> {
   const response = await adminRequest(server, 'POST', '/admin/resources', resource);
   if (response.status !== 201) throw new Error(`creating resource failed: ${response.status} ${await response.text()}`);
 }
