@@ -29,7 +29,7 @@ describe.each(BACKENDS)('ResourceStore on %s', (backend) => {
   it('creates a resource and reads it back with its types intact', async () => {
     const created = await resources.create(calendar);
     expect(created).toEqual({
-      ...calendar, id: expect.stringMatching(/^res_[0-9a-f]{32}$/), dpopRequired: false, documentationUrl: null, signingAlg: null, createdAt: expect.any(Date), updatedAt: expect.any(Date),
+      ...calendar, id: expect.stringMatching(/^res_[0-9a-f]{32}$/), dpopRequired: false, documentationUrl: null, signingAlg: null, orgId: 'default', createdAt: expect.any(Date), updatedAt: expect.any(Date),
     });
     expect(await resources.findById(created.id)).toEqual(created);
     expect(await resources.get(calendar.identifier)).toEqual(created);

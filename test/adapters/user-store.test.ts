@@ -35,6 +35,7 @@ describe.each(BACKENDS)('UserStore on %s', (backend) => {
       username: 'ada',
       email: 'ada@example.com',
       name: 'Ada',
+      orgId: 'default',
       createdAt: expect.any(Date),
       updatedAt: expect.any(Date),
     });
