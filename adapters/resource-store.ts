@@ -152,8 +152,7 @@ export class ResourceStore {
    */
   async definingAnyScope(scopes: readonly string[]): Promise<Resource[]> {
     if (!scopes.length) return [];
-    const load = async () => (await this.#db.selectFrom('resources').selectAll().orderBy('identifier').forShare().execute()).map(toResource);
-    const all = (this.#catalogue ? await this.#catalogue.get(CATALOGUE, load) : await load()) ?? [];
+    const all = await this.#everyResource();
     return all.filter((resource) => scopes.some((scope) => resource.scopes.includes(scope))).map(copyOf);
   }
 
@@ -162,13 +161,18 @@ export class ResourceStore {
    * resource the permission check's questions about that family are (policy/access-decision.ts).
    */
   async inFamily(family: string): Promise<Resource[]> {
-    const load = async () => (await this.#db.selectFrom('resources').selectAll().orderBy('identifier').forShare().execute()).map(toResource);
-    const all = (this.#catalogue ? await this.#catalogue.get(CATALOGUE, load) : await load()) ?? [];
+    const all = await this.#everyResource();
     const inIt = (scope: string) => {
       const name = scope.slice(0, scope.indexOf(':'));
       return name === family || name.startsWith(`${family}.`);
     };
     return all.filter((resource) => resource.scopes.some(inIt)).map(copyOf);
+  }
+
+  /** Every resource, through the catalogue cache (shared: callers copy what they hand out). */
+  async #everyResource(): Promise<Resource[]> {
+    const load = async () => (await this.#db.selectFrom('resources').selectAll().orderBy('identifier').forShare().execute()).map(toResource);
+    return (this.#catalogue ? await this.#catalogue.get(CATALOGUE, load) : await load()) ?? [];
   }
 
   /** The updated resource, or undefined when there is no such resource. */

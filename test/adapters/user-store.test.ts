@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
+import { ApprovalStore } from '../../adapters/approval-store.ts';
 import { DuplicateUsernameError, UserStore, type User } from '../../adapters/user-store.ts';
 import { BACKENDS, openTestDatabase, type TestDatabase } from '../support/databases.ts';
 
@@ -27,6 +28,23 @@ describe.each(BACKENDS)('UserStore on %s', (backend) => {
     expect(json).not.toContain(hash);
     expect(json).not.toMatch(/password|scrypt/i);
   }
+
+  it('names nobody by an id PostgreSQL cannot hold (a NUL, a lone surrogate), and asks the database nothing', async () => {
+    for (const id of ['a\u0000b', '\uD800']) {
+      expect(await users.findById(id)).toBeUndefined();
+      expect(await users.findByUsername(id)).toBeUndefined();
+      expect(await users.findByEmail(id)).toEqual([]);
+      expect(await users.verifyPassword(id, 'x')).toBeUndefined();
+      expect(await users.delete(id)).toBe(false);
+      expect(await users.resetPassword(id, 'correct horse battery staple')).toBe(false);
+      const approvals = new ApprovalStore(database.db);
+      expect(await approvals.get(id)).toBeUndefined();
+      expect(await approvals.findByAuthReqId(id)).toBeUndefined();
+      expect(await approvals.decide(id, 'approved', { via: 'admin_api' })).toBeUndefined();
+      expect(await approvals.approveFirst(id, { via: 'admin_api' })).toBeUndefined();
+      expect(await approvals.expire(id)).toBeUndefined();
+    }
+  });
 
   it('creates a user and finds it by id and by username', async () => {
     const created = await users.create({ username: 'ada', password: 'correct horse battery', email: 'ada@example.com', name: 'Ada' });
