@@ -66,6 +66,14 @@ export function agentClientMetadata(agent: Agent, grantTypes: string[], now = Da
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
     // CIBA: an agent polls (it has no notification endpoint registered).
     ...(grantTypes.includes('urn:openid:params:grant-type:ciba') ? { backchannel_token_delivery_mode: 'poll' as const } : {}),
+    // The agent's rules, as the client record (policy/client-record.ts) every grant reads them from.
+    client_kind: 'agent' as const,
+    owner: agent.ownerId,
+    org_id: agent.orgId,
+    scope_patterns: agent.scopes,
+    default_scopes: agent.defaultScopes,
+    ...(agent.resources ? { allowed_resources: agent.resources } : {}),
+    ...(agent.accessTokenTtl ? { access_token_ttl: agent.accessTokenTtl } : {}),
     ...(agent.delegationPolicy ? { delegation_policy: agent.delegationPolicy } : {}),
     ...(agent.mayAct ? { may_act: agent.mayAct } : {}),
   };

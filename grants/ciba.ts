@@ -15,6 +15,8 @@ import type { RateCounter } from '../adapters/rate-limit-counters.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { scopesNotAllowed } from '../policy/scope-patterns.ts';
+import { clientRecordOf } from '../policy/client-record.ts';
+import { allowedPatterns, clientNoun, rulesFor } from '../issuance/pipeline.ts';
 import { approvalTier, stricterTier } from '../policy/approval-tiers.ts';
 import { AGENT_ACTION, requestedAuthorizationDetails } from '../policy/authorization-details.ts';
 import { builtInCibaGrant } from '../issuance/oidc-grant-helpers.ts';
@@ -78,9 +80,9 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
       if (loginHint === undefined) return undefined;
       const { clientId } = ctx.oidc.client!;
       if (loginHint === OWNER_HINT) {
-        const agent = await deps.agents.get(clientId);
-        if (!agent) throw new errors.UnknownUserId(`login_hint "${OWNER_HINT}" names an agent's owner, and this client is not an agent`);
-        return agent.ownerId;
+        const { ownerId } = clientRecordOf(ctx.oidc.client!);
+        if (!ownerId) throw new errors.UnknownUserId(`login_hint "${OWNER_HINT}" names the client's owner, and this client has none (agents always have one)`);
+        return ownerId;
       }
       if (loginHint.length > 512) return undefined;
       const user = (await deps.users.findById(loginHint)) ?? (await deps.users.findByUsername(loginHint));
@@ -102,7 +104,7 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
     // An agent's request must say what it is for: the approver compares the message with what the agent shows.
     async validateBindingMessage(ctx, bindingMessage) {
       if (bindingMessage === undefined) {
-        if (await deps.agents.get(ctx.oidc.client!.clientId)) {
+        if (clientRecordOf(ctx.oidc.client!).kind === 'agent') {
           throw new errors.InvalidBindingMessage('binding_message is required for agents: it tells the approver what the request is for');
         }
         return;
@@ -116,13 +118,12 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
     // here too: a person's approval does not let an agent hold a scope its patterns never allow.
     async validateRequestContext(ctx, requestContext) {
       if (requestContext !== undefined) throw new errors.InvalidRequest('request_context is not supported');
-      const { clientId } = ctx.oidc.client!;
-      const agent = await deps.agents.get(clientId);
-      if (!agent) return;
-      const roles = await deps.roles.grantsOf({ type: 'client', id: clientId });
+      const rules = await rulesFor(ctx.oidc.client!, deps);
+      const patterns = allowedPatterns(rules);
+      if (!patterns) return;
       const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter((scope) => scope && !OIDC_REQUEST_SCOPES.has(scope));
-      const [refused] = scopesNotAllowed(requested, [...agent.scopes, ...roles.patterns]);
-      if (refused) throw new errors.InvalidScope(`scope "${refused}" is not allowed for this agent`, refused);
+      const [refused] = scopesNotAllowed(requested, patterns);
+      if (refused) throw new errors.InvalidScope(`scope "${refused}" is not allowed for this ${clientNoun(rules.record)}`, refused);
     },
 
     // The request is stored; record it for approval, tiered, and tell the client how often it may poll.

@@ -1,15 +1,16 @@
-// The client_credentials grant (RFC 6749 §4.4), registered in place of oidc-provider's own so that agents get
-// their rules: scope patterns with a default, allowed resources, their own token lifetime and an owner on every
-// token. Other clients get what oidc-provider's built-in grant gives them. The steps every grant shares (target,
+// The client_credentials grant (RFC 6749 §4.4), registered in place of oidc-provider's own so that a client's
+// record (policy/client-record.ts) applies: scope patterns with defaults, allowed resources, its own token
+// lifetime, an owner and roles on every token. A registered client without scope patterns has its scopes
+// decided as oidc-provider's built-in grant decides them. The steps every grant shares (target,
 // resource scopes, lifetime, DPoP, storage, response) are issuance/pipeline.ts.
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
-import type { Agent } from '../adapters/agent-store.ts';
+import type { ClientRecord } from '../policy/client-record.ts';
 import type { ApprovalStore } from '../adapters/approval-store.ts';
 import { approvalTier, reasonsNeedingApproval } from '../policy/approval-tiers.ts';
 import { requestedAuthorizationDetails } from '../policy/authorization-details.ts';
 import { lifetimes } from '../config/defaults.ts';
 import {
-  acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
+  acceptedByResource, allowedPatterns, checkTargetAllowed, clientNoun, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
 } from '../issuance/pipeline.ts';
 import { resolveRequestedResources, validateClientScope, validateDpop } from '../issuance/oidc-grant-helpers.ts';
 import { scopesNotAllowed } from '../policy/scope-patterns.ts';
@@ -19,7 +20,7 @@ export const grant: Grant = {
   grantType: 'client_credentials',
   parameters: ['scope', 'resource', 'authorization_details'],
   allowedDuplicateParameters: ['resource'],
-  handler: (deps) => clientCredentialsHandler({ agents: deps.agents, roles: deps.roles, approvals: deps.ciba.approvals }),
+  handler: (deps) => clientCredentialsHandler({ roles: deps.roles, approvals: deps.ciba.approvals }),
 };
 
 export interface ClientCredentialsDependencies extends IssuanceDependencies {
@@ -32,13 +33,14 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     const { provider, client } = ctx.oidc;
     const dPoP = await validateDpop(provider, ctx);
     const rules = await rulesFor(client, deps);
-    const { agent } = rules;
+    const { record } = rules;
+    const patterns = allowedPatterns(rules);
 
     // Read before resolving resources: oidc-provider drops scopes it does not know from a request without a
-    // resource, and an agent's `resource:action` scopes are not in its static list.
+    // resource, and `resource:action` scopes granted by patterns are not in its static list.
     const requested = [...(ctx.oidc.requestParamScopes as Set<string>)].filter(Boolean);
-    const scopes = agent ? agentScopes(requested, agent, rules.rolePatterns) : undefined;
-    // An agent's default scopes stand for the scope it did not send, so they decide the resource as a sent scope
+    const scopes = patterns ? patternScopes(requested, record, patterns) : undefined;
+    // Default scopes stand for the scope the client did not send, so they decide the resource as a sent scope
     // would (policy/scope-resolution.ts, through resourceIndicators.defaultResource).
     if (scopes && !requested.length && scopes.length) ctx.oidc.params.scope = scopes.join(' ');
     const resourceServers = await resolveRequestedResources(provider, ctx);
@@ -51,15 +53,12 @@ export function clientCredentialsHandler(deps: ClientCredentialsDependencies) {
     const details = requestedAuthorizationDetails(ctx.oidc.params.authorization_details);
     refuseWhatNeedsApproval(approvalTier(await deps.approvals.policyOf(client.clientId), { scopes: granted, authorizationDetails: details }));
 
-    const token = new provider.ClientCredentials({
-      client,
-      ...(agent ? { expiresIn: lifetimeFor(rules, resourceServer, lifetimes.clientCredentials) } : {}),
-    });
+    const token = new provider.ClientCredentials({ client, expiresIn: lifetimeFor(rules, resourceServer, lifetimes.clientCredentials) });
     if (resourceServer) token.resourceServer = resourceServer;
-    if (agent) {
+    if (record.kind === 'agent' || record.ownerId || rules.roles.length) {
       // RFC 9068 §2.2: `sub` of a token a client gets for itself is its client_id; `owner` names the
       // accountable human (an extension member, documented in the README).
-      token.extra = { sub: agent.id, owner: agent.ownerId, ...(rules.roles.length ? { roles: rules.roles } : {}) };
+      token.extra = { sub: record.id, ...(record.ownerId ? { owner: record.ownerId } : {}), ...(rules.roles.length ? { roles: rules.roles } : {}) };
     }
     await issueAccessToken(ctx, {
       token, entity: 'ClientCredentials', dPoP, requested, granted: acceptedByResource(granted, resourceServer),
@@ -82,12 +81,12 @@ function refuseWhatNeedsApproval(decision: ReturnType<typeof approvalTier>): voi
   throw new errors.InvalidAuthorizationDetails(`authorization_details[${first.target.detail}] (type "${first.target.type}") ${advice}`);
 }
 
-/** The request's scopes, or the agent's defaults when it named none, each allowed by the agent's or its roles' patterns. */
-function agentScopes(requested: string[], agent: Agent, rolePatterns: string[]): string[] {
-  const scopes = requested.length ? requested : agent.defaultScopes;
-  const refused = scopesNotAllowed(scopes, [...agent.scopes, ...rolePatterns]);
+/** The request's scopes, or the client's defaults when it named none, each allowed by its own or its roles' patterns. */
+function patternScopes(requested: string[], record: ClientRecord, patterns: string[]): string[] {
+  const scopes = requested.length ? requested : record.defaultScopes;
+  const refused = scopesNotAllowed(scopes, patterns);
   if (refused.length) {
-    throw new errors.InvalidScope(`scope "${refused[0]}" is not allowed for this agent`, refused[0]);
+    throw new errors.InvalidScope(`scope "${refused[0]}" is not allowed for this ${clientNoun(record)}`, refused[0]);
   }
   return scopes;
 }

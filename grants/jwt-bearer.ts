@@ -12,7 +12,7 @@ import type { IdentityAssertionGrant, IdJagVerifier } from '../tokens/id-jag-ver
 import { PresentedTokenError } from '../tokens/presented-token-error.ts';
 import { subjectOf, type LinkedSubject } from '../issuance/id-jag-users.ts';
 import {
-  acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
+  acceptedByResource, allowedPatterns, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
 } from '../issuance/pipeline.ts';
 import { resolveRequestedResources, validateDpop } from '../issuance/oidc-grant-helpers.ts';
 import { scopeAllowed } from '../policy/scope-patterns.ts';
@@ -25,7 +25,7 @@ export const grant: Grant = {
   allowedDuplicateParameters: [],
   // Offered only where the operator trusts an enterprise IdP (ID_JAG_TRUSTED_IDPS).
   offered: (deps) => Boolean(deps.idJag?.enabled),
-  handler: (deps) => jwtBearerHandler({ idJag: deps.idJag!, agents: deps.agents, roles: deps.roles, users: deps.users }),
+  handler: (deps) => jwtBearerHandler({ idJag: deps.idJag!, roles: deps.roles, users: deps.users }),
 };
 /** What `authorization_grant_profiles_supported` lists for this grant (draft §6). */
 export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
@@ -72,7 +72,7 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
     const target = targetOf(grant, params.resource);
     params.resource = target;
     const rules = await rulesFor(client, deps);
-    const { agent } = rules;
+    const patterns = allowedPatterns(rules);
     checkTargetAllowed(rules, target);
     let resourceServer;
     try {
@@ -86,7 +86,7 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
     // The intersection of what was asked and what the IdP granted (MCP EMA), within the resource and the agent.
     const granted = grant.scopes ?? [];
     const scopes = acceptedByResource((requestedScopes ?? granted), resourceServer)
-      .filter((scope) => granted.includes(scope) && (!agent || scopeAllowed(scope, agent.scopes)));
+      .filter((scope) => granted.includes(scope) && (!patterns || scopeAllowed(scope, patterns)));
 
     // RFC 6749 §5.2: asked-for scopes of which none can be granted are refused, before the jti is claimed.
     const grantable = responseScope(requestedScopes ?? [], scopes);

@@ -13,13 +13,14 @@ import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import { lifetimes } from '../config/defaults.ts';
 import { nestActor, type ActClaim } from '../policy/act-chain.ts';
+import { clientRecordOf } from '../policy/client-record.ts';
 import {
   checkAllowedActor, checkAudience, checkChainDepth, checkHumanRoot, checkMayAct, checkTargetWithinSubjectAudience, narrowScopes, policyFor,
   type ClientDelegationPolicy, type PolicyDefaults,
 } from '../policy/delegation-policy.ts';
 import { issueIdJag, type IdJagIssuanceDependencies } from './id-jag-issuance.ts';
 import {
-  acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
+  acceptedByResource, allowedPatterns, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
 } from '../issuance/pipeline.ts';
 import { acceptToken, refuseIf, remainingLifetime, scopeCeiling } from '../issuance/exchange-steps.ts';
 import { resolveRequestedResources, validateDpop } from '../issuance/oidc-grant-helpers.ts';
@@ -41,7 +42,6 @@ export const grant: Grant = {
   allowedDuplicateParameters: ['audience', 'resource'],
   handler: (deps) => tokenExchangeHandler({
     issuer: deps.issuer,
-    agents: deps.agents,
     roles: deps.roles,
     presented: deps.presented,
     lineage: deps.lineage,
@@ -81,7 +81,6 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     }
     if (request.requestedTokenType === TOKEN_TYPE.idJag) return issueIdJag(ctx, deps.idJag, dPoP);
     const rules = await rulesFor(client, deps);
-    const { agent } = rules;
 
     const subject = await acceptToken(ctx, deps.presented, request.subjectToken, request.subjectTokenType, 'subject_token');
     const actorToken = request.actorToken
@@ -98,7 +97,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
       }
     }
 
-    const policy = policyFor(deps.delegationDefaults, delegationPolicyOf(client));
+    const policy = policyFor(deps.delegationDefaults, clientRecordOf(client).delegationPolicy);
     // Who may act is decided by the client the subject token was issued to and, for a token exchanged before, by
     // the client its chain started at: a restriction cannot be shed by exchanging once more.
     const subjectPolicies = await Promise.all([...new Set([subject.clientId, subject.rootClientId])].map(
@@ -131,7 +130,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     const [resourceServer] = await resolveRequestedResources(provider, ctx);
     if (!target && resourceServer) checkTarget(resourceServer.identifier());
 
-    const narrowed = narrowScopes(requestedScopes, scopeCeiling(subject, client, agent));
+    const narrowed = narrowScopes(requestedScopes, scopeCeiling(subject, client, allowedPatterns(rules)));
     if ('rule' in narrowed) refuseIf(narrowed);
     const scopes = acceptedByResource((narrowed as { scopes: string[] }).scopes, resourceServer);
 
@@ -208,7 +207,7 @@ function singleTarget(params: Params): string | undefined {
 async function subjectClientPolicy(ctx: TokenEndpointGrantContext, subject: PresentedToken, clientId: string | undefined, issuer: string): Promise<ClientDelegationPolicy | undefined> {
   const { client, provider } = ctx.oidc;
   if (!clientId || subject.issuer !== issuer) return undefined;
-  if (clientId === client.clientId) return delegationPolicyOf(client);
+  if (clientId === client.clientId) return clientRecordOf(client).delegationPolicy;
   let subjectClient;
   try {
     subjectClient = await provider.Client.find(clientId);
@@ -216,11 +215,7 @@ async function subjectClientPolicy(ctx: TokenEndpointGrantContext, subject: Pres
     // A client identified by a metadata document that cannot be fetched now: its policy cannot be applied.
     throw new errors.InvalidRequest('the client the subject_token was issued to cannot be loaded, so its delegation policy cannot be applied');
   }
-  return subjectClient ? delegationPolicyOf(subjectClient) : undefined;
-}
-
-function delegationPolicyOf(client: Client): ClientDelegationPolicy | undefined {
-  return (client as unknown as { delegation_policy?: ClientDelegationPolicy }).delegation_policy;
+  return subjectClient ? clientRecordOf(subjectClient).delegationPolicy : undefined;
 }
 
 function scopeList(value: string | string[] | undefined): string[] {

@@ -5,12 +5,13 @@
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import { transactionTokenAlg } from '../config/defaults.ts';
 import { acceptToken, refuseIf, remainingLifetime, scopeCeiling } from '../issuance/exchange-steps.ts';
+import { clientRecordOf } from '../policy/client-record.ts';
 import { narrowScopes } from '../policy/delegation-policy.ts';
 import { buildTokenResponse } from '../issuance/oidc-grant-helpers.ts';
 import { parseTransactionTokenRequest, transactionTokenClaims, type TransactionTokenClaims } from '../issuance/transaction-token-claims.ts';
 import type { TokenSigner } from '../keys/token-signer.ts';
 import {
-  acceptedSubjectTypes, disabledSelfAssertedType, filterTransactionDetails, transactionTokenPolicyOf, withinPolicyScopes,
+  acceptedSubjectTypes, disabledSelfAssertedType, filterTransactionDetails, withinPolicyScopes,
 } from '../policy/transaction-token-policy.ts';
 import type { PresentedTokens } from '../tokens/presented-tokens.ts';
 import { TOKEN_TYPE, TXN_TOKEN_TYP } from '../tokens/token-types.ts';
@@ -60,7 +61,7 @@ type Params = Record<string, string | string[] | undefined>;
 export async function issueTransactionToken(ctx: TokenEndpointGrantContext, deps: TransactionTokenDependencies, request: TransactionTokenRequest, requestedScopes: string[]): Promise<void> {
   const { provider, client } = ctx.oidc;
   const { service } = deps;
-  const policy = transactionTokenPolicyOf(client);
+  const policy = clientRecordOf(client).txnTokenPolicy;
   // RFC 6749 §5.2: the client authenticated, but is not authorized to use this grant for this kind of token.
   if (!policy) throw new errors.UnauthorizedClient('this client is not a workload the operator allows to request Txn-Tokens (txn_token_policy)');
   const txnRequest = parseTransactionTokenRequest(ctx.oidc.params as Params, { trustDomain: service.trustDomain, maxContextBytes: service.maxContextBytes });

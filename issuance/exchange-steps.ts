@@ -2,7 +2,6 @@
 // grants/transaction-token.ts): accepting a presented token with RFC 8693's error, the scope ceiling it sets,
 // the lifetime it leaves, and a delegation-policy refusal as the OAuth error it names.
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
-import type { Agent } from '../adapters/agent-store.ts';
 import type { PolicyRefusal } from '../policy/delegation-policy.ts';
 import { scopeAllowed } from '../policy/scope-patterns.ts';
 import type { PresentedRole, PresentedToken, PresentedTokens } from '../tokens/presented-tokens.ts';
@@ -20,10 +19,13 @@ export async function acceptToken(ctx: TokenEndpointGrantContext, presented: Pre
   }
 }
 
-/** What the new token may carry at most: the subject token's scopes, within what the client may have. */
-export function scopeCeiling(subject: PresentedToken, client: Client, agent: Agent | undefined): string[] {
+/**
+ * What the new token may carry at most: the subject token's scopes, within what the client may have (its scope
+ * patterns and its roles', issuance/pipeline.ts allowedPatterns, or else its `scope` metadata).
+ */
+export function scopeCeiling(subject: PresentedToken, client: Client, patterns: string[] | undefined): string[] {
   const subjectScopes = subject.scopes ?? [];
-  if (agent) return subjectScopes.filter((scope) => scopeAllowed(scope, agent.scopes));
+  if (patterns) return subjectScopes.filter((scope) => scopeAllowed(scope, patterns));
   const allowed = client.scope?.split(' ');
   return allowed ? subjectScopes.filter((scope) => allowed.includes(scope)) : subjectScopes;
 }

@@ -1,7 +1,7 @@
 // The issuance pipeline: the steps every access-token grant of ours takes once it knows whose token it is and
 // what it may carry at most. A grant decides its own rules (whose `sub`, which ceiling, which `act`); these steps
 // are the same for all of them, so a new grant is its rules plus one call to issueAccessToken:
-//   1. the client's rules, loaded once (rulesFor: the agent record, its roles);
+//   1. the client's rules, loaded once (rulesFor: the client's record, its roles);
 //   2. the target checked against the resources the client may use (checkTargetAllowed);
 //   3. the scope narrowed to what the resource accepts (acceptedByResource);
 //   4. the lifetime capped by the resource, the client and whatever the grant bounds it by (lifetimeFor);
@@ -9,8 +9,8 @@
 //      (RFC 9449), the token handed to the audit trail, stored, its lineage recorded, and the response written
 //      (issueAccessToken).
 import { errors, type AccessToken, type ClientCredentials, type ResourceServerInstance, type TokenEndpointGrantContext } from 'oidc-provider';
-import type { Agent, AgentStore } from '../adapters/agent-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
+import { clientRecordOf, type ClientRecord } from '../policy/client-record.ts';
 import { bindDpopProof } from './dpop-binding.ts';
 import { buildTokenResponse, checkDpopRequired, type validateDpop } from './oidc-grant-helpers.ts';
 import { responseScope } from '../policy/scope-resolution.ts';
@@ -19,34 +19,45 @@ export type DpopProof = Awaited<ReturnType<typeof validateDpop>>;
 type Client = NonNullable<TokenEndpointGrantContext['oidc']['client']>;
 
 export interface IssuanceDependencies {
-  agents: Pick<AgentStore, 'get'>;
-  /** An agent may be granted its own patterns and its roles' (policy/roles.ts). */
+  /** A client may be granted its own patterns and its roles' (policy/roles.ts). */
   roles: Pick<RoleStore, 'grantsOf'>;
 }
 
 /** What the operator decided about the requesting client, read once per request. */
 export interface ClientRules {
-  /** The agent record, when the client is an agent. */
-  agent: Agent | undefined;
+  /** The client's record (policy/client-record.ts): an agent's rules, or a registered client's. */
+  record: ClientRecord;
   /** The names of the roles the client holds (directly or inherited), for the token's `roles` claim. */
   roles: string[];
-  /** The scope patterns its roles grant, on top of an agent's own. */
+  /** The scope patterns its roles grant, on top of the client's own. */
   rolePatterns: string[];
 }
 
 export async function rulesFor(client: Client, deps: IssuanceDependencies): Promise<ClientRules> {
-  // An agent is whatever the agent registry holds, never an id's spelling.
-  const agent = await deps.agents.get(client.clientId);
-  if (!agent) return { agent, roles: [], rolePatterns: [] };
-  const { roles, patterns } = await deps.roles.grantsOf({ type: 'client', id: agent.id });
-  return { agent, roles, rolePatterns: patterns };
+  // Whether the client is an agent is in its record, never in its id's spelling.
+  const record = clientRecordOf(client);
+  const { roles, patterns } = await deps.roles.grantsOf({ type: 'client', id: record.id });
+  return { record, roles, rolePatterns: patterns };
+}
+
+/**
+ * The scope patterns that bound what the client is granted: its own and its roles'. Undefined for a client with
+ * no `scope_patterns` (a registered client the operator gave none): oidc-provider's scope rules apply to it.
+ */
+export function allowedPatterns(rules: ClientRules): string[] | undefined {
+  return rules.record.scopePatterns && [...rules.record.scopePatterns, ...rules.rolePatterns];
+}
+
+/** What a client is called in a refusal: the operator reads "agent" for an agent. */
+export function clientNoun(record: ClientRecord): string {
+  return record.kind === 'agent' ? 'agent' : 'client';
 }
 
 /** RFC 8707: a client limited to some resources gets `invalid_target` for any other. */
 export function checkTargetAllowed(rules: ClientRules, target: string | undefined): void {
-  const allowed = rules.agent?.resources;
+  const allowed = rules.record.resources;
   if (target !== undefined && allowed && !allowed.includes(target)) {
-    throw new errors.InvalidTarget(`this agent may not request tokens for "${target}"`);
+    throw new errors.InvalidTarget(`this ${clientNoun(rules.record)} may not request tokens for "${target}"`);
   }
 }
 
@@ -62,7 +73,7 @@ export function acceptedByResource(scopes: readonly string[], resourceServer: Re
  * own limit or any of `bounds` (a presented token's remaining life, say).
  */
 export function lifetimeFor(rules: ClientRules, resourceServer: ResourceServerInstance | undefined, grantDefault: number, ...bounds: number[]): number {
-  return Math.min(resourceServer?.accessTokenTTL ?? grantDefault, rules.agent?.accessTokenTtl ?? Infinity, ...bounds);
+  return Math.min(resourceServer?.accessTokenTTL ?? grantDefault, rules.record.accessTokenTtl ?? Infinity, ...bounds);
 }
 
 export interface Issuance {

@@ -22,11 +22,6 @@ export const transactionTokenPolicy = z.strictObject({
 });
 export type TransactionTokenPolicy = z.infer<typeof transactionTokenPolicy>;
 
-/** The workload's policy, or undefined when the operator has not allowed it to request Txn-Tokens. */
-export function transactionTokenPolicyOf(client: object): TransactionTokenPolicy | undefined {
-  return (client as { txn_token_policy?: TransactionTokenPolicy }).txn_token_policy;
-}
-
 /**
  * The subject token types this workload may present: our access tokens, JWTs (ours or a trusted issuer's), our
  * Txn-Tokens (to be replaced), and the self-asserted types its policy enables. ID tokens are not among them: they

@@ -8,7 +8,8 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import { DEFAULT_ORG } from '../adapters/organization-store.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
-import { clientDelegationPolicy, policyFor, type DelegationPolicy, type PolicyDefaults } from '../policy/delegation-policy.ts';
+import { parseClientRecord } from '../policy/client-record.ts';
+import { policyFor, type DelegationPolicy, type PolicyDefaults } from '../policy/delegation-policy.ts';
 import type { PresentedTokens } from '../tokens/presented-tokens.ts';
 import { PresentedTokenError } from '../tokens/presented-token-error.ts';
 import type { PresentedTokenFacts, SubjectFacts } from '../policy/access-decision.ts';
@@ -52,8 +53,10 @@ export class AccessFacts {
     const client = await findClient(subject.id);
     if (!client) return undefined;
     const held = await roles.grantsOf({ type: 'client', id: subject.id });
-    const scope = typeof client.scope === 'string' ? client.scope.split(' ').filter(Boolean) : [];
-    return { id: subject.id, status: 'active', patterns: scope, rolePatterns: held.patterns, organization: typeof client.org_id === 'string' ? client.org_id : DEFAULT_ORG };
+    const record = parseClientRecord(client);
+    // Its scope patterns, or, for a client the operator gave none, the scopes its `scope` metadata lists.
+    const patterns = record.scopePatterns ?? (typeof client.scope === 'string' ? client.scope.split(' ').filter(Boolean) : []);
+    return { id: subject.id, status: 'active', patterns, rolePatterns: held.patterns, organization: typeof client.org_id === 'string' ? client.org_id : DEFAULT_ORG };
   }
 
   /** The organizations of the registered resources whose scopes name the family of `type` (its first segment). */
@@ -84,7 +87,6 @@ export class AccessFacts {
   /** As token exchange applies it: the policy of the client the (first token of the) chain was issued to. */
   async #policyOf(clientId: string | undefined): Promise<DelegationPolicy> {
     const client = clientId ? await this.#deps.findClient(clientId) : undefined;
-    const stored = clientDelegationPolicy.safeParse(client?.delegation_policy);
-    return policyFor(this.#deps.delegationDefaults, stored.success ? stored.data : undefined);
+    return policyFor(this.#deps.delegationDefaults, client && parseClientRecord(client).delegationPolicy);
   }
 }

@@ -14,13 +14,13 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import { tokenOrganization, type OrganizationLookups } from '../issuance/token-organization.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
 import { registerGrants, type GrantDependencies } from '../grants/index.ts';
-import { clientDelegationPolicy, mayActStatement } from '../policy/delegation-policy.ts';
+import { clientRecordOf, RECORD_MEMBERS, recordMetadata, type RecordMember } from '../policy/client-record.ts';
+import { scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../policy/scope-resolution.ts';
 import * as ciba from '../grants/ciba.ts';
 import { AGENT_ACTION, validateAgentAction } from '../policy/authorization-details.ts';
 import * as jwtBearer from '../grants/jwt-bearer.ts';
 import { TOKEN_TYPE } from '../tokens/token-types.ts';
-import { transactionTokenPolicy } from '../policy/transaction-token-policy.ts';
 import { anonymousRegistrationProblem, corsOriginAllowed, isOrigin, metadataDocumentClientProblem, plainHttpRedirectProblem } from './client-policy.ts';
 import type { JwtRecordIds } from './jwt-access-token-records.ts';
 import type { TokenLiveness } from '../tokens/token-liveness.ts';
@@ -61,7 +61,7 @@ export interface ProviderDependencies extends GrantDependencies {
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 /** Client metadata only the operator may set (registration with ADMIN_TOKEN as initial access token). */
-const OPERATOR_ONLY_METADATA = ['delegation_policy', 'txn_token_policy', 'org_id', ...INTROSPECTION_RIGHTS_METADATA];
+const OPERATOR_ONLY_METADATA = [...RECORD_MEMBERS, 'org_id', ...INTROSPECTION_RIGHTS_METADATA];
 
 /** Authentication methods a confidential client may use at the token, introspection and revocation endpoints. */
 const CONFIDENTIAL_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -98,16 +98,17 @@ export function createProvider(deps: ProviderDependencies): Provider {
     },
     extraClientMetadata: {
       // org_id: the organization an operator registers the client into (adapters/client-store.ts keeps it in its column).
-      properties: ['allowed_cors_origins', 'delegation_policy', 'may_act', 'txn_token_policy', 'org_id', ...INTROSPECTION_RIGHTS_METADATA],
+      // The client record's members (policy/client-record.ts): an agent's rules, written by the agent store, and a
+      // registered client's, set by the operator.
+      properties: ['allowed_cors_origins', ...RECORD_MEMBERS, 'org_id', ...INTROSPECTION_RIGHTS_METADATA],
       validator(ctx, key, value, metadata) {
         if (key === 'allowed_cors_origins' && value !== undefined) {
           if (!Array.isArray(value) || !value.every(isOrigin)) {
             throw new errors.InvalidClientMetadata('allowed_cors_origins must be an array of origins (scheme://host[:port])');
           }
         }
-        if (key === 'delegation_policy' && value !== undefined) checkMetadata(key, clientDelegationPolicy, value);
-        if (key === 'may_act' && value !== undefined) checkMetadata(key, mayActStatement, value);
-        if (key === 'txn_token_policy' && value !== undefined) checkMetadata(key, transactionTokenPolicy, value);
+        if (isRecordMember(key) && value !== undefined) checkMetadata(key, recordMetadata[key], value);
+        if (key === 'default_scopes' && value !== undefined) checkDefaultScopesMetadata(value as string[], metadata.scope_patterns);
         if (key === 'org_id' && value !== undefined) checkMetadata(key, organizationId, value);
         const rightsProblem = introspectionRightsProblem(key, value);
         if (rightsProblem) throw new errors.InvalidClientMetadata(rightsProblem);
@@ -175,7 +176,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       await refuseUnboundTokenForDpopResource(token as unknown as { aud?: unknown; jkt?: string });
       const orgId = await tokenOrganization(token as unknown as { clientId?: string; accountId?: string; aud?: unknown; gty?: string }, deps.organizations);
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
-      const mayAct = (ctx?.oidc?.client as { may_act?: Record<string, unknown> } | undefined)?.may_act;
+      const client = ctx?.oidc?.client;
+      const mayAct = client ? clientRecordOf(client).mayAct : undefined;
       const claims = { ...(mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra), org_id: orgId };
       const actor = await ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string }, deps.agents);
       const roles = await userRoles(token as unknown as { accountId?: string; extra?: Record<string, unknown> });
@@ -361,6 +363,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
   function enforceRegistrationPolicy(ctx: KoaContextWithOIDC | undefined, metadata: unknown): void {
     const route = ctx?.oidc?.route;
     if (route !== 'registration' && route !== 'client_update') return;
+    // Only the agent store makes an agent (its record lives there, with its credentials and lifecycle).
+    if ((metadata as { client_kind?: unknown }).client_kind !== undefined) {
+      throw new errors.InvalidClientMetadata('client_kind is set by the server: agents are created at /admin/agents');
+    }
     const admin = route === 'registration' && deps.isAdminRegistration(ctx!);
     // Policies are the operator's to set (a delegation policy can allow impersonation); a client may not give
     // itself one through anonymous registration or change its own through RFC 7592.
@@ -404,6 +410,17 @@ export function createProvider(deps: ProviderDependencies): Provider {
     if (resource?.dpopRequired) {
       throw new errors.InvalidRequest(`resource "${resource.identifier}" accepts only DPoP-bound access tokens: send a DPoP proof (RFC 9449)`);
     }
+  }
+
+  function isRecordMember(key: string): key is RecordMember {
+    return (RECORD_MEMBERS as string[]).includes(key);
+  }
+
+  /** As for an agent (server/agent-input.ts): defaults the patterns do not allow could never be used. */
+  function checkDefaultScopesMetadata(defaults: string[], patterns: unknown): void {
+    if (!Array.isArray(patterns)) throw new errors.InvalidClientMetadata('default_scopes: needs scope_patterns, which they must be inside');
+    const [outside] = scopesNotAllowed(defaults, patterns as string[]);
+    if (outside !== undefined) throw new errors.InvalidClientMetadata(`default_scopes: "${outside}" is not allowed by scope_patterns`);
   }
 
   function checkMetadata(key: string, schema: z.ZodType, value: unknown): void {

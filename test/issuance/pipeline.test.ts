@@ -2,29 +2,53 @@
 // stand-ins for the client's records and a real oidc-provider instance where its helpers need one.
 import Provider, { errors } from 'oidc-provider';
 import { describe, expect, it, vi } from 'vitest';
-import type { Agent } from '../../adapters/agent-store.ts';
+import { parseClientRecord, type ClientRecord } from '../../policy/client-record.ts';
 import {
-  acceptedByResource, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type ClientRules,
+  acceptedByResource, allowedPatterns, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type ClientRules,
 } from '../../issuance/pipeline.ts';
 
-const agent = { id: 'agent_a1', ownerId: 'user-1', scopes: ['files:*'], defaultScopes: [], resources: ['https://files.example'], accessTokenTtl: 120 } as unknown as Agent;
-const agentRules: ClientRules = { agent, roles: ['reader'], rolePatterns: ['docs:read'] };
-const clientRules: ClientRules = { agent: undefined, roles: [], rolePatterns: [] };
+const agentMetadata = {
+  client_id: 'agent_a1', client_kind: 'agent', owner: 'user-1', scope_patterns: ['files:*'], default_scopes: [],
+  allowed_resources: ['https://files.example'], access_token_ttl: 120,
+};
+const agentRecord: ClientRecord = parseClientRecord(agentMetadata);
+const clientRecord: ClientRecord = parseClientRecord({ client_id: 'mcp-client' });
+const agentRules: ClientRules = { record: agentRecord, roles: ['reader'], rolePatterns: ['docs:read'] };
+const clientRules: ClientRules = { record: clientRecord, roles: [], rolePatterns: [] };
 const resource = (scope: string, accessTokenTTL?: number) => ({ scope, accessTokenTTL }) as never;
+/** Stands in for an oidc-provider Client: the record is read from its metadata. */
+const client = (metadata: Record<string, unknown>) => ({ clientId: metadata.client_id, metadata: () => metadata });
 
 describe('rulesFor', () => {
-  it('loads an agent and its roles, and nothing for a client the registry does not hold, whatever its id says', async () => {
-    const agents = { get: vi.fn(async (id: string) => (id === 'agent_a1' ? agent : undefined)) };
-    const roles = { grantsOf: vi.fn(async () => ({ roles: ['reader'], patterns: ['docs:read'] })) };
-    expect(await rulesFor({ clientId: 'agent_a1' } as never, { agents, roles } as never)).toEqual(agentRules);
+  it('reads the record from the client\'s metadata and loads the roles it holds', async () => {
+    const roles = { grantsOf: vi.fn(async (principal: { id: string }) => (principal.id === 'agent_a1' ? { roles: ['reader'], patterns: ['docs:read'] } : { roles: [], patterns: [] })) };
+    expect(await rulesFor(client(agentMetadata) as never, { roles })).toEqual(agentRules);
     expect(roles.grantsOf).toHaveBeenCalledWith({ type: 'client', id: 'agent_a1' });
-    expect(await rulesFor({ clientId: 'mcp-client' } as never, { agents, roles } as never)).toEqual(clientRules);
-    expect(roles.grantsOf).toHaveBeenCalledTimes(1);
+    expect(await rulesFor(client({ client_id: 'mcp-client' }) as never, { roles })).toEqual(clientRules);
   });
 
-  it('treats an agent id without a record as a plain client', async () => {
-    const rules = await rulesFor({ clientId: 'agent_gone' } as never, { agents: { get: async () => undefined }, roles: { grantsOf: vi.fn() } } as never);
-    expect(rules).toEqual(clientRules);
+  it('decides the kind from the record, never from the id\'s spelling', async () => {
+    const roles = { grantsOf: async () => ({ roles: [], patterns: [] }) };
+    expect((await rulesFor(client({ client_id: 'agent_lookalike' }) as never, { roles })).record.kind).toBe('registered');
+    expect((await rulesFor(client({ client_id: 'svc', client_kind: 'agent', owner: 'u', scope_patterns: [] }) as never, { roles })).record.kind).toBe('agent');
+  });
+
+  it('parses a client once, however often it is asked for', async () => {
+    const metadata = vi.fn(() => agentMetadata);
+    const instance = { clientId: 'agent_a1', metadata };
+    const roles = { grantsOf: async () => ({ roles: [], patterns: [] }) };
+    await rulesFor(instance as never, { roles });
+    await rulesFor(instance as never, { roles });
+    expect(metadata).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('allowedPatterns', () => {
+  it('is the client\'s patterns and its roles\', or undefined for a client without patterns', () => {
+    expect(allowedPatterns(agentRules)).toEqual(['files:*', 'docs:read']);
+    expect(allowedPatterns({ ...clientRules, rolePatterns: ['docs:read'] })).toBeUndefined();
+    const registered = parseClientRecord({ client_id: 'svc', owner: 'u', scope_patterns: ['reports:read'] });
+    expect(allowedPatterns({ record: registered, roles: [], rolePatterns: [] })).toEqual(['reports:read']);
   });
 });
 
@@ -44,7 +68,7 @@ describe('checkTargetAllowed', () => {
 
   it('leaves a client without a resource list unrestricted', () => {
     expect(() => checkTargetAllowed(clientRules, 'https://mail.example')).not.toThrow();
-    expect(() => checkTargetAllowed({ ...agentRules, agent: { ...agent, resources: undefined } as never }, 'https://mail.example')).not.toThrow();
+    expect(() => checkTargetAllowed({ ...agentRules, record: { ...agentRecord, resources: undefined } }, 'https://mail.example')).not.toThrow();
   });
 });
 
