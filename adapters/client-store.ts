@@ -5,10 +5,10 @@ import { DomainError } from './domain-error.ts';
 import { isStorableText } from './storage-rules.ts';
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
-import type { AgentStatus, Database, JsonObject, PreviousSecret } from './database.ts';
+import type { AgentStatus, Database, JsonObject, PreviousSecret, Tables } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 import { DEFAULT_ORG, namesUnknownOrganization } from './organization-store.ts';
 
@@ -77,6 +77,19 @@ export function storedClientSecretHashes(client: StoredClient, now = Date.now())
   ];
 }
 
+/**
+ * A registered client's `owner` (policy/client-record.ts) is a user of the client's organization, as an agent's
+ * is. FOR SHARE holds the user until the client is written, so a concurrent delete of the user waits and then
+ * sees the client that names it (adapters/user-store.ts refuses to delete an owner).
+ */
+async function checkOwner(trx: Transaction<Tables>, owner: string, orgId: string): Promise<void> {
+  const user = isStorableText(owner)
+    ? await trx.selectFrom('users').select('org_id').where('id', '=', owner).forShare().executeTakeFirst()
+    : undefined;
+  if (!user) throw new errors.InvalidClientMetadata(`owner: "${owner}" is not a user`);
+  if (user.org_id !== orgId) throw new errors.InvalidClientMetadata(`owner: user "${owner}" belongs to organization "${user.org_id}", not the client's ("${orgId}")`);
+}
+
 function revive(client: StoredClient): StoredClient {
   const date = (value: Date | string | null) => (value === null ? null : new Date(value));
   // An entry cached by an instance that predates organizations has none: it is in the default one.
@@ -101,11 +114,14 @@ export class PostgresClientAdapter implements Adapter {
     // the client reads it back, and goes into the column the foreign key and the isolation rules read.
     const orgId = typeof metadata.org_id === 'string' ? { org_id: metadata.org_id } : {};
     const values = { metadata: JSON.stringify(metadata), client_secret_hash: hash, ...orgId };
-    await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
-      .insertInto('clients')
-      .values({ client_id: id, ...values })
-      .onConflict((oc) => oc.column('client_id').doUpdateSet({ ...values, updated_at: sql<Date>`now()` }))
-      .execute())
+    await writeAnnounced(this.#db, this.#cache, id, async (trx) => {
+      if (typeof metadata.owner === 'string') await checkOwner(trx, metadata.owner, typeof metadata.org_id === 'string' ? metadata.org_id : DEFAULT_ORG);
+      await trx
+        .insertInto('clients')
+        .values({ client_id: id, ...values })
+        .onConflict((oc) => oc.column('client_id').doUpdateSet({ ...values, updated_at: sql<Date>`now()` }))
+        .execute();
+    })
       .catch((error: unknown) => {
         // RFC 7591 §3.2.2: registration metadata the server will not accept.
         if (namesUnknownOrganization(error)) throw new errors.InvalidClientMetadata(`org_id: "${String(metadata.org_id)}" is not an organization`);

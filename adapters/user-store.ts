@@ -45,7 +45,7 @@ export class UserOwnsAgentsError extends DomainError {
   readonly code = 'ERR_USER_OWNS_AGENTS';
 
   constructor(id: string) {
-    super(`user "${id}" owns agents`, { field: 'id', detail: 'the user owns agents; delete them or give them another owner first', kind: 'conflict' });
+    super(`user "${id}" owns agents or clients`, { field: 'id', detail: 'the user owns agents or registered clients; delete them or give them another owner first', kind: 'conflict' });
   }
 }
 
@@ -116,8 +116,13 @@ export class UserStore {
   async delete(id: string): Promise<boolean> {
     if (!isStorableText(id)) return false;
     try {
-      const result = await this.#db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-      return result.numDeletedRows > 0n;
+      // A registered client may name the user as its owner in its metadata (no foreign key reaches there).
+      const result = await this.#db.deleteFrom('users').where('id', '=', id)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('clients').select('client_id').where(sql<string>`metadata->>'owner'`, '=', id))))
+        .executeTakeFirst();
+      if (result.numDeletedRows > 0n) return true;
+      if (await this.findById(id)) throw new UserOwnsAgentsError(id);
+      return false;
     } catch (error) {
       // 23001/23503: agents still name this user as their owner (adapters/migrations/0002_agents.ts).
       if (['23001', '23503'].includes((error as { code?: string }).code ?? '')) throw new UserOwnsAgentsError(id);

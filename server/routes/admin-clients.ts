@@ -10,6 +10,7 @@ import type { AuditLog } from '../../adapters/audit-log.ts';
 import {
   type PostgresClientAdapter, type StoredClient,
 } from '../../adapters/client-store.ts';
+import { parseClientRecord } from '../../policy/client-record.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -105,14 +106,20 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
 /** One shape for every client: never a secret or its hash. */
 function storedClientJson(client: StoredClient) {
   const metadata = client.metadata;
+  // The same record the grants read (policy/client-record.ts), so what is shown is what applies.
+  const record = parseClientRecord({ ...metadata, client_id: client.id });
   return {
     client_id: client.id,
     kind: 'registered',
     name: metadata.client_name ?? null,
     status: client.status,
-    owner: null,
+    owner: record.ownerId ?? null,
     org_id: client.orgId,
-    scopes: typeof metadata.scope === 'string' ? metadata.scope.split(' ').filter(Boolean) : null,
+    // Its scope patterns; for a client the operator gave none, the scopes its `scope` metadata lists (or null).
+    scopes: record.scopePatterns ?? (typeof metadata.scope === 'string' ? metadata.scope.split(' ').filter(Boolean) : null),
+    default_scopes: record.defaultScopes,
+    resources: record.resources ?? null,
+    access_token_ttl: record.accessTokenTtl ?? null,
     grant_types: metadata.grant_types ?? null,
     token_endpoint_auth_method: metadata.token_endpoint_auth_method ?? 'client_secret_basic',
     secrets_in_grace: client.previousSecrets.filter((previous) => Date.parse(previous.expires_at) > Date.now()).map((previous) => ({ expires_at: previous.expires_at })),

@@ -13,7 +13,7 @@ import { HttpError } from '../../server/http-error.ts';
 // Every refusal a store raises, and the answer the admin API gives for it: status, error, field, description.
 const table: [DomainError, number, string | undefined, string][] = [
   [new DuplicateUsernameError('olga'), 400, 'username', 'username: is already taken'],
-  [new UserOwnsAgentsError('u1'), 409, undefined, 'the user owns agents; delete them or give them another owner first'],
+  [new UserOwnsAgentsError('u1'), 409, undefined, 'the user owns agents or registered clients; delete them or give them another owner first'],
   [new UnknownOwnerError('u9'), 400, 'owner', 'owner: is not a user of this server'],
   [new AgentRevokedError('agent_x'), 400, 'status', 'status: the agent is revoked, which is permanent'],
   [new ClientRevokedError('c1'), 400, 'status', 'status: the client is revoked, which is permanent'],

@@ -1,0 +1,168 @@
+// Issue 15 part 1: a client the operator registers through RFC 7591 (the initial access token) has the record an
+// agent has: an owner, scope patterns with defaults, allowed resources, a lifetime and roles, applied at the token
+// endpoint exactly as for an agent and shown at /admin/clients. Nobody else may set them; an owner must be a user
+// of the client's organization and cannot be deleted while the client names it. Through HTTP with openid-client,
+// on both storage modes.
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminRequest, createResource, createUser } from '../support/admin.ts';
+import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
+
+const insecure = { execute: [oidc.allowInsecureRequests] };
+const REPORTS = 'https://reports.example.test/';
+const MAIL = 'https://mail.example.test/';
+
+describe.each(STORAGE_MODES)('the client record of an RFC 7591 client (%s)', (mode) => {
+  // Role and organization ids are lower-case letters, digits, '-' and '_'.
+  const tag = mode.replace(/[^a-z]/g, '');
+  let server: TestServer;
+  let issuer: URL;
+  let ownerId: string;
+  let introspector: oidc.Configuration;
+
+  beforeAll(async () => {
+    server = await startTestServer(mode, `e2e-client-record-${mode}`);
+    issuer = new URL(server.issuer);
+    ownerId = (await createUser(server, 'olive', 'correct horse battery staple')).id;
+    await createResource(server, { identifier: REPORTS, scopes: ['reports:read', 'reports:write', 'reports:admin'], token_format: 'jwt', access_token_ttl: 300 });
+    await createResource(server, { identifier: MAIL, scopes: ['mail:read'], token_format: 'opaque' });
+    const introspecting = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, undefined, {
+      ...insecure, initialAccessToken: server.adminToken,
+    });
+    introspector = await oidc.discovery(issuer, introspecting.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(introspecting.clientMetadata().client_secret as string), insecure);
+  }, 60_000);
+  afterAll(() => server?.stop());
+
+  const record = {
+    grant_types: ['client_credentials'], response_types: [], redirect_uris: [], client_name: 'reporting service',
+    scope_patterns: ['reports:read', 'reports:write'], default_scopes: ['reports:read'], allowed_resources: [REPORTS], access_token_ttl: 60,
+  };
+
+  async function register(metadata: Record<string, unknown>, as: 'operator' | 'anonymous' = 'operator'): Promise<Response> {
+    const initialAccessToken = as === 'operator' ? server.adminToken : undefined;
+    return fetch(new URL('/reg', server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(initialAccessToken ? { authorization: `Bearer ${initialAccessToken}` } : {}) },
+      body: JSON.stringify(metadata),
+    });
+  }
+
+  async function registeredClient(metadata: Record<string, unknown>): Promise<{ clientId: string; config: oidc.Configuration }> {
+    const response = await register(metadata);
+    expect(response.status, await response.clone().text()).toBe(201);
+    const body = (await response.json()) as { client_id: string; client_secret: string };
+    return { clientId: body.client_id, config: await oidc.discovery(issuer, body.client_id, undefined, oidc.ClientSecretBasic(body.client_secret), insecure) };
+  }
+
+  /** The refusal of a token request, as openid-client reports it. */
+  async function refusal(promise: Promise<unknown>): Promise<{ error: string; error_description: string }> {
+    const error = await promise.then(() => undefined, (caught: unknown) => caught as oidc.ResponseBodyError);
+    expect(error, 'the token request should have failed').toBeInstanceOf(oidc.ResponseBodyError);
+    return { error: error!.error, error_description: error!.error_description! };
+  }
+
+  async function listedIds(): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = (await (await adminRequest(server, 'GET', `/admin/clients?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json()) as { items: { client_id: string }[]; next_cursor: string | null };
+      ids.push(...page.items.map((item) => item.client_id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    return ids;
+  }
+
+  it('gets its default scope for its one resource, within its lifetime, with its owner named', async () => {
+    const { clientId, config } = await registeredClient({ ...record, owner: ownerId });
+    const token = await oidc.clientCredentialsGrant(config, {});
+    expect(token.scope).toBe('reports:read');
+    expect(token.expires_in).toBeLessThanOrEqual(60);
+    expect(await oidc.tokenIntrospection(introspector, token.access_token)).toMatchObject({
+      active: true, client_id: clientId, sub: clientId, owner: ownerId, scope: 'reports:read', aud: REPORTS,
+    });
+    const written = await oidc.clientCredentialsGrant(config, { scope: 'reports:write', resource: REPORTS });
+    expect(written.scope).toBe('reports:write');
+
+    const shown = (await (await adminRequest(server, 'GET', `/admin/clients/${encodeURIComponent(clientId)}`)).json()) as Record<string, unknown>;
+    expect(shown).toMatchObject({
+      client_id: clientId, kind: 'registered', owner: ownerId, scopes: ['reports:read', 'reports:write'], default_scopes: ['reports:read'],
+      resources: [REPORTS], access_token_ttl: 60, org_id: 'default',
+    });
+  });
+
+  it('is refused a scope outside its patterns (invalid_scope) and a resource outside its list (invalid_target)', async () => {
+    const { config } = await registeredClient({ ...record, owner: ownerId });
+    expect(await refusal(oidc.clientCredentialsGrant(config, { scope: 'reports:admin' }))).toEqual({
+      error: 'invalid_scope', error_description: 'scope "reports:admin" is not allowed for this client',
+    });
+    expect(await refusal(oidc.clientCredentialsGrant(config, { scope: 'mail:read' }))).toMatchObject({ error: 'invalid_scope' });
+    expect(await refusal(oidc.clientCredentialsGrant(config, { resource: MAIL, scope: 'reports:read' }))).toEqual({
+      error: 'invalid_target', error_description: `this client may not request tokens for "${MAIL}"`,
+    });
+  });
+
+  it('is granted what a role adds to its patterns, and its tokens name the role', async () => {
+    const { clientId, config } = await registeredClient({ ...record, owner: ownerId });
+    expect((await adminRequest(server, 'POST', '/admin/roles', { name: `reports-admin-${tag}`, scopes: ['reports:admin'] })).status).toBe(201);
+    expect((await adminRequest(server, 'POST', `/admin/roles/reports-admin-${tag}/holders`, { client_id: clientId })).status).toBe(201);
+    const token = await oidc.clientCredentialsGrant(config, { scope: 'reports:admin' });
+    expect(token.scope).toBe('reports:admin');
+    expect(await oidc.tokenIntrospection(introspector, token.access_token)).toMatchObject({ active: true, roles: [`reports-admin-${tag}`] });
+  });
+
+  it('keeps oidc-provider\'s scope rules for a registered client the operator gave no patterns', async () => {
+    const { config } = await registeredClient({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] });
+    const token = await oidc.clientCredentialsGrant(config, { scope: 'mail:read', resource: MAIL });
+    expect(token.scope).toBe('mail:read');
+  });
+
+  it('refuses the record from anyone but the operator, and client_kind from everyone, storing nothing', async () => {
+    const before = await listedIds();
+    const publicClient = { token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'], redirect_uris: ['http://127.0.0.1:9/cb'] };
+    for (const [member, value] of [['owner', ownerId], ['scope_patterns', ['reports:*']], ['default_scopes', []], ['allowed_resources', [REPORTS]], ['access_token_ttl', 60]] as const) {
+      const anonymous = await register({ ...publicClient, [member]: value }, 'anonymous');
+      expect(anonymous.status, member).toBe(401);
+      expect(await anonymous.json()).toEqual({
+        error: 'invalid_client_metadata', error_description: `${member} can only be set by the operator, at registration with the initial access token`,
+      });
+    }
+    const kind = await register({ ...record, client_kind: 'agent', owner: ownerId });
+    expect(kind.status).toBe(400);
+    expect(await kind.json()).toEqual({ error: 'invalid_client_metadata', error_description: 'client_kind is set by the server: agents are created at /admin/agents' });
+    expect(await listedIds()).toEqual(before);
+  });
+
+  it('checks the record at registration: the owner is a user of its organization, defaults inside the patterns, shapes', async () => {
+    const before = await listedIds();
+    const refusals: [Record<string, unknown>, string][] = [
+      [{ ...record, owner: 'nobody' }, 'owner: "nobody" is not a user'],
+      [{ ...record, owner: ownerId, default_scopes: ['reports:admin'] }, 'default_scopes: "reports:admin" is not allowed by scope_patterns'],
+      [{ ...record, scope_patterns: undefined, default_scopes: ['reports:read'] }, 'default_scopes: needs scope_patterns, which they must be inside'],
+      [{ ...record, scope_patterns: ['reports:*:*:'] }, 'scope_patterns.0: must be a scope pattern (resource:action, with * and ** wildcards) or a plain scope'],
+      [{ ...record, access_token_ttl: 0 }, 'access_token_ttl: Too small: expected number to be >=1'],
+      [{ ...record, allowed_resources: 'https://reports.example.test/' }, 'allowed_resources: Invalid input: expected array, received string'],
+    ];
+    for (const [metadata, description] of refusals) {
+      const response = await register(metadata);
+      expect(response.status, description).toBe(400);
+      expect(await response.json()).toEqual({ error: 'invalid_client_metadata', error_description: description });
+    }
+    expect((await adminRequest(server, 'POST', '/admin/organizations', { id: `beta-${tag}`, name: 'Beta' })).status).toBe(201);
+    const elsewhere = await register({ ...record, owner: ownerId, org_id: `beta-${tag}` });
+    expect(elsewhere.status).toBe(400);
+    expect(await elsewhere.json()).toEqual({
+      error: 'invalid_client_metadata', error_description: `owner: user "${ownerId}" belongs to organization "default", not the client's ("beta-${tag}")`,
+    });
+    expect(await listedIds()).toEqual(before);
+  });
+
+  it('will not delete a user a registered client names as its owner', async () => {
+    const owner = await createUser(server, `owner-${mode}`, 'correct horse battery staple');
+    const { clientId } = await registeredClient({ ...record, owner: owner.id });
+    const refused = await adminRequest(server, 'DELETE', `/admin/users/${owner.id}`);
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error_description: string }).error_description).toContain('owns agents or registered clients');
+    expect((await adminRequest(server, 'DELETE', `/admin/clients/${encodeURIComponent(clientId)}`)).status).toBe(204);
+    expect((await adminRequest(server, 'DELETE', `/admin/users/${owner.id}`)).status).toBe(204);
+  });
+});
