@@ -14,8 +14,8 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import { tokenOrganization, type OrganizationLookups } from '../issuance/token-organization.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
 import { registerGrants, type GrantDependencies } from '../grants/index.ts';
-import { clientRecordOf, RECORD_MEMBERS, recordMetadata, type RecordMember } from '../policy/client-record.ts';
-import { scopesNotAllowed } from '../policy/scope-patterns.ts';
+import { clientRecordOf, RECORD_MEMBERS, recordMetadata, type ClientRecord, type RecordMember } from '../policy/client-record.ts';
+import { scopeAllowed, scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../policy/scope-resolution.ts';
 import * as ciba from '../grants/ciba.ts';
 import { AGENT_ACTION, validateAgentAction } from '../policy/authorization-details.ts';
@@ -291,14 +291,20 @@ export function createProvider(deps: ProviderDependencies): Provider {
           if ('refusal' in decided) throw new errors.InvalidScope(decided.refusal.description, decided.refusal.scope as string);
           return decided.resource;
         },
-        async getResourceServerInfo(ctx, resourceIndicator) {
+        async getResourceServerInfo(ctx, resourceIndicator, client) {
           const resource = await deps.resources.get(resourceIndicator);
           if (!resource) {
             throw new errors.InvalidTarget(`resource "${resourceIndicator}" is not registered at this authorization server`);
           }
+          // The client's record (policy/client-record.ts) applies to every grant and at the authorization endpoint,
+          // before anyone signs in: a resource outside its list is refused, as the grants of ours refuse it.
+          const record = clientRecordOf(client);
+          if (record.resources && !record.resources.includes(resource.identifier)) {
+            throw new errors.InvalidTarget(`this ${record.kind === 'agent' ? 'agent' : 'client'} may not request tokens for "${resource.identifier}"`);
+          }
           refuseScopesTheResourceLacks(ctx, resource);
           return {
-            scope: resource.scopes.join(' '),
+            scope: (await scopesOffered(ctx, record, resource.scopes)).join(' '),
             audience: resource.identifier,
             accessTokenTTL: resource.accessTokenTtl,
             accessTokenFormat: resource.tokenFormat,
@@ -401,6 +407,24 @@ export function createProvider(deps: ProviderDependencies): Provider {
     if ([params?.resource].flat().filter(Boolean).length !== 1) return;
     const refusal = namedResourceRefusal(apiScopes((params?.scope as string | undefined)?.split(' ') ?? [], OIDC_SCOPES), resource);
     if (refusal) throw new errors.InvalidScope(refusal.description, refusal.scope as string);
+  }
+
+  /**
+   * The resource's scopes a client may be asked about at the authorization endpoint: for a client with scope
+   * patterns, those its own and its roles' patterns allow (the consent page then never offers one it cannot
+   * have); one it names that they do not allow is refused. The token endpoint's grants apply the patterns themselves (issuance/pipeline.ts), and a code or refresh
+   * token carries only what was granted here, so no other route pays for the roles lookup.
+   */
+  async function scopesOffered(ctx: KoaContextWithOIDC, record: ClientRecord, scopes: string[]): Promise<string[]> {
+    const route = ctx.oidc?.route;
+    if (!record.scopePatterns || (route !== 'authorization' && route !== 'pushed_authorization_request')) return scopes;
+    const { patterns } = await deps.roles.grantsOf({ type: 'client', id: record.id });
+    const allowed = [...record.scopePatterns, ...patterns];
+    // Asked for by name and outside the patterns: refused at once (RFC 6749 §4.1.2.1), as the token endpoint does.
+    const requested = new Set((ctx.oidc.params?.scope as string | undefined)?.split(' ') ?? []);
+    const refused = scopes.find((scope) => requested.has(scope) && !scopeAllowed(scope, allowed));
+    if (refused) throw new errors.InvalidScope(`scope "${refused}" is not allowed for this client`, refused);
+    return scopes.filter((scope) => scopeAllowed(scope, allowed));
   }
 
   /** A resource registered as DPoP-only (RFC 9449) never gets a Bearer token, whatever the grant. */

@@ -5,12 +5,16 @@
 // on both storage modes.
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJwt } from 'jose';
 import { adminRequest, createResource, createUser } from '../support/admin.ts';
+import { Browser, signInAndConsent, type Page } from '../support/browser.ts';
 import { STORAGE_MODES, startTestServer, type TestServer } from '../support/server.ts';
 
 const insecure = { execute: [oidc.allowInsecureRequests] };
 const REPORTS = 'https://reports.example.test/';
 const MAIL = 'https://mail.example.test/';
+const REDIRECT_URI = 'http://127.0.0.1:8978/callback';
+const OLIVE = { username: 'olive', password: 'correct horse battery staple' };
 
 describe.each(STORAGE_MODES)('the client record of an RFC 7591 client (%s)', (mode) => {
   // Role and organization ids are lower-case letters, digits, '-' and '_'.
@@ -23,7 +27,7 @@ describe.each(STORAGE_MODES)('the client record of an RFC 7591 client (%s)', (mo
   beforeAll(async () => {
     server = await startTestServer(mode, `e2e-client-record-${mode}`);
     issuer = new URL(server.issuer);
-    ownerId = (await createUser(server, 'olive', 'correct horse battery staple')).id;
+    ownerId = (await createUser(server, OLIVE.username, OLIVE.password)).id;
     await createResource(server, { identifier: REPORTS, scopes: ['reports:read', 'reports:write', 'reports:admin'], token_format: 'jwt', access_token_ttl: 300 });
     await createResource(server, { identifier: MAIL, scopes: ['mail:read'], token_format: 'opaque' });
     const introspecting = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, undefined, {
@@ -154,6 +158,56 @@ describe.each(STORAGE_MODES)('the client record of an RFC 7591 client (%s)', (mo
       error: 'invalid_client_metadata', error_description: `owner: user "${ownerId}" belongs to organization "default", not the client's ("beta-${tag}")`,
     });
     expect(await listedIds()).toEqual(before);
+  });
+
+  describe('authorization code', () => {
+    let app: oidc.Configuration;
+
+    beforeAll(async () => {
+      ({ config: app } = await registeredClient({
+        grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], redirect_uris: [REDIRECT_URI],
+        owner: ownerId, scope_patterns: ['reports:read'], allowed_resources: [REPORTS],
+      }));
+    });
+
+    async function authorizationUrl(scope: string, extra: Record<string, string> = {}) {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(app, {
+        redirect_uri: REDIRECT_URI, scope, state: 'st-1', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+      });
+      return { url, verifier };
+    }
+
+    it('refuses before sign-in a resource outside its list and a named scope outside its patterns', async () => {
+      const before = server.issuedCount();
+      for (const [scope, extra, error, description] of [
+        ['openid mail:read', { resource: MAIL }, 'invalid_target', `this client may not request tokens for "${MAIL}"`],
+        ['openid reports:write', {}, 'invalid_scope', 'scope "reports:write" is not allowed for this client'],
+      ] as const) {
+        const { url } = await authorizationUrl(scope, { ...extra, prompt: 'consent' });
+        const callback = await new Browser().navigate(url.href, REDIRECT_URI);
+        expect(callback, description).toBeInstanceOf(URL);
+        expect(Object.fromEntries((callback as URL).searchParams)).toMatchObject({ error, error_description: description, state: 'st-1' });
+      }
+      expect(server.issuedCount()).toBe(before);
+    });
+
+    it('signs in, consents to what its patterns allow, and gets a token for its resource with the user as subject', async () => {
+      const { url, verifier } = await authorizationUrl('openid reports:read', { resource: REPORTS });
+      const browser = new Browser();
+      const login = await browser.navigate(url.href, REDIRECT_URI) as Page;
+      const consent = await browser.submit(login, /\/login$/, OLIVE, REDIRECT_URI) as Page;
+      expect(consent.html).toContain('<code>reports:read</code>');
+      expect(consent.html).not.toContain('reports:write');
+      expect(consent.html).not.toContain('reports:admin');
+      const callback = await browser.submit(consent, /\/confirm$/, {}, REDIRECT_URI) as URL;
+      const tokens = await oidc.authorizationCodeGrant(app, callback, { pkceCodeVerifier: verifier, expectedState: 'st-1' });
+      expect(tokens.scope).toBe('reports:read');
+      expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: REPORTS, scope: 'reports:read', sub: ownerId });
+      // Signed in already: the code flow skips the pages, and the record still applies.
+      const again = await authorizationUrl('openid reports:read', { resource: REPORTS });
+      expect(await signInAndConsent(again.url, REDIRECT_URI, OLIVE, browser)).toBeInstanceOf(URL);
+    });
   });
 
   it('will not delete a user a registered client names as its owner', async () => {
