@@ -190,11 +190,13 @@ export class AgentStore {
 
   /** Agents ordered by id, optionally only one owner's, one organization's or only those in one status. */
   async list({ ownerId, status, orgId, limit, cursor }: AgentQuery): Promise<Page<Agent>> {
-    let query = this.#db.selectFrom('agents').selectAll().orderBy('id').limit(limit + 1);
+    // Byte order (COLLATE "C"), whatever the database's collation: /admin/clients merges this list with the
+    // registered clients' in the same order (server/routes/admin-clients.ts).
+    let query = this.#db.selectFrom('agents').selectAll().orderBy(sql`id collate "C"`).limit(limit + 1);
     if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (ownerId !== undefined) query = query.where('owner_id', '=', ownerId);
     if (status !== undefined) query = query.where('status', '=', status);
-    if (cursor !== undefined) query = query.where('id', '>', decodeTextCursor(cursor));
+    if (cursor !== undefined) query = query.where(sql`id collate "C"`, '>', decodeTextCursor(cursor));
     const page = toPage(await query.execute(), limit, (row) => row, (row) => row.id);
     const ids = page.items.map((row) => row.id);
     const credentials = ids.length

@@ -177,9 +177,10 @@ export class PostgresClientAdapter implements Adapter {
 
   /** Clients ordered by id, optionally only those in one status. */
   async list({ status, limit, cursor }: PageRequest & { status?: AgentStatus }): Promise<Page<StoredClient>> {
-    let query = this.#db.selectFrom('clients').select('client_id').orderBy('client_id').limit(limit + 1);
+    // Byte order (COLLATE "C"), as the agents' list: /admin/clients merges the two.
+    let query = this.#db.selectFrom('clients').select('client_id').orderBy(sql`client_id collate "C"`).limit(limit + 1);
     if (status !== undefined) query = query.where('status', '=', status);
-    if (cursor !== undefined) query = query.where('client_id', '>', decodeTextCursor(cursor));
+    if (cursor !== undefined) query = query.where(sql`client_id collate "C"`, '>', decodeTextCursor(cursor));
     const page = toPage(await query.execute(), limit, (row) => row.client_id, (id) => id);
     const items = await Promise.all(page.items.map((id) => this.#load(id)));
     return { items: items.filter((item) => item !== undefined), nextCursor: page.nextCursor };

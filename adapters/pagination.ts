@@ -38,6 +38,25 @@ export function decodeCursor<T>(cursor: string, accept: (position: unknown) => p
   return position;
 }
 
+/** The cursor of a page whose last item has `value` as its text sort key (for pages merged from several lists). */
+export function encodeTextCursor(value: string): string {
+  return encodeCursor(value);
+}
+
+/**
+ * COLLATE "C" order (bytes of UTF-8) in JavaScript, for merging pages the database ordered that way: UTF-16
+ * code-unit order differs from it only above the BMP, so code points are compared.
+ */
+export function compareBytewise(a: string, b: string): number {
+  const left = [...a];
+  const right = [...b];
+  for (let i = 0; i < Math.min(left.length, right.length); i += 1) {
+    const difference = left[i].codePointAt(0)! - right[i].codePointAt(0)!;
+    if (difference !== 0) return difference;
+  }
+  return left.length - right.length;
+}
+
 /** For pages ordered by a unique text column: the cursor is that column's value in the last row. */
 export function decodeTextCursor(cursor: string): string {
   // PostgreSQL text cannot hold U+0000: such a cursor was forged.

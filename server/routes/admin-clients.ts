@@ -10,12 +10,14 @@ import type { AuditLog } from '../../adapters/audit-log.ts';
 import {
   type PostgresClientAdapter, type StoredClient,
 } from '../../adapters/client-store.ts';
+import { compareBytewise, encodeTextCursor } from '../../adapters/pagination.ts';
 import { parseClientRecord } from '../../policy/client-record.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
 const listQuery = z.object({
+  kind: z.enum(['agent', 'registered']).optional(),
   status: z.enum(['active', 'suspended', 'revoked']).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(512).optional(),
@@ -57,8 +59,18 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    const page = await clients.list({ status: query.status, limit: query.limit, cursor: query.cursor });
-    ctx.body = { items: page.items.map(storedClientJson), next_cursor: page.nextCursor };
+    const request = { status: query.status, limit: query.limit, cursor: query.cursor };
+    const none = { items: [], nextCursor: null };
+    // Both lists in id order from the same cursor; the page is the first `limit` of the two merged.
+    const [agentPage, clientPage] = await Promise.all([
+      query.kind === 'registered' ? none : agents.list(request),
+      query.kind === 'agent' ? none : clients.list(request),
+    ]);
+    const merged = [...agentPage.items.map(agentClientJson), ...clientPage.items.map(storedClientJson)]
+      .sort((a, b) => compareBytewise(a.client_id, b.client_id));
+    const items = merged.slice(0, query.limit);
+    const more = merged.length > query.limit || agentPage.nextCursor !== null || clientPage.nextCursor !== null;
+    ctx.body = { items, next_cursor: more && items.length ? encodeTextCursor(items.at(-1)!.client_id) : null };
   });
 
   router.get('/:id', async (ctx) => {

@@ -210,6 +210,35 @@ describe.each(STORAGE_MODES)('the client record of an RFC 7591 client (%s)', (mo
     });
   });
 
+  it('lists agents and registered clients together at /admin/clients, a page at a time in id order, or one kind', async () => {
+    const agent = await adminRequest(server, 'POST', '/admin/agents', { name: 'listed', owner: ownerId, scopes: ['reports:read'], token_endpoint_auth_method: 'client_secret_basic' });
+    expect(agent.status).toBe(201);
+    const agentId = ((await agent.json()) as { id: string }).id;
+    const { clientId } = await registeredClient({ ...record, owner: ownerId });
+    const all = await listedIds();
+    expect(all).toContain(agentId);
+    expect(all).toContain(clientId);
+    expect(new Set(all).size).toBe(all.length);
+    expect(all).toEqual([...all].sort());
+    // Two at a time gives the same list (the pages never skip or repeat an id across the two stores).
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = (await (await adminRequest(server, 'GET', `/admin/clients?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json()) as { items: { client_id: string }[]; next_cursor: string | null };
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      paged.push(...page.items.map((item) => item.client_id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(paged).toEqual(all);
+    const agents = (await (await adminRequest(server, 'GET', '/admin/clients?kind=agent&limit=200')).json()) as { items: { client_id: string; kind: string }[] };
+    expect(agents.items.map((item) => item.client_id)).toContain(agentId);
+    expect(agents.items.every((item) => item.kind === 'agent')).toBe(true);
+    const registered = (await (await adminRequest(server, 'GET', '/admin/clients?kind=registered&limit=200')).json()) as { items: { client_id: string; kind: string }[] };
+    expect(registered.items.map((item) => item.client_id)).toContain(clientId);
+    expect(registered.items.every((item) => item.kind === 'registered')).toBe(true);
+    expect((await adminRequest(server, 'GET', '/admin/clients?kind=robot')).status).toBe(400);
+  });
+
   it('will not delete a user a registered client names as its owner', async () => {
     const owner = await createUser(server, `owner-${mode}`, 'correct horse battery staple');
     const { clientId } = await registeredClient({ ...record, owner: owner.id });
