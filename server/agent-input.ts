@@ -4,7 +4,8 @@ import { createPublicKey } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { z } from 'zod';
 import { clientDelegationPolicy, mayActStatement } from '../policy/delegation-policy.ts';
-import { isConcreteScope, isScopePattern, scopesNotAllowed } from '../policy/scope-patterns.ts';
+import { accessTokenLifetime, concreteScopeList, resourceList, scopePatternList } from '../policy/client-record.ts';
+import { scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { InvalidField } from './http-error.ts';
 import { organizationId } from './organization-id.ts';
 
@@ -33,12 +34,11 @@ const publicJwk = z
 
 export const jwksInput = z.strictObject({ keys: z.array(publicJwk).min(1, 'must hold at least one key').max(10) });
 
-const scopePatterns = z
-  .array(z.string().max(256).refine(isScopePattern, 'must be a scope pattern (resource:action, with * and ** wildcards) or a plain scope'))
-  .max(100);
-const concreteScopes = z.array(z.string().max(256).refine(isConcreteScope, 'must be a scope without wildcards')).max(100);
-const resources = z.array(z.string().min(1).max(2048)).max(100).nullable();
-const ttl = z.number().int().min(1).max(86_400).nullable();
+// The same shapes as a registered client's record members (policy/client-record.ts).
+const scopePatterns = scopePatternList;
+const concreteScopes = concreteScopeList;
+const resources = resourceList.nullable();
+const ttl = accessTokenLifetime.nullable();
 
 export const createAgentInput = z.strictObject({
   name: z.string().trim().min(1, 'is required').max(200),
