@@ -58,6 +58,8 @@ export function confidentialClient(clientId: string, grantTypes: string[], metad
   };
 }
 
+export const ISSUER = 'http://127.0.0.1';
+
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 /** A stand-in storage adapter: a Map per model, and a log of every write across models. */
@@ -108,10 +110,12 @@ function recordingAdapter(writes: Write[]) {
 export async function tokenEndpoint(options: EndpointOptions): Promise<TokenEndpoint> {
   const writes: Write[] = [];
   const resources = options.resources ?? [];
-  const provider = new Provider('http://127.0.0.1', {
+  const provider = new Provider(ISSUER, {
     adapter: recordingAdapter(writes),
     clients: options.clients,
     clientAuthMethods: ['client_secret_post', 'none'],
+    // The policies an operator stores with a client (server/provider.ts), read by the grants.
+    extraClientMetadata: { properties: ['delegation_policy', 'may_act', 'txn_token_policy'] },
     scopes: OIDC_SCOPES,
     jwks: { keys: [{ ...(await exportJWK((await generateKeyPair('RS256', { extractable: true })).privateKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' }] },
     // As server/provider.ts: the resource's lifetime, else the grant's default (config/defaults.ts).
