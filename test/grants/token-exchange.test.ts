@@ -7,15 +7,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import type { Agent } from '../../adapters/agent-store.ts';
 import type { Lineage } from '../../adapters/token-lineage.ts';
 import { grant, tokenExchangeHandler, type TokenExchangeDependencies } from '../../grants/token-exchange.ts';
-import { PresentedTokenError } from '../../tokens/presented-token-error.ts';
-import type { PresentedToken } from '../../tokens/presented-tokens.ts';
 import { TOKEN_TYPE } from '../../tokens/token-types.ts';
+import { now, presentedTokens, userToken } from '../support/presented-tokens.ts';
 import { ISSUER, claimsOf, confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
 
 const FILES = 'https://files.example';
 const MAIL = 'https://mail.example';
 const DOCS = 'https://docs.example';
-const now = () => Math.floor(Date.now() / 1000);
 
 const agentRecord = (id: string, fields: Partial<Agent> = {}) => ({
   id, ownerId: 'owner-1', status: 'active', scopes: ['files:*', 'mail:read', 'docs:read'], defaultScopes: [], resources: null, accessTokenTtl: null, ...fields,
@@ -30,24 +28,8 @@ const agents = new Map([
   agentRecord('agent_fenced'),
 ].map((agent) => [agent.id, agent]));
 
-/** A user's token for FILES, as the verifier describes an active access token of ours. */
-function userToken(fields: Partial<PresentedToken> = {}): PresentedToken {
-  return {
-    subject: 'user-1', issuer: ISSUER, rootIsPerson: true, scopes: ['files:read', 'files:write'], expiresAt: now() + 1000,
-    act: undefined, mayAct: undefined, clientId: 'app', jkt: undefined, lineage: [{ kind: 'AccessToken', id: 'at-user' }],
-    audiences: [FILES], rootClientId: 'app', isIdToken: false, ...fields,
-  };
-}
-
-// The tokens the stand-in verifier holds active, by value; anything else it refuses as the real one does.
-let active: Record<string, PresentedToken> = {};
-const presented = {
-  accept: vi.fn(async (_ctx: unknown, value: string, _type: string, role: string) => {
-    const token = active[value];
-    if (!token) throw new PresentedTokenError('ERR_UNACCEPTABLE_TOKEN', `${role} is not active (unknown, expired or revoked)`, { role: role as never });
-    return token;
-  }),
-};
+const presented = presentedTokens();
+const { active } = presented;
 const lineage = { record: vi.fn(async (_id: string, _lineage: Lineage, _expiresIn: number) => {}), find: vi.fn() };
 
 const deps = {
@@ -97,7 +79,8 @@ beforeEach(() => {
   endpoint.writes.length = 0;
   lineage.record.mockClear();
   presented.accept.mockClear();
-  active = { 'user-token': userToken() };
+  for (const value of Object.keys(active)) delete active[value];
+  active['user-token'] = userToken();
 });
 
 function exchange(clientId: string, params: Record<string, string | string[]> = {}, headers?: Record<string, string>) {
