@@ -38,6 +38,11 @@ export interface EndpointOptions {
   configuration?: Partial<Configuration>;
 }
 
+export interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
 export interface TokenEndpoint {
   provider: Provider;
   url: string;
@@ -46,7 +51,9 @@ export interface TokenEndpoint {
   /** Writes of the token models (AccessToken, ClientCredentials) only. */
   tokenWrites(): Write[];
   /** POSTs a token request with client_secret_post (or `none`, for a client without a secret). */
-  token(body: Record<string, string | string[] | undefined>, headers?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
+  token(body: Record<string, string | string[] | undefined>, headers?: Record<string, string>): Promise<Answer>;
+  /** POSTs to another endpoint of the provider (`/backchannel`, say), authenticated the same way. */
+  post(path: string, body: Record<string, string | string[] | undefined>, headers?: Record<string, string>): Promise<Answer>;
   close(): Promise<void>;
 }
 
@@ -158,24 +165,27 @@ export async function tokenEndpoint(options: EndpointOptions): Promise<TokenEndp
 
   const server: Server = createServer(provider.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`;
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${origin}/token`;
 
   const secrets = new Map(options.clients.map((client) => [client.client_id, client.client_secret]));
+  async function post(path: string, body: Record<string, string | string[] | undefined>, headers: Record<string, string> = {}) {
+    const form = new URLSearchParams();
+    const secret = secrets.get(body.client_id as string);
+    const params = path === '/token' ? { grant_type: options.grantType, ...body } : body;
+    for (const [name, value] of Object.entries({ ...(secret ? { client_secret: secret } : {}), ...params })) {
+      for (const one of [value ?? []].flat()) form.append(name, one);
+    }
+    const response = await fetch(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form });
+    return { status: response.status, body: await response.json() as Record<string, unknown> };
+  }
   return {
     provider,
     url,
     writes,
     tokenWrites: () => writes.filter((write) => write.model === 'AccessToken' || write.model === 'ClientCredentials'),
-    async token(body, headers = {}) {
-      const form = new URLSearchParams();
-      const clientId = body.client_id as string;
-      const secret = secrets.get(clientId);
-      for (const [name, value] of Object.entries({ grant_type: options.grantType, ...(secret ? { client_secret: secret } : {}), ...body })) {
-        for (const one of [value ?? []].flat()) form.append(name, one);
-      }
-      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form });
-      return { status: response.status, body: await response.json() as Record<string, unknown> };
-    },
+    token: (body, headers) => post('/token', body, headers),
+    post,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
