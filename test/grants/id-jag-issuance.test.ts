@@ -114,6 +114,13 @@ describe('ID-JAG issuance', () => {
     expect((await idJagClaims(asked.body.access_token)).scope).toBe('write');
   });
 
+  // RFC 6749 §3.3: scope is a set. The Txn-Token service drops repeated scopes (issuance/transaction-token-claims.ts);
+  // grants/id-jag-issuance.ts copies them into the ID-JAG's `scope`. Expected to fail until it does the same.
+  it.fails('carries each requested scope once', async () => {
+    const { body } = await idJagRequest('app', { scope: 'read read' });
+    expect((await idJagClaims(body.access_token)).scope).toBe('read');
+  });
+
   it('names no resource when the audience has several and none is requested, and the requested one otherwise; any scope where the audience lists none', async () => {
     active['id-token'] = idToken({ subject: 'user-2' });
     const open = 'https://open.partner.example';
@@ -166,6 +173,10 @@ describe('ID-JAG refusals', () => {
   it('refuses a missing or repeated audience with invalid_request', async () => {
     await expectRefusal(idJagRequest('app', { audience: '' }), 'invalid_request', 'audience is required: the issuer of the authorization server the ID-JAG is for');
     await expectRefusal(idJagRequest('app', { audience: [PARTNER, PARTNER] }), 'invalid_request', 'audience must not be repeated for an ID-JAG request');
+  });
+
+  it('refuses a repeated resource with invalid_request', async () => {
+    await expectRefusal(idJagRequest('app', { resource: [PARTNER_API, PARTNER_API] }), 'invalid_request', 'resource must not be repeated for an ID-JAG request');
   });
 
   it('refuses an authorization server the operator did not list, quoting it printably', async () => {
