@@ -69,7 +69,12 @@ beforeAll(async () => {
     parameters: grant.parameters,
     allowedDuplicateParameters: grant.allowedDuplicateParameters,
     handler: (it) => cibaGrantHandler(it, deps),
-    clients: [cibaClient('agent_c'), cibaClient('app-c')],
+    clients: [
+      cibaClient('agent_c'), cibaClient('app-c'),
+      confidentialClient('ping-app', [grant.grantType], {
+        backchannel_token_delivery_mode: 'ping', backchannel_client_notification_endpoint: 'https://ping-app.example/cb', id_token_signed_response_alg: 'RS256',
+      }),
+    ],
     resources: [{ identifier: FILES, scopes: ['files:read', 'files:write'] }, { identifier: 'https://archive.example', scopes: ['archive:read'] }],
     configuration: {
       async findAccount(_ctx, sub) {
@@ -155,6 +160,13 @@ describe('CIBA backchannel request: recorded for approval', () => {
   it('finds a user by username, and needs no binding message from a client that is not an agent', async () => {
     const { approval } = await requested('app-c', { login_hint: 'bob', binding_message: '' });
     expect(approval).toMatchObject({ clientId: 'app-c', userId: 'user-2', bindingMessage: null });
+  });
+
+  it('starts no poll interval for a client that is pinged', async () => {
+    const { status, body } = await backchannel('ping-app', { login_hint: 'bob', client_notification_token: 'notify-me' });
+    expect(status).toBe(200);
+    expect(body.interval).toBe(5);
+    expect(polls.consume).not.toHaveBeenCalled();
   });
 
   it('lets an agent ask for what its roles allow, and records the strict tier with the second approvers other than the user', async () => {

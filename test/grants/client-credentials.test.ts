@@ -124,6 +124,14 @@ describe('client_credentials for an agent', () => {
     );
   });
 
+  it('carries autonomous authorization_details in the token and the response (RFC 9396 §7)', async () => {
+    const details = [{ type: 'payment', amount: 5 }];
+    const { status, body } = await endpoint.token({ client_id: 'worker-2', scope: 'files:read', resource: FILES, authorization_details: JSON.stringify(details) });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ scope: 'files:read', authorization_details: details });
+    expect(onlyToken(endpoint).rar).toEqual(details);
+  });
+
   it('issues the approval tier\'s autonomous scopes as usual', async () => {
     policies.agent_a1 = { rules: [{ scopes: ['files:write'], tier: 'soft' }], default: 'autonomous' };
     expect((await endpoint.token({ client_id: 'agent_a1', scope: 'files:read' })).status).toBe(200);

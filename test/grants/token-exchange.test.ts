@@ -223,6 +223,16 @@ describe('token exchange: the issued access token', () => {
     expect(onlyToken(endpoint).jkt).toBe(key.thumbprint);
   });
 
+  it('takes the target from `audience` as from `resource`', async () => {
+    expect((await exchange('agent_x', { audience: FILES, scope: 'files:read' })).status).toBe(200);
+    expect(onlyToken(endpoint).aud).toBe(FILES);
+  });
+
+  it('applies no policy of ours to a trusted issuer\'s token, whatever client id it names', async () => {
+    active['user-token'] = userToken({ issuer: 'https://idp.partner.example', clientId: 'restricted-app', rootClientId: undefined, lineage: [] });
+    expect((await exchange('agent_x', { scope: 'files:read' })).status).toBe(200);
+  });
+
   it('sends no `scope` when neither the request nor the subject token has any', async () => {
     active['user-token'] = userToken({ scopes: [] });
     const { status, body } = await exchange('agent_x');
@@ -248,6 +258,14 @@ describe('token exchange: refusals', () => {
     );
   });
 
+  it('refuses a DPoP-bound actor token without a proof of its key', async () => {
+    active.actor = userToken({ subject: 'agent_x', clientId: 'agent_x', jkt: 'the-actor-key-thumbprint' });
+    await expectRefusal(
+      exchange('agent_x', { actor_token: 'actor', actor_token_type: TOKEN_TYPE.accessToken }), 'invalid_request',
+      'actor_token is DPoP-bound: the request must carry a DPoP proof made with the key it is bound to',
+    );
+  });
+
   it('refuses an actor the subject token\'s may_act does not name (§4.4)', async () => {
     active['user-token'] = userToken({ mayAct: { sub: 'agent_other' } });
     await expectRefusal(
@@ -263,6 +281,11 @@ describe('token exchange: refusals', () => {
     // Exchanged once by a client without that restriction: the root's restriction still holds.
     active['user-token'] = userToken({ clientId: 'app', rootClientId: 'restricted-app', act: { sub: 'agent_trusted' } });
     await expectRefusal(exchange('agent_x'), 'invalid_request', description);
+  });
+
+  it('applies the requesting client\'s own allowed_actors to a token issued to itself', async () => {
+    active['user-token'] = userToken({ clientId: 'restricted-app', rootClientId: 'restricted-app' });
+    await expectRefusal(exchange('restricted-app'), 'invalid_request', 'delegation policy "allowed_actors" refused: "restricted-app" is not allowed to act on tokens of the subject token\'s client');
   });
 
   it('refuses a chain deeper than the client\'s max_depth', async () => {
