@@ -125,14 +125,17 @@ export async function tokenEndpoint(options: EndpointOptions): Promise<TokenEndp
     extraClientMetadata: { properties: ['delegation_policy', 'may_act', 'txn_token_policy'] },
     scopes: OIDC_SCOPES,
     jwks: { keys: [{ ...(await exportJWK((await generateKeyPair('RS256', { extractable: true })).privateKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' }] },
+    // As server/provider.ts does: the claims our grants put on a token (`act`, `owner`, `may_act`…) are kept.
+    extraTokenClaims: async (_ctx, token) => (token as { extra?: Record<string, unknown> }).extra,
+    ...options.configuration,
     // As server/provider.ts: the resource's lifetime, else the grant's default (config/defaults.ts).
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? lifetimes.accessToken,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? lifetimes.clientCredentials,
+      Grant: lifetimes.grant,
+      IdToken: lifetimes.idToken,
+      ...options.configuration?.ttl,
     },
-    // As server/provider.ts does: the claims our grants put on a token (`act`, `owner`, `may_act`…) are kept.
-    extraTokenClaims: async (_ctx, token) => (token as { extra?: Record<string, unknown> }).extra,
-    ...options.configuration,
     features: {
       devInteractions: { enabled: false },
       dPoP: { enabled: true },
