@@ -57,7 +57,10 @@ beforeAll(async () => {
     parameters: grant.parameters,
     allowedDuplicateParameters: grant.allowedDuplicateParameters,
     handler: () => jwtBearerHandler(deps),
-    clients: [confidentialClient('mcp-client', [grant.grantType]), confidentialClient('agent_j', [grant.grantType])],
+    clients: [
+      confidentialClient('mcp-client', [grant.grantType]), confidentialClient('agent_j', [grant.grantType]),
+      confidentialClient('dpop-client', [grant.grantType], { dpop_bound_access_tokens: true }),
+    ],
     resources: [{ identifier: API, scopes: ['read', 'write'], accessTokenTtl: 900 }, { identifier: OTHER, scopes: ['x'] }],
   });
 });
@@ -191,5 +194,17 @@ describe('jwt-bearer: refusals (RFC 7523 §3.1: the assertion\'s are invalid_gra
     const { status, body } = await redeem('mcp-client', verified);
     expect({ status, ...body }).toEqual({ status: 400, error: 'invalid_grant', error_description: 'this ID-JAG was already used (its jti was seen before)' });
     expect(endpoint.tokenWrites()).toEqual([]);
+  });
+
+  // The handler claims the jti "only now, so a request refused for another reason leaves it usable", but the
+  // pipeline's refusals come after the claim: a client that must use DPoP and sent no proof is refused (as it
+  // should be), and its ID-JAG is spent. Expected to fail until the jti is claimed after every refusal the pipeline
+  // can raise before storing (checkDpopRequired, the DPoP proof's own replay check).
+  it.fails('leaves an ID-JAG usable after a refusal for a missing DPoP proof', async () => {
+    const verified = idJag();
+    expect((await redeem('dpop-client', verified)).body.error).toBe('invalid_grant');
+    expect(claimed()).toEqual([]);
+    const key = await dpopKey();
+    expect((await redeem('dpop-client', verified, {}, { dpop: await key.proof(endpoint.url) })).status).toBe(200);
   });
 });
