@@ -114,6 +114,12 @@ describe('token exchange: the request (RFC 8693 §2.1)', () => {
     await expectRefusal(exchange('agent_x', { subject_token: 'revoked' }), 'invalid_request', 'subject_token is not active (unknown, expired or revoked)');
   });
 
+  // So checkRequest's own "must not be repeated" is never reached through the endpoint.
+  it('has a repeated single-valued parameter refused by oidc-provider before the handler runs', async () => {
+    await expectRefusal(exchange('agent_x', { subject_token: ['user-token', 'user-token'] }), 'invalid_request', "'subject_token' parameter must not be provided twice");
+    expect(presented.accept).not.toHaveBeenCalled();
+  });
+
   it('refuses more than one target with invalid_target (RFC 8707 §2.2)', async () => {
     await expectRefusal(exchange('agent_x', { audience: FILES, resource: MAIL }), 'invalid_target', 'only one audience or resource may be requested per exchange');
   });
