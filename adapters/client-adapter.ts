@@ -66,16 +66,7 @@ export function agentClientMetadata(agent: Agent, grantTypes: string[], now = Da
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
     // CIBA: an agent polls (it has no notification endpoint registered).
     ...(grantTypes.includes('urn:openid:params:grant-type:ciba') ? { backchannel_token_delivery_mode: 'poll' as const } : {}),
-    // The agent's rules, as the client record (policy/client-record.ts) every grant reads them from.
-    client_kind: 'agent' as const,
-    owner: agent.ownerId,
-    org_id: agent.orgId,
-    scope_patterns: agent.scopes,
-    default_scopes: agent.defaultScopes,
-    ...(agent.resources ? { allowed_resources: agent.resources } : {}),
-    ...(agent.accessTokenTtl ? { access_token_ttl: agent.accessTokenTtl } : {}),
-    ...(agent.delegationPolicy ? { delegation_policy: agent.delegationPolicy } : {}),
-    ...(agent.mayAct ? { may_act: agent.mayAct } : {}),
+    ...agentRecordMetadata(agent),
   };
   if (agent.tokenEndpointAuthMethod === 'private_key_jwt') {
     const keys = credentials.flatMap((credential) => (credential.publicJwk ? [credential.publicJwk] : []));
@@ -84,6 +75,21 @@ export function agentClientMetadata(agent: Agent, grantTypes: string[], now = Da
   // Older secrets still inside their grace period are checked by compareClientSecret (server/provider.ts).
   const newest = credentials.findLast((credential) => credential.secretHash);
   return newest ? { ...base, client_secret: newest.secretHash! } : undefined;
+}
+
+/** The agent's rules as client metadata: the client record (policy/client-record.ts) every grant reads them from. */
+export function agentRecordMetadata(agent: Pick<Agent, 'ownerId' | 'orgId' | 'scopes' | 'defaultScopes' | 'resources' | 'accessTokenTtl' | 'delegationPolicy' | 'mayAct'>) {
+  return {
+    client_kind: 'agent' as const,
+    owner: agent.ownerId,
+    ...(agent.orgId ? { org_id: agent.orgId } : {}),
+    scope_patterns: agent.scopes,
+    default_scopes: agent.defaultScopes,
+    ...(agent.resources ? { allowed_resources: agent.resources } : {}),
+    ...(agent.accessTokenTtl ? { access_token_ttl: agent.accessTokenTtl } : {}),
+    ...(agent.delegationPolicy ? { delegation_policy: agent.delegationPolicy } : {}),
+    ...(agent.mayAct ? { may_act: agent.mayAct } : {}),
+  };
 }
 
 /** Hashes of every secret the agent may authenticate with right now. */

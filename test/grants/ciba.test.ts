@@ -10,7 +10,7 @@ import type { Approval, NewApproval } from '../../adapters/approval-store.ts';
 import type { AuditEvent } from '../../adapters/audit-log.ts';
 import { backchannelRequestLifetime, cibaFeature, cibaGrantHandler, grant, type CibaDependencies } from '../../grants/ciba.ts';
 import { NO_APPROVAL_POLICY, type ApprovalPolicy } from '../../policy/approval-tiers.ts';
-import { confidentialClient, dpopKey, tokenEndpoint, type Answer, type TokenEndpoint } from '../support/token-endpoint.ts';
+import { confidentialClient, dpopKey, tokenEndpoint, type Answer, type TokenEndpoint, withAgentRecords } from '../support/token-endpoint.ts';
 
 const FILES = 'https://files.example';
 
@@ -69,12 +69,12 @@ beforeAll(async () => {
     parameters: grant.parameters,
     allowedDuplicateParameters: grant.allowedDuplicateParameters,
     handler: (it) => cibaGrantHandler(it, deps),
-    clients: [
+    clients: withAgentRecords([
       cibaClient('agent_c'), cibaClient('app-c'),
       confidentialClient('ping-app', [grant.grantType], {
         backchannel_token_delivery_mode: 'ping', backchannel_client_notification_endpoint: 'https://ping-app.example/cb', id_token_signed_response_alg: 'RS256',
       }),
-    ],
+    ], [agent]),
     resources: [{ identifier: FILES, scopes: ['files:read', 'files:write'] }, { identifier: 'https://archive.example', scopes: ['archive:read'] }],
     configuration: {
       async findAccount(_ctx, sub) {
@@ -177,8 +177,8 @@ describe('CIBA backchannel request: recorded for approval', () => {
 });
 
 describe('CIBA backchannel request: refused before anything is recorded', () => {
-  it('refuses "owner" from a client that is not an agent with unknown_user_id', async () => {
-    await expectBackchannelRefusal(backchannel('app-c'), 400, 'unknown_user_id', 'login_hint "owner" names an agent\'s owner, and this client is not an agent');
+  it('refuses "owner" from a client without an owner with unknown_user_id', async () => {
+    await expectBackchannelRefusal(backchannel('app-c'), 400, 'unknown_user_id', 'login_hint "owner" names the client\'s owner, and this client has none (agents always have one)');
   });
 
   it('refuses a login_hint naming nobody (or too long to be anyone) with unknown_user_id', async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import type { Agent } from '../../adapters/agent-store.ts';
 import { clientCredentialsHandler, grant } from '../../grants/client-credentials.ts';
 import { NO_APPROVAL_POLICY, type ApprovalPolicy } from '../../policy/approval-tiers.ts';
-import { confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
+import { confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint, withAgentRecords } from '../support/token-endpoint.ts';
 
 const FILES = 'https://files.example';
 const MAIL = 'https://mail.example';
@@ -37,12 +37,12 @@ beforeAll(async () => {
     parameters: grant.parameters,
     allowedDuplicateParameters: grant.allowedDuplicateParameters,
     handler: () => clientCredentialsHandler(deps),
-    clients: [
+    clients: withAgentRecords([
       confidential('agent_a1'),
       confidential('worker-2'),
       confidential('service-1', { scope: 'openid email' }),
       confidential('dpop-only', { dpop_bound_access_tokens: true }),
-    ],
+    ], agents.values()),
     resources: [
       { identifier: FILES, scopes: ['files:read', 'files:write'], accessTokenTtl: 300 },
       { identifier: MAIL, scopes: ['mail:read'] },

@@ -9,7 +9,7 @@ import { grant, jwtBearerHandler, type JwtBearerDependencies } from '../../grant
 import type { IdentityAssertionGrant } from '../../tokens/id-jag-verifier.ts';
 import { PresentedTokenError } from '../../tokens/presented-token-error.ts';
 import { now } from '../support/presented-tokens.ts';
-import { confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
+import { confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint, withAgentRecords } from '../support/token-endpoint.ts';
 
 const API = 'https://api.example';
 const OTHER = 'https://other.example';
@@ -57,10 +57,10 @@ beforeAll(async () => {
     parameters: grant.parameters,
     allowedDuplicateParameters: grant.allowedDuplicateParameters,
     handler: () => jwtBearerHandler(deps),
-    clients: [
+    clients: withAgentRecords([
       confidentialClient('mcp-client', [grant.grantType]), confidentialClient('agent_j', [grant.grantType]),
       confidentialClient('dpop-client', [grant.grantType], { dpop_bound_access_tokens: true }),
-    ],
+    ], [agent]),
     resources: [{ identifier: API, scopes: ['read', 'write'], accessTokenTtl: 900 }, { identifier: OTHER, scopes: ['x'] }],
   });
 });

@@ -9,7 +9,7 @@ import type { Lineage } from '../../adapters/token-lineage.ts';
 import { grant, tokenExchangeHandler, type TokenExchangeDependencies } from '../../grants/token-exchange.ts';
 import { TOKEN_TYPE } from '../../tokens/token-types.ts';
 import { now, presentedTokens, userToken } from '../support/presented-tokens.ts';
-import { ISSUER, claimsOf, confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
+import { ISSUER, claimsOf, confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint, withAgentRecords } from '../support/token-endpoint.ts';
 
 const FILES = 'https://files.example';
 const MAIL = 'https://mail.example';
@@ -54,7 +54,7 @@ beforeAll(async () => {
     parameters: grant.parameters,
     allowedDuplicateParameters: grant.allowedDuplicateParameters,
     handler: () => tokenExchangeHandler(deps),
-    clients: [
+    clients: withAgentRecords([
       exchangeClient('agent_x'),
       exchangeClient('agent_files_only'),
       exchangeClient('agent_short'),
@@ -68,7 +68,7 @@ beforeAll(async () => {
       // The clients subject tokens were issued to; their policies say who may act on their tokens.
       exchangeClient('app'),
       exchangeClient('restricted-app', { delegation_policy: { allowed_actors: ['agent_trusted'] } }),
-    ],
+    ], agents.values()),
     resources: [
       { identifier: FILES, scopes: ['files:read', 'files:write'] },
       { identifier: MAIL, scopes: ['mail:read'] },

@@ -7,7 +7,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import Provider, { errors, type Adapter, type AdapterPayload, type ClientMetadata, type Configuration } from 'oidc-provider';
+import type { Agent } from '../../adapters/agent-store.ts';
+import { agentRecordMetadata } from '../../adapters/client-adapter.ts';
 import { lifetimes } from '../../config/defaults.ts';
+import { RECORD_MEMBERS } from '../../policy/client-record.ts';
 import type { GrantHandler } from '../../grants/grant.ts';
 import { apiScopes, defaultResourceFor } from '../../policy/scope-resolution.ts';
 
@@ -63,6 +66,18 @@ export function confidentialClient(clientId: string, grantTypes: string[], metad
     client_id: clientId, client_secret: `${clientId}-secret`, token_endpoint_auth_method: 'client_secret_post',
     grant_types: grantTypes, response_types: [], redirect_uris: [], ...metadata,
   };
+}
+
+/**
+ * The clients with each agent's rules in their metadata, as the agent store hands an agent to oidc-provider
+ * (adapters/client-adapter.ts): the grants read them from the client record, not from the registry.
+ */
+export function withAgentRecords(clients: ClientMetadata[], agents: Iterable<Agent>): ClientMetadata[] {
+  const byId = new Map([...agents].map((agent) => [agent.id, agent]));
+  return clients.map((client) => {
+    const agent = byId.get(client.client_id);
+    return agent ? { ...client, ...agentRecordMetadata(agent) } : client;
+  });
 }
 
 export const ISSUER = 'http://127.0.0.1';
@@ -121,8 +136,8 @@ export async function tokenEndpoint(options: EndpointOptions): Promise<TokenEndp
     adapter: recordingAdapter(writes),
     clients: options.clients,
     clientAuthMethods: ['client_secret_post', 'none'],
-    // The policies an operator stores with a client (server/provider.ts), read by the grants.
-    extraClientMetadata: { properties: ['delegation_policy', 'may_act', 'txn_token_policy'] },
+    // The client record's members (policy/client-record.ts), as server/provider.ts declares them.
+    extraClientMetadata: { properties: [...RECORD_MEMBERS, 'org_id'] },
     scopes: OIDC_SCOPES,
     jwks: { keys: [{ ...(await exportJWK((await generateKeyPair('RS256', { extractable: true })).privateKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' }] },
     // As server/provider.ts does: the claims our grants put on a token (`act`, `owner`, `may_act`…) are kept.
