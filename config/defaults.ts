@@ -108,3 +108,6 @@ export const maxProgressiveBlock = 900;
  *   oversized payloads (Security Considerations, "Availability & Denial of Service"), and each evaluation costs store reads.
  */
 export const authzenDefaults = { scope: 'authzen:evaluate', maxEvaluations: 100 } as const;
+
+/** The OpenID Connect scopes we serve (oidc-provider's static `scopes`); resource scopes come from the resource registry. */
+export const OIDC_SCOPES: readonly string[] = ['openid', 'offline_access', 'profile', 'email'];

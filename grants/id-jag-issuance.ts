@@ -83,7 +83,8 @@ export async function issueIdJag(ctx: TokenEndpointGrantContext, deps: IdJagIssu
   const resource = requestedResource ?? (audience.resources.length === 1 ? audience.resources[0] : undefined);
 
   // Narrowed to the audience's allowed scopes (RFC 8693: the issued scope may be smaller; the response says so).
-  const requested = typeof params.scope === 'string' ? params.scope.split(' ').filter(Boolean) : undefined;
+  // RFC 6749 §3.3: a scope is a set; each named once.
+  const requested = typeof params.scope === 'string' ? [...new Set(params.scope.split(' ').filter(Boolean))] : undefined;
   const scopes = requested
     ? requested.filter((scope) => !audience.scopes || audience.scopes.includes(scope))
     : audience.scopes ?? [];

@@ -14,7 +14,7 @@ import { subjectOf, type LinkedSubject } from '../issuance/id-jag-users.ts';
 import {
   acceptedByResource, allowedPatterns, checkTargetAllowed, issueAccessToken, lifetimeFor, rulesFor, type IssuanceDependencies,
 } from '../issuance/pipeline.ts';
-import { resolveRequestedResources, validateDpop } from '../issuance/oidc-grant-helpers.ts';
+import { checkDpopRequired, resolveRequestedResources, validateDpop } from '../issuance/oidc-grant-helpers.ts';
 import { scopeAllowed } from '../policy/scope-patterns.ts';
 import { responseScope } from '../policy/scope-resolution.ts';
 import type { Grant } from './grant.ts';
@@ -101,6 +101,8 @@ export function jwtBearerHandler(deps: JwtBearerDependencies) {
       throw error;
     }
 
+    // A client that must use DPoP is refused before the jti is claimed (the pipeline checks again, harmlessly).
+    checkDpopRequired(provider, ctx, dPoP);
     // Used once, across instances: claimed only now, so a request refused for another reason leaves it usable.
     if (!(await firstUse(provider, grant))) throw invalidGrant('this ID-JAG was already used (its jti was seen before)');
 

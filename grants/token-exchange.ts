@@ -135,7 +135,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     const scopes = acceptedByResource((narrowed as { scopes: string[] }).scopes, resourceServer);
 
     // The actor's authority ends with its token, as the subject's does.
-    const lifetime = lifetimeFor(rules, resourceServer, lifetimes.accessToken, remainingLifetime(subject), actorToken ? remainingLifetime(actorToken) : Infinity);
+    const lifetime = lifetimeFor(rules, resourceServer, lifetimes.accessToken, remainingLifetime(subject), actorToken ? remainingLifetime(actorToken, 'actor_token') : Infinity);
 
     const token = new provider.AccessToken({
       client,

@@ -3,6 +3,7 @@
 // the lifetime it leaves, and a delegation-policy refusal as the OAuth error it names.
 import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { PolicyRefusal } from '../policy/delegation-policy.ts';
+import { OIDC_SCOPES } from '../config/defaults.ts';
 import { scopeAllowed } from '../policy/scope-patterns.ts';
 import type { PresentedRole, PresentedToken, PresentedTokens } from '../tokens/presented-tokens.ts';
 import { PresentedTokenError } from '../tokens/presented-token-error.ts';
@@ -26,14 +27,19 @@ export async function acceptToken(ctx: TokenEndpointGrantContext, presented: Pre
 export function scopeCeiling(subject: PresentedToken, client: Client, patterns: string[] | undefined): string[] {
   const subjectScopes = subject.scopes ?? [];
   if (patterns) return subjectScopes.filter((scope) => scopeAllowed(scope, patterns));
+  // A client's `scope` metadata lists the OpenID Connect scopes it may ask for, as oidc-provider reads it; resource
+  // scopes cannot be registered there (server/registration-access.ts) and are governed by the resource.
   const allowed = client.scope?.split(' ');
-  return allowed ? subjectScopes.filter((scope) => allowed.includes(scope)) : subjectScopes;
+  return allowed ? subjectScopes.filter((scope) => !OIDC_SCOPES.includes(scope) || allowed.includes(scope)) : subjectScopes;
 }
 
-/** Seconds the subject token has left, which nothing issued from it may outlive; refused once it has expired. */
-export function remainingLifetime(subject: PresentedToken): number {
-  const remaining = subject.expiresAt - Math.floor(Date.now() / 1000);
-  if (remaining <= 0) throw new errors.InvalidRequest('subject_token has expired');
+/**
+ * Seconds a presented token has left, which nothing issued from it may outlive; refused, naming it, once it has
+ * expired (a trusted issuer's token is accepted within the clock tolerance, so it can reach here expired).
+ */
+export function remainingLifetime(token: PresentedToken, role: PresentedRole = 'subject_token'): number {
+  const remaining = token.expiresAt - Math.floor(Date.now() / 1000);
+  if (remaining <= 0) throw new errors.InvalidRequest(`${role} has expired`);
   return remaining;
 }
 

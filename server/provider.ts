@@ -12,7 +12,7 @@ import { agentSecretHashes } from '../adapters/client-adapter.ts';
 import { storedClientSecretHashes, type PostgresClientAdapter } from '../adapters/client-store.ts';
 import type { ResourceStore } from '../adapters/resource-store.ts';
 import { tokenOrganization, type OrganizationLookups } from '../issuance/token-organization.ts';
-import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, signingAlgorithms } from '../config/defaults.ts';
+import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, OIDC_SCOPES, signingAlgorithms } from '../config/defaults.ts';
 import { registerGrants, type GrantDependencies } from '../grants/index.ts';
 import { clientRecordOf, RECORD_MEMBERS, recordMetadata, type ClientRecord, type RecordMember } from '../policy/client-record.ts';
 import { scopeAllowed, scopesNotAllowed } from '../policy/scope-patterns.ts';
@@ -57,8 +57,7 @@ export interface ProviderDependencies extends GrantDependencies {
   sessionTtl?: number;
 }
 
-/** The OpenID Connect scopes we serve; resource scopes come from the resource registry. */
-export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+export { OIDC_SCOPES } from '../config/defaults.ts';
 
 /** Client metadata only the operator may set (registration with ADMIN_TOKEN as initial access token). */
 const OPERATOR_ONLY_METADATA = [...RECORD_MEMBERS, 'org_id', ...INTROSPECTION_RIGHTS_METADATA];

@@ -114,9 +114,8 @@ describe('ID-JAG issuance', () => {
     expect((await idJagClaims(asked.body.access_token)).scope).toBe('write');
   });
 
-  // RFC 6749 §3.3: scope is a set. The Txn-Token service drops repeated scopes (issuance/transaction-token-claims.ts);
-  // grants/id-jag-issuance.ts copies them into the ID-JAG's `scope`. Expected to fail until it does the same.
-  it.fails('carries each requested scope once', async () => {
+  // RFC 6749 §3.3: scope is a set; the ID-JAG names each scope once, as the Txn-Token service does.
+  it('carries each requested scope once', async () => {
     const { body } = await idJagRequest('app', { scope: 'read read' });
     expect((await idJagClaims(body.access_token)).scope).toBe('read');
   });

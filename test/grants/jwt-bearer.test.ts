@@ -196,11 +196,9 @@ describe('jwt-bearer: refusals (RFC 7523 §3.1: the assertion\'s are invalid_gra
     expect(endpoint.tokenWrites()).toEqual([]);
   });
 
-  // The handler claims the jti "only now, so a request refused for another reason leaves it usable", but the
-  // pipeline's refusals come after the claim: a client that must use DPoP and sent no proof is refused (as it
-  // should be), and its ID-JAG is spent. Expected to fail until the jti is claimed after every refusal the pipeline
-  // can raise before storing (checkDpopRequired, the DPoP proof's own replay check).
-  it.fails('leaves an ID-JAG usable after a refusal for a missing DPoP proof', async () => {
+  // A request refused for another reason leaves the ID-JAG usable: a client that must use DPoP and sent no proof
+  // is refused before the jti is claimed, and its retry with a proof succeeds.
+  it('leaves an ID-JAG usable after a refusal for a missing DPoP proof', async () => {
     const verified = idJag();
     expect((await redeem('dpop-client', verified)).body.error).toBe('invalid_grant');
     expect(claimed()).toEqual([]);
