@@ -29,6 +29,8 @@ export interface TokenParties {
   /** The resource identifier it is for. */
   aud?: unknown;
   gty?: string;
+  /** The actor of an exchanged token, when an actor_token named a principal of ours other than the client (`act.sub`). */
+  actor?: string;
 }
 
 /**
@@ -48,7 +50,11 @@ export async function organizationFacts(token: TokenParties, lookups: Organizati
     ? (await principalOrganization(token.accountId, lookups)) ?? clientOrg
     : clientOrg;
   const resource = typeof token.aud === 'string' ? await lookups.resources.get(token.aud) : undefined;
+  const actorOrg = token.actor && token.actor !== token.clientId ? await principalOrganization(token.actor, lookups) : undefined;
   return {
+    ...(token.actor && actorOrg !== undefined ? {
+      actor: { id: token.actor, org: actorOrg, allowed: actorOrg === subjectOrg || (await lookups.organizations.allowsActor(subjectOrg, actorOrg)) },
+    } : {}),
     clientOrg,
     subjectOrg,
     resource: resource && { identifier: resource.identifier, orgId: resource.orgId },

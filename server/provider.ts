@@ -173,14 +173,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // refused here when it would cross an organization's boundary (issuance/token-organization.ts).
     async extraTokenClaims(ctx, token) {
       await refuseUnboundTokenForDpopResource(token as unknown as { aud?: unknown; jkt?: string });
-      const orgId = await tokenOrganization(token as unknown as { clientId?: string; accountId?: string; aud?: unknown; gty?: string }, deps.organizations);
       const extra = (token as unknown as { extra?: Record<string, unknown> }).extra;
+      // An exchanged token's actor of ours (an actor_token's subject; not a trusted issuer's, which names `iss`).
+      const act = extra?.act as { sub?: unknown; iss?: unknown } | undefined;
+      const actor = typeof act?.sub === 'string' && act.iss === undefined ? act.sub : undefined;
+      const parties = token as unknown as { clientId?: string; accountId?: string; aud?: unknown; gty?: string };
+      const orgId = await tokenOrganization({ clientId: parties.clientId, accountId: parties.accountId, aud: parties.aud, gty: parties.gty, actor }, deps.organizations);
       const client = ctx?.oidc?.client;
       const mayAct = client ? clientRecordOf(client).mayAct : undefined;
       const claims = { ...(mayAct && !extra?.may_act ? { ...extra, may_act: mayAct } : extra), org_id: orgId };
-      const actor = await ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string }, deps.agents);
+      const cibaActor = await ciba.cibaActorClaims(token as unknown as { gty?: string; clientId?: string; accountId?: string }, deps.agents);
       const roles = await userRoles(token as unknown as { accountId?: string; extra?: Record<string, unknown> });
-      return actor || roles ? { ...claims, ...actor, ...roles } : claims;
+      return cibaActor || roles ? { ...claims, ...cibaActor, ...roles } : claims;
     },
     formats: {
       customizers: {

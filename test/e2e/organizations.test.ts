@@ -353,6 +353,31 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect(await refusal(exchange(betaBot, subject, { resource: ACME_RES }))).toEqual(expected);
     });
 
+    it("refuses an actor_token naming a principal of another organization (invalid_request) until the operator allows that organization", async () => {
+      // An actor token issued to Acme's bot whose subject is Beta's bot: Beta lets Acme act for it, and Acme's bot
+      // exchanges Beta's bot's own token.
+      expect((await call('PATCH', '/admin/organizations/beta', { allowed_actor_orgs: ['acme'] })).status).toBe(200);
+      const betaOwn = (await oidc.clientCredentialsGrant(betaBot.config, { scope: 'beta:read', resource: BETA_RES })).access_token;
+      const actorToken = (await exchange(acmeBot, betaOwn, { resource: BETA_RES })).access_token;
+      expect(await introspect(acmeBot, actorToken)).toMatchObject({ active: true, sub: betaBot.id, org_id: 'beta' });
+      const subject = await ownerToken(acmeBot, 'acme:read', 'an actor of another organization');
+      const withActor = { resource: ACME_RES, actor_token: actorToken, actor_token_type: ACCESS_TOKEN };
+
+      // Acme's bot and Ada are both Acme's, but the actor is Beta's, which Acme has not allowed.
+      const before = server.issuedCount();
+      expect(await refusal(exchange(acmeBot, subject, withActor))).toEqual({
+        status: 400,
+        error: 'invalid_request',
+        description: `actor_token belongs to another organization: "${betaBot.id}" is of organization "beta", which may not act for principals of organization "acme" (the operator has not allowed it)`,
+      });
+      expect(server.issuedCount()).toBe(before);
+
+      expect((await call('PATCH', '/admin/organizations/acme', { allowed_actor_orgs: ['beta'] })).status).toBe(200);
+      const delegated = await exchange(acmeBot, subject, withActor);
+      expect(await introspect(acmeBot, delegated.access_token)).toMatchObject({ active: true, sub: ada.id, org_id: 'acme', act: { sub: betaBot.id } });
+      for (const id of ['acme', 'beta']) expect((await call('PATCH', `/admin/organizations/${id}`, { allowed_actor_orgs: [] })).status).toBe(200);
+    });
+
     it("refuses a client signing in another organization's user with unauthorized_client (RFC 6749 §4.1.2.1), issuing nothing", async () => {
       // The app registered through RFC 7591 belongs to the default organization; Ada is Acme's.
       const app = await registerPublicApp(server, REDIRECT_URI);

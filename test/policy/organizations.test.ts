@@ -34,4 +34,17 @@ describe('organizationRefusal', () => {
     expect(organizationRefusal(facts({ ...allowed, resource: { identifier: 'https://a.test/', orgId: 'acme' } }))).toBeUndefined();
     expect(organizationRefusal(facts({ ...allowed, resource: { identifier: 'https://b.test/', orgId: 'beta' } }))).toMatchObject({ rule: 'organization_resource', error: 'invalid_target' });
   });
+
+  it('refuses an actor of another organization in token exchange unless allowed, after the client rule and before the resource rule', () => {
+    const actor = { id: 'agent_b', org: 'beta', allowed: false };
+    expect(organizationRefusal(facts({ exchange: true, actor }))).toEqual({
+      rule: 'organization_actor',
+      error: 'invalid_request',
+      description: 'actor_token belongs to another organization: "agent_b" is of organization "beta", which may not act for principals of organization "acme" (the operator has not allowed it)',
+    });
+    expect(organizationRefusal(facts({ exchange: true, actor: { ...actor, allowed: true } }))).toBeUndefined();
+    expect(organizationRefusal(facts({ exchange: true, actor: { ...actor, org: 'acme' } }))).toBeUndefined();
+    expect(organizationRefusal(facts({ exchange: true, clientOrg: 'gamma', crossOrgActorAllowed: false, actor }))).toMatchObject({ description: expect.stringContaining('subject_token belongs') });
+    expect(organizationRefusal(facts({ exchange: true, actor, resource: { identifier: 'https://b.test/', orgId: 'beta' } }))).toMatchObject({ description: expect.stringContaining('actor_token belongs') });
+  });
 });
