@@ -7,6 +7,7 @@
 // oidc-provider `Client` instance: oidc-provider builds a Client once per distinct metadata (lib/models/client.js
 // caches instances by the metadata's hash), so a changed agent or client is a new instance and a new record.
 import { z } from 'zod';
+import { DEFAULT_ORG } from '../adapters/organization-store.ts';
 import { clientDelegationPolicy, mayActStatement, type ClientDelegationPolicy } from './delegation-policy.ts';
 import { isConcreteScope, isScopePattern } from './scope-patterns.ts';
 import { transactionTokenPolicy, type TransactionTokenPolicy } from './transaction-token-policy.ts';
@@ -44,6 +45,8 @@ export interface ClientRecord {
   id: string;
   /** `agent`: an agent of the agent registry; `registered`: any other client. */
   kind: 'agent' | 'registered';
+  /** The organization it belongs to (`org_id`; registration without one puts a client in the default one). */
+  orgId: string;
   ownerId: string | undefined;
   /** undefined: the client's scopes follow oidc-provider's rules (its `scope` metadata and the resources' scopes). */
   scopePatterns: string[] | undefined;
@@ -58,6 +61,7 @@ export interface ClientRecord {
 const clientMetadata = z.object({
   client_id: z.string(),
   client_kind: recordMetadata.client_kind.optional(),
+  org_id: z.string().optional(),
   owner: recordMetadata.owner.optional(),
   scope_patterns: recordMetadata.scope_patterns.optional(),
   default_scopes: recordMetadata.default_scopes.optional(),
@@ -74,6 +78,7 @@ export function parseClientRecord(metadata: Record<string, unknown>): ClientReco
   return {
     id: parsed.client_id,
     kind: parsed.client_kind === 'agent' ? 'agent' : 'registered',
+    orgId: parsed.org_id ?? DEFAULT_ORG,
     ownerId: parsed.owner,
     scopePatterns: parsed.scope_patterns,
     defaultScopes: parsed.default_scopes ?? [],

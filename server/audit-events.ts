@@ -12,6 +12,7 @@ import type { JsonObject } from '../adapters/database.ts';
 import type { IssuedTransactionToken } from '../grants/token-exchange.ts';
 import type { RedeemedIdentityAssertion } from '../grants/jwt-bearer.ts';
 import type { IssuedIdJag } from '../grants/id-jag-issuance.ts';
+import { clientRecordOf } from '../policy/client-record.ts';
 
 type OidcError = Error & { error?: string; error_description?: string };
 
@@ -59,6 +60,8 @@ export function auditProviderEvents(provider: Provider, audit: AuditTrail): void
       ...requestFacts(ctx),
       event: 'token.refused',
       outcome: 'failure',
+      // The organization of the client refused, once it is known (not for a client that failed to authenticate).
+      ...(ctx.oidc?.client ? { orgId: clientRecordOf(ctx.oidc.client).orgId } : {}),
       reason: `${error.error ?? 'error'}: ${error.error_description ?? error.message}`,
       details: {
         grant_type: ctx.oidc?.params?.grant_type as string | undefined,

@@ -311,6 +311,10 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect(server.issuedCount()).toBe(before);
       const refused = async () => ((await call('GET', `/admin/audit?client_id=${encodeURIComponent(betaBot.id)}&event=token.refused`)).body.items as { reason: string }[])[0]?.reason;
       await expect.poll(refused, { timeout: 10_000 }).toBe(`invalid_target: resource "${ACME_RES}" belongs to organization "acme", and the token would be for organization "beta"`);
+      // The refused request is on the refused client's organization's trail.
+      const betaRefusals = (await call('GET', `/admin/audit?org_id=beta&event=token.refused&limit=500`)).body.items as { client_id: string; org_id: string }[];
+      expect(betaRefusals.map((item) => item.client_id)).toContain(betaBot.id);
+      expect(new Set(betaRefusals.map((item) => item.org_id))).toEqual(new Set(['beta']));
     });
 
     it("refuses exchanging another organization's token with invalid_request (RFC 8693 §2.2.2) until the operator allows the pair", async () => {

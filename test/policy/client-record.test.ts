@@ -5,18 +5,18 @@ import { clientRecordOf, parseClientRecord } from '../../policy/client-record.ts
 describe('parseClientRecord', () => {
   it('reads an agent\'s rules from the metadata the agent store writes', () => {
     expect(parseClientRecord({
-      client_id: 'agent_1', client_kind: 'agent', owner: 'u1', scope_patterns: ['files:*'], default_scopes: ['files:read'],
+      client_id: 'agent_1', client_kind: 'agent', org_id: 'acme', owner: 'u1', scope_patterns: ['files:*'], default_scopes: ['files:read'],
       allowed_resources: ['https://files.example/'], access_token_ttl: 300, delegation_policy: { max_depth: 2 }, may_act: { sub: 'agent_2' },
       grant_types: ['client_credentials'],
     })).toEqual({
-      id: 'agent_1', kind: 'agent', ownerId: 'u1', scopePatterns: ['files:*'], defaultScopes: ['files:read'], resources: ['https://files.example/'],
+      id: 'agent_1', kind: 'agent', orgId: 'acme', ownerId: 'u1', scopePatterns: ['files:*'], defaultScopes: ['files:read'], resources: ['https://files.example/'],
       accessTokenTtl: 300, delegationPolicy: { max_depth: 2 }, mayAct: { sub: 'agent_2' }, txnTokenPolicy: undefined,
     });
   });
 
   it('gives an anonymous registration or a metadata-document client the same record with nothing set', () => {
     const empty = {
-      kind: 'registered', ownerId: undefined, scopePatterns: undefined, defaultScopes: [], resources: undefined, accessTokenTtl: undefined,
+      kind: 'registered', orgId: 'default', ownerId: undefined, scopePatterns: undefined, defaultScopes: [], resources: undefined, accessTokenTtl: undefined,
       delegationPolicy: undefined, mayAct: undefined, txnTokenPolicy: undefined,
     };
     expect(parseClientRecord({ client_id: 'dcr-1', token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1/cb'] })).toEqual({ id: 'dcr-1', ...empty });
