@@ -160,9 +160,11 @@ export class PostgresClientAdapter implements Adapter {
   }
 
   /** Clients ordered by id, optionally only those in one status. */
-  async list({ status, limit, cursor }: PageRequest & { status?: AgentStatus }): Promise<Page<StoredClient>> {
+  /** A page of registered clients, of one organization when `orgId` is given. */
+  async list({ status, orgId, limit, cursor }: PageRequest & { status?: AgentStatus; orgId?: string }): Promise<Page<StoredClient>> {
     let query = this.#db.selectFrom('clients').select('client_id').orderBy('client_id').limit(limit + 1);
     if (status !== undefined) query = query.where('status', '=', status);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (cursor !== undefined) query = query.where('client_id', '>', decodeTextCursor(cursor));
     const page = toPage(await query.execute(), limit, (row) => row.client_id, (id) => id);
     const items = await Promise.all(page.items.map((id) => this.#load(id)));

@@ -160,6 +160,7 @@ export interface RolesTable {
   description: string | null;
   scopes: Json<string[]>;
   inherits: Json<string[]>;
+  org_id: OrgId;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

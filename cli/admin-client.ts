@@ -148,6 +148,7 @@ export interface Role {
   description: string | null;
   scopes: string[];
   inherits: string[];
+  org_id: string;
   /** The role and every role it inherits, and their patterns. */
   effective_roles: string[];
   effective_scopes: string[];
@@ -306,7 +307,7 @@ export class AdminClient {
     await this.#call('DELETE', `/admin/id-jag-audiences/${encodeURIComponent(issuer)}`);
   }
 
-  createRole(role: { name: string; scopes: string[]; inherits: string[]; description?: string }): Promise<Role> {
+  createRole(role: { name: string; scopes: string[]; inherits: string[]; description?: string; org_id?: string }): Promise<Role> {
     return this.#call('POST', '/admin/roles', role) as Promise<Role>;
   }
 

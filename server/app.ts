@@ -90,8 +90,8 @@ export interface AppDependencies {
   organizationLookups: OrganizationLookups;
   /** Roles and their holders (/admin/roles). */
   roles: RoleStore;
-  /** Whether a user or an operator-registered client exists (only they hold roles). */
-  principalExists: (principal: Principal) => Promise<boolean>;
+  /** The organization of a user or an operator-registered client, undefined for none (only they hold roles). */
+  principalOrganization: (principal: Principal) => Promise<string | undefined>;
   /** The JWS algorithms we hold signing keys for: what a resource's signing_alg may name. */
   signingAlgs: readonly SigningAlg[];
   /** Our own access tokens, as the permission check verifies its callers' (and those in `context`). */
@@ -163,7 +163,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
   const adminOrganizations = adminOrganizationRoutes({ organizations: deps.organizations, audit: deps.audit });
-  const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalExists: deps.principalExists });
+  const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalOrganization: deps.principalOrganization, organizations: deps.organizations });
   const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientExists: deps.clientExists, logger: deps.logger });
   const admin = compose<Context>([
     // ADMIN_TOKEN, or an organization's credential confined to that organization's users, agents and resources.

@@ -236,9 +236,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       organizations,
       organizationLookups,
       roles,
-      principalExists: async (principal) => principal.type === 'user'
-        ? (await users.findById(principal.id)) !== undefined
-        : (await clientAdapter.find(principal.id)) !== undefined,
+      // Where the id is found decides what it is: the agent registry, then the registered clients.
+      principalOrganization: async (principal) => principal.type === 'user'
+        ? (await users.findById(principal.id))?.orgId
+        : (await agents.get(principal.id))?.orgId ?? (await clients.record(principal.id))?.orgId,
       signingAlgs: heldSigningAlgs(signingKeys),
       presented,
       accessFacts: new AccessFacts({

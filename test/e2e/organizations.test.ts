@@ -206,6 +206,88 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect((await as('DELETE', `/admin/resources/${encodeURIComponent('https://two.acme.orgs.example.test/')}`)).status).toBe(204);
     });
 
+    it("manages its own organization's roles: creates, grants to its members only, lists only its own", async () => {
+      await created('/admin/roles', { name: 'beta-reader', scopes: ['beta:read'], org_id: 'beta' });
+      const role = await as('POST', '/admin/roles', { name: 'acme-reader', scopes: ['acme:read'] });
+      expect(role).toMatchObject({ status: 201, body: { name: 'acme-reader', org_id: 'acme', effective_scopes: ['acme:read'] } });
+      expect(await as('POST', '/admin/roles', { name: 'acme-editor', scopes: ['acme:write'], inherits: ['acme-reader'] })).toMatchObject({ status: 201, body: { effective_roles: ['acme-editor', 'acme-reader'] } });
+      // Within its organization only: another's role to inherit, another's user or client to hold it.
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      expect(await as('POST', '/admin/roles', { name: 'acme-x', inherits: ['beta-reader'] })).toEqual(invalid('inherits', 'inherits "beta-reader", of another organization than the role\'s ("acme")'));
+      expect(await as('POST', '/admin/roles/acme-reader/holders', { user_id: bo.id })).toEqual(invalid('user_id', 'belongs to organization "beta", not the role\'s "acme"'));
+      expect(await as('POST', '/admin/roles/acme-reader/holders', { client_id: betaBot.id })).toEqual(invalid('client_id', 'belongs to organization "beta", not the role\'s "acme"'));
+      expect(await as('POST', '/admin/roles/acme-reader/holders', { user_id: 'no-such-user' })).toEqual(invalid('user_id', 'no such user'));
+      // Nor does the platform operator carry a role across: the rule is the role's, not the credential's.
+      expect(await call('POST', '/admin/roles/beta-reader/holders', { user_id: ada.id })).toEqual(invalid('user_id', 'belongs to organization "acme", not the role\'s "beta"'));
+      expect((await call('POST', '/admin/roles', { name: 'ghostly', org_id: 'ghost' })).body).toMatchObject({ field: 'org_id', error_description: 'org_id: "ghost" is not an organization' });
+
+      expect((await as('POST', '/admin/roles/acme-reader/holders', { client_id: acmeBot.id })).status).toBe(201);
+      expect((await as('POST', '/admin/roles/acme-editor/holders', { user_id: ada.id })).status).toBe(201);
+      expect((await as('GET', '/admin/roles')).body.items.map((item: { name: string }) => item.name)).toEqual(['acme-editor', 'acme-reader']);
+      expect((await as('GET', `/admin/roles?client_id=${encodeURIComponent(acmeBot.id)}`)).body).toMatchObject({ effective_roles: ['acme-reader'] });
+      expect((await as('GET', '/admin/roles/acme-reader/holders')).body.items).toEqual([{ client_id: acmeBot.id, since: expect.any(String) }]);
+      // The global operator sees every organization's.
+      expect((await call('GET', '/admin/roles')).body.items.map((item: { name: string; org_id: string }) => `${item.name} ${item.org_id}`))
+        .toEqual(['acme-editor acme', 'acme-reader acme', 'beta-reader beta']);
+
+      // The agent's token names the role; audited as Acme's, by Acme's operator.
+      const token = await oidc.clientCredentialsGrant(acmeBot.config, { scope: 'acme:read', resource: ACME_RES });
+      expect(await introspect(acmeBot, token.access_token)).toMatchObject({ active: true, roles: ['acme-reader'], org_id: 'acme' });
+      const granted = async () => ((await call('GET', `/admin/audit?org_id=acme&event=role.granted`)).body.items as { actor: unknown; org_id: string; details: unknown }[]);
+      await expect.poll(async () => (await granted()).length, { timeout: 10_000 }).toBe(2);
+      expect((await granted())[0]).toMatchObject({ org_id: 'acme', actor: { admin: true, org_id: 'acme', credential: expect.stringMatching(/^ocr_/) } });
+
+      // Another organization's role is 403 on every route, and nothing changes.
+      const elsewhereRole = elsewhere('role');
+      for (const [method, path, body] of [
+        ['GET', '/admin/roles/beta-reader'], ['PUT', '/admin/roles/beta-reader', { scopes: ['acme:read'] }], ['DELETE', '/admin/roles/beta-reader'],
+        ['GET', '/admin/roles/beta-reader/holders'], ['POST', '/admin/roles/beta-reader/holders', { user_id: ada.id }],
+        ['DELETE', `/admin/roles/beta-reader/holders/users/${bo.id}`],
+      ] as [string, string, unknown?][]) {
+        expect(await as(method, path, body), `${method} ${path}`).toEqual(elsewhereRole);
+      }
+      expect(await as('GET', `/admin/roles?user_id=${bo.id}`)).toEqual(elsewhere('user'));
+      expect(await as('POST', '/admin/roles', { name: 'beta-y', org_id: 'beta' })).toEqual(denied('this credential is for organization "acme" only'));
+      expect((await call('GET', '/admin/roles/beta-reader')).body).toMatchObject({ scopes: ['beta:read'] });
+      expect((await as('GET', '/admin/roles/no-such-role')).status).toBe(404);
+
+      // An organization with roles is not deleted under them.
+      expect((await call('DELETE', '/admin/organizations/beta')).body.error_description).toContain('roles');
+      expect((await as('DELETE', `/admin/roles/acme-editor/holders/users/${ada.id}`)).status).toBe(204);
+      expect((await as('DELETE', '/admin/roles/acme-editor')).status).toBe(204);
+      expect((await as('DELETE', `/admin/roles/acme-reader/holders/clients/${acmeBot.id}`)).status).toBe(204);
+      expect(await introspect(acmeBot, token.access_token)).toMatchObject({ active: true });
+      expect((await as('DELETE', '/admin/roles/acme-reader')).status).toBe(204);
+      expect((await call('DELETE', '/admin/roles/beta-reader')).status).toBe(204);
+    });
+
+    it("manages its own organization's registered clients, and is refused (403) another's", async () => {
+      const register = async (orgId: string) => (await oidc.dynamicClientRegistration(issuer, {
+        grant_types: ['client_credentials'], response_types: [], redirect_uris: [], org_id: orgId,
+      }, undefined, { ...insecure, initialAccessToken: server.adminToken })).clientMetadata().client_id;
+      const mine = await register('acme');
+      const theirs = await register('beta');
+      const listed = (await as('GET', '/admin/clients?limit=200')).body.items as { client_id: string; org_id: string }[];
+      expect(listed.map((item) => item.client_id)).toContain(mine);
+      expect(new Set(listed.map((item) => item.org_id))).toEqual(new Set(['acme']));
+      expect((await call('GET', '/admin/clients?limit=200')).body.items.map((item: { client_id: string }) => item.client_id)).toEqual(expect.arrayContaining([mine, theirs]));
+
+      expect(await as('GET', `/admin/clients/${mine}`)).toMatchObject({ status: 200, body: { org_id: 'acme' } });
+      expect(await as('POST', `/admin/clients/${mine}/suspend`)).toMatchObject({ status: 200, body: { status: 'suspended' } });
+      const suspended = async () => ((await call('GET', `/admin/audit?client_id=${encodeURIComponent(mine)}&event=client.suspended`)).body.items as { actor: unknown; org_id: string }[])[0];
+      await expect.poll(suspended, { timeout: 10_000 }).toMatchObject({ org_id: 'acme', actor: { admin: true, org_id: 'acme' } });
+      for (const [method, path, body] of [
+        ['GET', `/admin/clients/${theirs}`], ['POST', `/admin/clients/${theirs}/suspend`], ['POST', `/admin/clients/${theirs}/rotate-credentials`, {}],
+        ['DELETE', `/admin/clients/${theirs}`], ['GET', `/admin/clients/${betaBot.id}`], ['POST', `/admin/clients/${betaBot.id}/revoke`],
+      ] as [string, string, unknown?][]) {
+        expect(await as(method, path, body), `${method} ${path}`).toEqual(elsewhere('client'));
+      }
+      expect((await call('GET', `/admin/clients/${theirs}`)).body.status).toBe('active');
+      expect((await call('GET', `/admin/clients/${betaBot.id}`)).body.status).toBe('active');
+      expect((await as('DELETE', `/admin/clients/${mine}`)).status).toBe(204);
+      expect((await call('DELETE', `/admin/clients/${theirs}`)).status).toBe(204);
+    });
+
     it('is refused (403) for every member of another organization, and changes nothing', async () => {
       const betaResource = `/admin/resources/${encodeURIComponent(BETA_RES)}`;
       const refusals: [string, string, unknown, ReturnType<typeof denied>][] = [
@@ -233,11 +315,11 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect((await as('GET', '/admin/users/no-such-user')).status).toBe(404);
     });
 
-    it("is refused (403) every admin route but its organization's users, agents and resources", async () => {
-      const only = denied("an organization's admin credential manages only its users, agents and resources and reads its audit trail (/admin/users, /admin/agents, /admin/resources, /admin/audit)");
+    it("is refused (403) every admin route but its organization's users, agents, clients, roles and resources", async () => {
+      const only = denied("an organization's admin credential manages only its users, agents, clients, roles and resources and reads its audit trail (/admin/users, /admin/agents, /admin/clients, /admin/roles, /admin/resources, /admin/audit)");
       for (const [method, path] of [
         ['GET', '/admin/organizations'], ['PATCH', '/admin/organizations/acme'], ['POST', '/admin/organizations/acme/credentials'],
-        ['GET', '/admin/roles'], ['GET', '/admin/clients'], ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
+        ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
         ['GET', '/admin/id-jag-audiences'], ['GET', '/admin/usersx'],
       ]) {
         expect(await as(method, path, method === 'GET' ? undefined : { allowed_actor_orgs: ['beta'] }), `${method} ${path}`).toEqual(only);
