@@ -86,6 +86,11 @@ export interface AgentPatch {
   accessTokenTtl?: number | null;
   delegationPolicy?: JsonObject | null;
   mayAct?: JsonObject | null;
+  /**
+   * Another organization: the agent moves, and every token it holds so far ends (the kill switch's cut-off),
+   * as they carry the organization it left.
+   */
+  orgId?: string;
 }
 
 export interface AgentQuery extends PageRequest {
@@ -208,6 +213,8 @@ export class AgentStore {
 
   async update(id: string, patch: AgentPatch): Promise<Agent | undefined> {
     if (!isStorableText(id)) return undefined;
+    // Rounded up to a whole second as setStatus's is, since token `iat` has one-second resolution.
+    const cutOff = patch.orgId !== undefined ? new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) : undefined;
     const result = await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('agents')
       .set({
@@ -220,15 +227,20 @@ export class AgentStore {
         ...(patch.accessTokenTtl !== undefined ? { access_token_ttl: patch.accessTokenTtl } : {}),
         ...(patch.delegationPolicy !== undefined ? { delegation_policy: jsonOrNull(patch.delegationPolicy) } : {}),
         ...(patch.mayAct !== undefined ? { may_act: jsonOrNull(patch.mayAct) } : {}),
+        ...(cutOff ? { org_id: patch.orgId, tokens_invalid_before: cutOff } : {}),
         updated_at: sql<Date>`now()`,
       })
       .where('id', '=', id)
       .executeTakeFirst())
-      .catch((error: { code?: string }) => {
-        if (error.code === '23503') throw new UnknownOwnerError(patch.ownerId!);
+      .catch((error: unknown) => {
+        if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(patch.orgId!);
+        if ((error as { code?: string }).code === '23503') throw new UnknownOwnerError(patch.ownerId!);
         throw error;
       });
-    return result.numUpdatedRows > 0n ? this.#load(id) : undefined;
+    if (result.numUpdatedRows === 0n) return undefined;
+    // Answered once the cut-off second has passed, so a token issued after the move is not ended with the old ones.
+    if (cutOff && cutOff.getTime() > Date.now()) await sleep(cutOff.getTime() - Date.now());
+    return this.#load(id);
   }
 
   /**

@@ -77,7 +77,7 @@ export class TokenLiveness {
     if (!agent) return this.#withoutRegisteredClient(holder, token);
     if (agent.status !== 'active') return `agent ${holder} is ${agent.status}`;
     const cutOff = agent.tokensInvalidBefore?.getTime();
-    if (cutOff !== undefined && (token.iat ?? 0) * 1000 < cutOff) return `agent ${holder} was suspended after this token was issued`;
+    if (cutOff !== undefined && (token.iat ?? 0) * 1000 < cutOff) return `agent ${holder} was suspended or moved to another organization after this token was issued`;
     if (this.#roles && token.kind === 'ClientCredentials' && token.scope) {
       const { patterns } = await this.#roles.grantsOf({ type: 'client', id: holder });
       const [lost] = scopesNotAllowed(token.scope.split(' '), [...agent.scopes, ...patterns]);

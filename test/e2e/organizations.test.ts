@@ -522,6 +522,43 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect(await oidc.tokenIntrospection(rsConfig, token)).toMatchObject({ active: true, sub: ada.id, aud: ACME_RES, org_id: 'acme' });
     });
 
+    it("moves an agent to another organization with its owner and resources; its earlier tokens end, its new ones are the new organization's", async () => {
+      const mover = await agent('mover', ada.id, ['acme:read', 'beta:read'], 'acme');
+      const before = (await oidc.clientCredentialsGrant(mover.config, { scope: 'acme:read', resource: ACME_RES })).access_token;
+      expect(await introspect(mover, before)).toMatchObject({ active: true, org_id: 'acme' });
+      expect((await call('PATCH', `/admin/agents/${mover.id}`, { resources: [ACME_RES] })).status).toBe(200);
+
+      // What stays in the old organization is refused, naming it; nothing moves.
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      const path = `/admin/agents/${mover.id}`;
+      expect(await call('PATCH', path, { org_id: 'beta' })).toEqual(invalid('owner', 'belongs to organization "acme", not the agent\'s "beta"'));
+      expect(await call('PATCH', path, { org_id: 'beta', owner: bo.id })).toEqual(invalid('resources.0', `"${ACME_RES}" belongs to another organization than the agent's ("beta")`));
+      expect(await call('PATCH', path, { org_id: 'ghost', owner: bo.id })).toEqual(invalid('org_id', '"ghost" is not an organization'));
+      await created('/admin/roles', { name: 'acme-movers', scopes: ['acme:read'], org_id: 'acme' });
+      await created('/admin/roles/acme-movers/holders', { client_id: mover.id });
+      expect(await call('PATCH', path, { org_id: 'beta', owner: bo.id, resources: [BETA_RES] }))
+        .toEqual(invalid('org_id', 'the agent holds roles of organization "acme" ("acme-movers"); revoke them first'));
+      expect((await call('DELETE', `/admin/roles/acme-movers/holders/clients/${mover.id}`)).status).toBe(204);
+      expect((await call('DELETE', '/admin/roles/acme-movers')).status).toBe(204);
+      // An organization's operator moves nothing out of its organization.
+      const acmeToken = (await call('POST', '/admin/organizations/acme/credentials')).body.token as string;
+      const asAcme = await adminRequest({ url: server.url, issuer: server.issuer, adminToken: acmeToken }, 'PATCH', path, { org_id: 'beta', owner: bo.id, resources: [BETA_RES] });
+      expect([asAcme.status, await asAcme.json()]).toEqual([403, { error: 'access_denied', error_description: 'this credential is for organization "acme" only' }]);
+      expect(await introspect(mover, before)).toMatchObject({ active: true });
+
+      const moved = await call('PATCH', path, { org_id: 'beta', owner: bo.id, resources: [BETA_RES] });
+      expect(moved).toMatchObject({ status: 200, body: { org_id: 'beta', owner: bo.id, resources: [BETA_RES] } });
+      // The token it got as Acme's is over; a new one is Beta's, for Beta's resource only.
+      expect(await introspect(mover, before)).toEqual({ active: false });
+      const after = (await oidc.clientCredentialsGrant(mover.config, { scope: 'beta:read', resource: BETA_RES })).access_token;
+      expect(decodeJwt(after)).toMatchObject({ sub: mover.id, org_id: 'beta' });
+      expect(await introspect(mover, after)).toMatchObject({ active: true, org_id: 'beta' });
+      expect(await refusal(oidc.clientCredentialsGrant(mover.config, { scope: 'acme:read', resource: ACME_RES }))).toMatchObject({ error: 'invalid_target' });
+      const audited = async () => ((await call('GET', `/admin/audit?client_id=${encodeURIComponent(mover.id)}&event=agent.updated`)).body.items as { org_id: string; details: { moved_from?: string } }[])[0];
+      await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ org_id: 'beta', details: { moved_from: 'acme' } });
+      expect((await call('DELETE', path)).status).toBe(204);
+    });
+
     it("refuses a backchannel request for another organization's user before anyone is asked, with unauthorized_client (CIBA §13)", async () => {
       const pending = async () => (await call('GET', `/admin/approvals?client_id=${encodeURIComponent(betaBot.id)}`)).body.items.length as number;
       const before = await pending();
