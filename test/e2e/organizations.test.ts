@@ -559,6 +559,52 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect((await call('DELETE', path)).status).toBe(204);
     });
 
+    it("moves a user to another organization once it owns no agents and holds no roles there; the user's earlier tokens end", async () => {
+      const mia = await created('/admin/users', { username: 'mia', password: PASSWORD, org_id: 'acme' });
+      const registered = await oidc.dynamicClientRegistration(issuer, {
+        redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'], org_id: 'acme',
+      }, oidc.None(), { ...insecure, initialAccessToken: server.adminToken });
+      const app = await oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), oidc.None(), insecure);
+      const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, undefined, {
+        ...insecure, initialAccessToken: server.adminToken,
+      });
+      const rsConfig = await oidc.discovery(issuer, rs.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(rs.clientMetadata().client_secret as string), insecure);
+      const token = await userAccessToken(app, REDIRECT_URI, { username: 'mia', password: PASSWORD }, ACME_RES, 'acme:read');
+      expect(await oidc.tokenIntrospection(rsConfig, token)).toMatchObject({ active: true, sub: mia.id, org_id: 'acme' });
+
+      const path = `/admin/users/${mia.id}`;
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      const bot = await agent('mias-bot', mia.id, ['acme:read'], 'acme');
+      expect(await call('PATCH', path, { org_id: 'beta' })).toEqual(invalid('org_id', `the user owns agents of organization "acme" ("${bot.id}"); give them another owner or move them first`));
+      expect((await call('DELETE', `/admin/agents/${bot.id}`)).status).toBe(204);
+      await created('/admin/roles', { name: 'acme-readers', scopes: ['acme:read'], org_id: 'acme' });
+      await created('/admin/roles/acme-readers/holders', { user_id: mia.id });
+      expect(await call('PATCH', path, { org_id: 'beta' })).toEqual(invalid('org_id', 'the user holds roles of organization "acme" ("acme-readers"); revoke them first'));
+      expect((await call('DELETE', '/admin/roles/acme-readers')).status).toBe(204);
+      expect(await call('PATCH', path, { org_id: 'ghost' })).toEqual(invalid('org_id', '"ghost" is not an organization'));
+      expect((await call('PATCH', path, {})).body).toMatchObject({ error: 'invalid_request', field: 'org_id' });
+      const acmeToken = (await call('POST', '/admin/organizations/acme/credentials')).body.token as string;
+      const asAcme = await adminRequest({ url: server.url, issuer: server.issuer, adminToken: acmeToken }, 'PATCH', path, { org_id: 'beta' });
+      expect([asAcme.status, await asAcme.json()]).toEqual([403, { error: 'access_denied', error_description: 'this credential is for organization "acme" only' }]);
+      expect(await oidc.tokenIntrospection(rsConfig, token)).toMatchObject({ active: true });
+
+      expect(await call('PATCH', path, { org_id: 'beta' })).toMatchObject({ status: 200, body: { id: mia.id, org_id: 'beta' } });
+      // Her Acme token is over, on introspection and as a subject token alike.
+      expect(await oidc.tokenIntrospection(rsConfig, token)).toEqual({ active: false });
+      expect(await refusal(exchange(acmeBot, token, { resource: ACME_RES }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('moved to another organization') });
+      // Acme's app no longer signs her in; the move is audited as Beta's.
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(app, {
+        redirect_uri: REDIRECT_URI, scope: 'openid acme:read', resource: ACME_RES, state: 'st-m',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      });
+      expect((await signInAndConsent(url, REDIRECT_URI, { username: 'mia', password: PASSWORD })).searchParams.get('error')).toBe('unauthorized_client');
+      const audited = async () => ((await call('GET', `/admin/audit?org_id=beta&event=user.moved`)).body.items as { subject: string; details: unknown }[])[0];
+      await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ subject: mia.id, details: { moved_from: 'acme' } });
+      expect(await call('PATCH', path, { org_id: 'beta' })).toMatchObject({ status: 200, body: { org_id: 'beta' } });
+      expect((await call('DELETE', path)).status).toBe(204);
+    });
+
     it("refuses a backchannel request for another organization's user before anyone is asked, with unauthorized_client (CIBA §13)", async () => {
       const pending = async () => (await call('GET', `/admin/approvals?client_id=${encodeURIComponent(betaBot.id)}`)).body.items.length as number;
       const before = await pending();
