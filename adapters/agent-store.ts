@@ -4,7 +4,6 @@
 import { DomainError } from './domain-error.ts';
 import { isStorableText } from './storage-rules.ts';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type {
@@ -12,6 +11,7 @@ import type {
 } from './database.ts';
 import { hashClientSecret } from './client-store.ts';
 import { DEFAULT_ORG, namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
+import { tokenCutOff, waitPast } from './token-cut-off.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 export type { AgentAuthMethod, AgentStatus };
@@ -213,8 +213,7 @@ export class AgentStore {
 
   async update(id: string, patch: AgentPatch): Promise<Agent | undefined> {
     if (!isStorableText(id)) return undefined;
-    // Rounded up to a whole second as setStatus's is, since token `iat` has one-second resolution.
-    const cutOff = patch.orgId !== undefined ? new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) : undefined;
+    const cutOff = patch.orgId !== undefined ? tokenCutOff() : undefined;
     const result = await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('agents')
       .set({
@@ -238,8 +237,7 @@ export class AgentStore {
         throw error;
       });
     if (result.numUpdatedRows === 0n) return undefined;
-    // Answered once the cut-off second has passed, so a token issued after the move is not ended with the old ones.
-    if (cutOff && cutOff.getTime() > Date.now()) await sleep(cutOff.getTime() - Date.now());
+    await waitPast(cutOff);
     return this.#load(id);
   }
 
@@ -251,14 +249,8 @@ export class AgentStore {
     const current = await this.#load(id);
     if (!current) return undefined;
     if (current.status === 'revoked' && status !== 'revoked') throw new AgentRevokedError(id);
-    if (status === 'active' && current.tokensInvalidBefore) {
-      // Token `iat` has one-second resolution and the cut-off is rounded up to a whole second, so a token issued
-      // in the same second as the suspension is dead. Reactivating only after that second has passed keeps every
-      // token issued after reactivation alive.
-      const wait = current.tokensInvalidBefore.getTime() - Date.now();
-      if (wait > 0) await sleep(wait);
-    }
-    const cutOff = status === 'active' ? {} : { tokens_invalid_before: new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) };
+    if (status === 'active') await waitPast(current.tokensInvalidBefore);
+    const cutOff = status === 'active' ? {} : { tokens_invalid_before: tokenCutOff() };
     await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('agents')
       .set({ status, ...cutOff, updated_at: sql<Date>`now()` })

@@ -4,11 +4,11 @@
 import { DomainError } from './domain-error.ts';
 import { isStorableText } from './storage-rules.ts';
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { AgentStatus, Database, JsonObject, PreviousSecret } from './database.ts';
+import { tokenCutOff, waitPast } from './token-cut-off.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 import { DEFAULT_ORG, namesUnknownOrganization } from './organization-store.ts';
 
@@ -179,11 +179,8 @@ export class PostgresClientAdapter implements Adapter {
     const current = await this.#load(id);
     if (!current) return undefined;
     if (current.status === 'revoked' && status !== 'revoked') throw new ClientRevokedError(id);
-    if (status === 'active' && current.tokensInvalidBefore) {
-      const wait = current.tokensInvalidBefore.getTime() - Date.now();
-      if (wait > 0) await sleep(wait);
-    }
-    const cutOff = status === 'active' ? {} : { tokens_invalid_before: new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) };
+    if (status === 'active') await waitPast(current.tokensInvalidBefore);
+    const cutOff = status === 'active' ? {} : { tokens_invalid_before: tokenCutOff() };
     await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('clients')
       .set({ status, ...cutOff, updated_at: sql<Date>`now()` })

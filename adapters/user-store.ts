@@ -3,10 +3,10 @@
 import { isStorableText } from './storage-rules.ts';
 import { DomainError } from './domain-error.ts';
 import { randomBytes, randomUUID, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Selectable, type Transaction } from 'kysely';
 import type { Database, Tables, UsersTable } from './database.ts';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
+import { tokenCutOff, waitPast } from './token-cut-off.ts';
 import { scryptGate } from './scrypt-gate.ts';
 import { scryptInWorker } from './scrypt-worker.ts';
 import { namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
@@ -70,7 +70,7 @@ export class UserStore {
    */
   async move(id: string, orgId: string): Promise<User | undefined> {
     if (!isStorableText(id)) return undefined;
-    const cutOff = new Date(Math.ceil((Date.now() + 1) / 1000) * 1000);
+    const cutOff = tokenCutOff();
     const change = (trx: Transaction<Tables>) => trx.updateTable('users')
       .set({ org_id: orgId, tokens_invalid_before: cutOff, updated_at: sql<Date>`now()` }).where('id', '=', id).executeTakeFirst();
     const result = await (this.#cutOffs ? writeAnnounced(this.#db, this.#cutOffs, id, change) : this.#db.transaction().execute(change))
@@ -79,7 +79,7 @@ export class UserStore {
         throw error;
       });
     if (result.numUpdatedRows === 0n) return undefined;
-    if (cutOff.getTime() > Date.now()) await sleep(cutOff.getTime() - Date.now());
+    await waitPast(cutOff);
     return this.findById(id);
   }
 
