@@ -4,7 +4,6 @@
 import { DomainError } from './domain-error.ts';
 import { isStorableText } from './storage-rules.ts';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type {
@@ -12,6 +11,7 @@ import type {
 } from './database.ts';
 import { hashClientSecret } from './client-store.ts';
 import { DEFAULT_ORG, namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
+import { tokenCutOff, waitPast } from './token-cut-off.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 export type { AgentAuthMethod, AgentStatus };
@@ -86,6 +86,11 @@ export interface AgentPatch {
   accessTokenTtl?: number | null;
   delegationPolicy?: JsonObject | null;
   mayAct?: JsonObject | null;
+  /**
+   * Another organization: the agent moves, and every token it holds so far ends (the kill switch's cut-off),
+   * as they carry the organization it left.
+   */
+  orgId?: string;
 }
 
 export interface AgentQuery extends PageRequest {
@@ -210,6 +215,7 @@ export class AgentStore {
 
   async update(id: string, patch: AgentPatch): Promise<Agent | undefined> {
     if (!isStorableText(id)) return undefined;
+    const cutOff = patch.orgId !== undefined ? tokenCutOff() : undefined;
     const result = await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('agents')
       .set({
@@ -222,15 +228,19 @@ export class AgentStore {
         ...(patch.accessTokenTtl !== undefined ? { access_token_ttl: patch.accessTokenTtl } : {}),
         ...(patch.delegationPolicy !== undefined ? { delegation_policy: jsonOrNull(patch.delegationPolicy) } : {}),
         ...(patch.mayAct !== undefined ? { may_act: jsonOrNull(patch.mayAct) } : {}),
+        ...(cutOff ? { org_id: patch.orgId, tokens_invalid_before: cutOff } : {}),
         updated_at: sql<Date>`now()`,
       })
       .where('id', '=', id)
       .executeTakeFirst())
-      .catch((error: { code?: string }) => {
-        if (error.code === '23503') throw new UnknownOwnerError(patch.ownerId!);
+      .catch((error: unknown) => {
+        if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(patch.orgId!);
+        if ((error as { code?: string }).code === '23503') throw new UnknownOwnerError(patch.ownerId!);
         throw error;
       });
-    return result.numUpdatedRows > 0n ? this.#load(id) : undefined;
+    if (result.numUpdatedRows === 0n) return undefined;
+    await waitPast(cutOff);
+    return this.#load(id);
   }
 
   /**
@@ -241,14 +251,8 @@ export class AgentStore {
     const current = await this.#load(id);
     if (!current) return undefined;
     if (current.status === 'revoked' && status !== 'revoked') throw new AgentRevokedError(id);
-    if (status === 'active' && current.tokensInvalidBefore) {
-      // Token `iat` has one-second resolution and the cut-off is rounded up to a whole second, so a token issued
-      // in the same second as the suspension is dead. Reactivating only after that second has passed keeps every
-      // token issued after reactivation alive.
-      const wait = current.tokensInvalidBefore.getTime() - Date.now();
-      if (wait > 0) await sleep(wait);
-    }
-    const cutOff = status === 'active' ? {} : { tokens_invalid_before: new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) };
+    if (status === 'active') await waitPast(current.tokensInvalidBefore);
+    const cutOff = status === 'active' ? {} : { tokens_invalid_before: tokenCutOff() };
     await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('agents')
       .set({ status, ...cutOff, updated_at: sql<Date>`now()` })

@@ -4,11 +4,11 @@
 import { DomainError } from './domain-error.ts';
 import { isStorableText } from './storage-rules.ts';
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Transaction } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { AgentStatus, Database, JsonObject, PreviousSecret, Tables } from './database.ts';
+import { tokenCutOff, waitPast } from './token-cut-off.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 import { DEFAULT_ORG, namesUnknownOrganization } from './organization-store.ts';
 
@@ -176,10 +176,12 @@ export class PostgresClientAdapter implements Adapter {
   }
 
   /** Clients ordered by id, optionally only those in one status. */
-  async list({ status, limit, cursor }: PageRequest & { status?: AgentStatus }): Promise<Page<StoredClient>> {
+  /** A page of registered clients, of one organization when `orgId` is given. */
+  async list({ status, orgId, limit, cursor }: PageRequest & { status?: AgentStatus; orgId?: string }): Promise<Page<StoredClient>> {
     // Byte order (COLLATE "C"), as the agents' list: /admin/clients merges the two.
     let query = this.#db.selectFrom('clients').select('client_id').orderBy(sql`client_id collate "C"`).limit(limit + 1);
     if (status !== undefined) query = query.where('status', '=', status);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (cursor !== undefined) query = query.where(sql`client_id collate "C"`, '>', decodeTextCursor(cursor));
     const page = toPage(await query.execute(), limit, (row) => row.client_id, (id) => id);
     const items = await Promise.all(page.items.map((id) => this.#load(id)));
@@ -194,11 +196,8 @@ export class PostgresClientAdapter implements Adapter {
     const current = await this.#load(id);
     if (!current) return undefined;
     if (current.status === 'revoked' && status !== 'revoked') throw new ClientRevokedError(id);
-    if (status === 'active' && current.tokensInvalidBefore) {
-      const wait = current.tokensInvalidBefore.getTime() - Date.now();
-      if (wait > 0) await sleep(wait);
-    }
-    const cutOff = status === 'active' ? {} : { tokens_invalid_before: new Date(Math.ceil((Date.now() + 1) / 1000) * 1000) };
+    if (status === 'active') await waitPast(current.tokensInvalidBefore);
+    const cutOff = status === 'active' ? {} : { tokens_invalid_before: tokenCutOff() };
     await writeAnnounced(this.#db, this.#cache, id, (trx) => trx
       .updateTable('clients')
       .set({ status, ...cutOff, updated_at: sql<Date>`now()` })

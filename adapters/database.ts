@@ -52,6 +52,8 @@ export interface UsersTable {
   email: string | null;
   name: string | null;
   org_id: OrgId;
+  /** Tokens for the user issued before this are inactive (it moved to another organization, migration 0018). */
+  tokens_invalid_before: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -160,6 +162,7 @@ export interface RolesTable {
   description: string | null;
   scopes: Json<string[]>;
   inherits: Json<string[]>;
+  org_id: OrgId;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

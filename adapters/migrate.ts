@@ -17,6 +17,8 @@ import * as approvalTiers from './migrations/0013_approval_tiers.ts';
 import * as clientLifecycle from './migrations/0014_client_lifecycle.ts';
 import * as organizations from './migrations/0015_organizations.ts';
 import * as secondApproval from './migrations/0016_second_approval.ts';
+import * as organizationRoles from './migrations/0017_organization_roles.ts';
+import * as userTokenCutOff from './migrations/0018_user_token_cut_off.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
 // and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
@@ -33,6 +35,8 @@ const migrations: MigrationProvider = {
       '0014_client_lifecycle': clientLifecycle,
       '0015_organizations': organizations,
       '0016_second_approval': secondApproval,
+      '0017_organization_roles': organizationRoles,
+      '0018_user_token_cut_off': userTokenCutOff,
     };
   },
 };

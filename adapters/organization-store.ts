@@ -1,5 +1,5 @@
-// Organizations (issue 18 part 2): users, agents, registered clients and resources each belong to exactly one;
-// the `default` one (migration 0015) holds everything created without naming one. policy/organizations.ts decides
+// Organizations (issue 18 part 2): users, agents, registered clients, resources and roles (migration 0017) each
+// belong to exactly one; the `default` one (migration 0015) holds everything created without naming one. policy/organizations.ts decides
 // what belonging means for tokens; this store keeps the organizations, and for each the other organizations
 // whose principals may act for its users (cross-organization delegation, off unless the operator lists a pair),
 // and the admin credentials its own operators hold (server/admin-scope.ts says what they may do).
@@ -35,7 +35,7 @@ export interface OrganizationPatch {
 }
 
 /** The tables whose rows belong to an organization: an organization with any of them is not deleted. */
-const MEMBER_TABLES = ['users', 'agents', 'clients', 'resources'] as const;
+const MEMBER_TABLES = ['users', 'agents', 'clients', 'resources', 'roles'] as const;
 
 export class DuplicateOrganizationError extends DomainError {
   readonly code = 'ERR_DUPLICATE_ORGANIZATION';

@@ -7,6 +7,7 @@ import { DomainError } from './domain-error.ts';
 import { sql, type Selectable, type Transaction } from 'kysely';
 import { cycleThrough, inheritorsOf, patternsOfRoles, roleGraph, type RoleGraph } from '../policy/roles.ts';
 import type { Database, RolesTable, Tables } from './database.ts';
+import { DEFAULT_ORG, namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 import type { ReadThroughCache } from './read-through-cache.ts';
 
@@ -15,13 +16,18 @@ export interface Role {
   description: string | null;
   /** Its own scope patterns (policy/scope-patterns.ts). */
   scopes: string[];
-  /** The roles whose patterns it also grants. */
+  /** The roles whose patterns it also grants, all of its organization. */
   inherits: string[];
+  /** Its organization: only that organization's operator manages it, and only its members hold it. */
+  orgId: string;
   createdAt: Date;
   updatedAt: Date;
 }
 
 export type RoleInput = Pick<Role, 'name' | 'description' | 'scopes' | 'inherits'>;
+
+/** A new role: `default` unless it names its organization. */
+export type NewRole = RoleInput & { orgId?: string };
 
 export type PrincipalType = 'user' | 'client';
 
@@ -44,6 +50,15 @@ export class UnknownInheritedRoleError extends DomainError {
     const message = `inherits ${missing.map((name) => `"${name}"`).join(', ')}, which ${missing.length === 1 ? 'is not a role' : 'are not roles'}`;
     super(message, { field: 'inherits', detail: message });
     this.missing = missing;
+  }
+}
+
+/** An organization's roles inherit only each other: another's would grant its patterns across the boundary. */
+export class InheritedRoleOfAnotherOrganizationError extends DomainError {
+  readonly code = 'ERR_INHERITED_ROLE_OF_ANOTHER_ORGANIZATION';
+  constructor(names: string[], orgId: string) {
+    const message = `inherits ${names.map((name) => `"${name}"`).join(', ')}, of another organization than the role's ("${orgId}")`;
+    super(message, { field: 'inherits', detail: message });
   }
 }
 
@@ -84,20 +99,27 @@ export class RoleStore {
     this.#caches = caches;
   }
 
-  async create(input: RoleInput): Promise<Role> {
-    return this.#changeGraph(async (trx, graph) => {
-      if (graph.has(input.name)) throw new DuplicateRoleError(input.name);
-      checkAgainst(graph, input);
-      const row = await trx.insertInto('roles').values(toRow(input)).returningAll().executeTakeFirstOrThrow();
-      return toRole(row);
-    });
+  async create(input: NewRole): Promise<Role> {
+    try {
+      return await this.#changeGraph(async (trx, graph, stored) => {
+        if (graph.has(input.name)) throw new DuplicateRoleError(input.name);
+        const orgId = input.orgId ?? DEFAULT_ORG;
+        checkAgainst(graph, stored, input, orgId);
+        const row = await trx.insertInto('roles').values({ ...toRow(input), org_id: orgId }).returningAll().executeTakeFirstOrThrow();
+        return toRole(row);
+      });
+    } catch (error) {
+      if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(input.orgId!);
+      throw error;
+    }
   }
 
   /** Replaces a role's description, scopes and inherited roles; undefined when there is no such role. */
   async replace(input: RoleInput): Promise<Role | undefined> {
-    return this.#changeGraph(async (trx, graph) => {
-      if (!graph.has(input.name)) return undefined;
-      checkAgainst(graph, input);
+    return this.#changeGraph(async (trx, graph, stored) => {
+      const current = stored.get(input.name);
+      if (!current) return undefined;
+      checkAgainst(graph, stored, input, current.orgId);
       const { name: _name, ...values } = toRow(input);
       const row = await trx.updateTable('roles').set({ ...values, updated_at: sql<Date>`now()` }).where('name', '=', input.name).returningAll().executeTakeFirstOrThrow();
       return toRole(row);
@@ -126,8 +148,10 @@ export class RoleStore {
     return (await this.graph()).roles.get(name);
   }
 
-  async list({ limit, cursor }: PageRequest): Promise<Page<Role>> {
+  /** A page of roles, of one organization when `orgId` is given. */
+  async list({ limit, cursor, orgId }: PageRequest & { orgId?: string }): Promise<Page<Role>> {
     let query = this.#db.selectFrom('roles').selectAll().orderBy('name').limit(limit + 1);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (cursor !== undefined) query = query.where('name', '>', decodeTextCursor(cursor));
     return toPage(await query.execute(), limit, toRole, (row) => row.name);
   }
@@ -204,12 +228,13 @@ export class RoleStore {
   }
 
   /** Runs a graph change with every other graph change shut out, announcing it before it commits. */
-  #changeGraph<R>(change: (trx: Transaction<Tables>, graph: RoleGraph) => Promise<R>): Promise<R> {
+  #changeGraph<R>(change: (trx: Transaction<Tables>, graph: RoleGraph, stored: ReadonlyMap<string, Role>) => Promise<R>): Promise<R> {
     return this.#db.transaction().execute(async (trx) => {
       // SHARE ROW EXCLUSIVE conflicts with itself and with row writes, not with reads: graph edits run one at a
       // time, token requests keep reading.
       await sql`lock table roles in share row exclusive mode`.execute(trx);
-      const result = await change(trx, roleGraph(await this.#loadAll(trx)));
+      const all = await this.#loadAll(trx);
+      const result = await change(trx, roleGraph(all), new Map(all.map((role) => [role.name, role])));
       await this.#caches?.graph.invalidate(GRAPH);
       return result;
     });
@@ -220,9 +245,11 @@ export class RoleStore {
   }
 }
 
-function checkAgainst(graph: RoleGraph, input: RoleInput): void {
+function checkAgainst(graph: RoleGraph, stored: ReadonlyMap<string, Role>, input: RoleInput, orgId: string): void {
   const missing = input.inherits.filter((name) => name !== input.name && !graph.has(name));
   if (missing.length > 0) throw new UnknownInheritedRoleError(missing);
+  const foreign = input.inherits.filter((name) => name !== input.name && stored.get(name)!.orgId !== orgId);
+  if (foreign.length > 0) throw new InheritedRoleOfAnotherOrganizationError(foreign, orgId);
   const cycle = cycleThrough(graph, input);
   if (cycle) throw new RoleCycleError(cycle);
 }
@@ -234,5 +261,5 @@ function toRow(input: RoleInput) {
 }
 
 function toRole(row: Selectable<RolesTable>): Role {
-  return { name: row.name, description: row.description, scopes: row.scopes, inherits: row.inherits, createdAt: row.created_at, updatedAt: row.updated_at };
+  return { name: row.name, description: row.description, scopes: row.scopes, inherits: row.inherits, orgId: row.org_id, createdAt: row.created_at, updatedAt: row.updated_at };
 }

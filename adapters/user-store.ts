@@ -3,8 +3,10 @@
 import { isStorableText } from './storage-rules.ts';
 import { DomainError } from './domain-error.ts';
 import { randomBytes, randomUUID, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { sql, type Selectable } from 'kysely';
-import type { Database, UsersTable } from './database.ts';
+import { sql, type Selectable, type Transaction } from 'kysely';
+import type { Database, Tables, UsersTable } from './database.ts';
+import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
+import { tokenCutOff, waitPast } from './token-cut-off.ts';
 import { scryptGate } from './scrypt-gate.ts';
 import { scryptInWorker } from './scrypt-worker.ts';
 import { namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
@@ -53,9 +55,44 @@ const PUBLIC_COLUMNS = ['id', 'username', 'email', 'name', 'org_id', 'created_at
 
 export class UserStore {
   readonly #db: Database;
+  /** By user id: its token cut-off as an ISO time, '' for none; read at every introspection of a user's token. */
+  readonly #cutOffs: ReadThroughCache<string> | undefined;
 
-  constructor(db: Database) {
+  constructor(db: Database, cutOffs?: ReadThroughCache<string>) {
     this.#db = db;
+    this.#cutOffs = cutOffs;
+  }
+
+  /**
+   * Moves the user to another organization; undefined when there is no such user. Every token issued for the user
+   * so far ends (the cut-off, rounded up to a whole second as token `iat` is), on every instance before this
+   * answers, and it answers once that second has passed, so tokens issued after the move live.
+   */
+  async move(id: string, orgId: string): Promise<User | undefined> {
+    if (!isStorableText(id)) return undefined;
+    const cutOff = tokenCutOff();
+    const change = (trx: Transaction<Tables>) => trx.updateTable('users')
+      .set({ org_id: orgId, tokens_invalid_before: cutOff, updated_at: sql<Date>`now()` }).where('id', '=', id).executeTakeFirst();
+    const result = await (this.#cutOffs ? writeAnnounced(this.#db, this.#cutOffs, id, change) : this.#db.transaction().execute(change))
+      .catch((error: unknown) => {
+        if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(orgId);
+        throw error;
+      });
+    if (result.numUpdatedRows === 0n) return undefined;
+    await waitPast(cutOff);
+    return this.findById(id);
+  }
+
+  /** Before when the user's tokens are inactive; undefined for none, and for an id that is no user of ours. */
+  async tokensInvalidBefore(id: string): Promise<Date | undefined> {
+    if (!isStorableText(id)) return undefined;
+    const load = async () => {
+      // FOR SHARE: a load racing a move waits for it and reads the new cut-off (read-through-cache.ts).
+      const row = await this.#db.selectFrom('users').select('tokens_invalid_before').where('id', '=', id).forShare().executeTakeFirst();
+      return row?.tokens_invalid_before?.toISOString() ?? '';
+    };
+    const cached = this.#cutOffs ? await this.#cutOffs.get(id, load) : await load();
+    return cached ? new Date(cached) : undefined;
   }
 
   async create(input: NewUser): Promise<User> {

@@ -18,12 +18,13 @@ import { idJagAudienceCommands } from '../cli/commands/id-jag-audiences.ts';
 import { introspectCommand, revokeCommand } from '../cli/commands/introspect.ts';
 import { keyCommands } from '../cli/commands/keys.ts';
 import { loginCommand } from '../cli/commands/login.ts';
+import { organizationCommands } from '../cli/commands/organizations.ts';
 import { resourceCommands } from '../cli/commands/resources.ts';
 import { roleCommands } from '../cli/commands/roles.ts';
 import { tokenCommand } from '../cli/commands/token.ts';
 import { userCommands } from '../cli/commands/users.ts';
 
-const COMMANDS: Command[] = [...userCommands, ...approvalCommands, ...resourceCommands, ...roleCommands, ...agentCommands, ...clientCommands, ...idJagAudienceCommands, ...keyCommands, auditCommand, loginCommand, tokenCommand, approveRequestCommand, exchangeCommand, introspectCommand, revokeCommand, decodeCommand, checkCommand];
+const COMMANDS: Command[] = [...userCommands, ...approvalCommands, ...resourceCommands, ...roleCommands, ...agentCommands, ...clientCommands, ...idJagAudienceCommands, ...organizationCommands, ...keyCommands, auditCommand, loginCommand, tokenCommand, approveRequestCommand, exchangeCommand, introspectCommand, revokeCommand, decodeCommand, checkCommand];
 /** The first word of every command that has several (`agents create`, `agents list`, …). */
 const GROUPS = new Set(COMMANDS.filter((command) => command.name.includes(' ')).map((command) => command.name.split(' ')[0]));
 

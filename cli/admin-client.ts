@@ -131,6 +131,22 @@ export interface Resource {
   org_id: string;
 }
 
+export interface Organization {
+  id: string;
+  name: string;
+  /** Organizations whose principals may act for this one's users. */
+  allowed_actor_orgs: string[];
+  created_at: string;
+}
+
+/** An organization operator's admin credential; `token` only in the answer that issued it. */
+export interface OrganizationCredential {
+  id: string;
+  org_id: string;
+  created_at: string;
+  token?: string;
+}
+
 export interface IdJagAudience {
   issuer: string;
   name: string | null;
@@ -148,6 +164,7 @@ export interface Role {
   description: string | null;
   scopes: string[];
   inherits: string[];
+  org_id: string;
   /** The role and every role it inherits, and their patterns. */
   effective_roles: string[];
   effective_scopes: string[];
@@ -306,7 +323,39 @@ export class AdminClient {
     await this.#call('DELETE', `/admin/id-jag-audiences/${encodeURIComponent(issuer)}`);
   }
 
-  createRole(role: { name: string; scopes: string[]; inherits: string[]; description?: string }): Promise<Role> {
+  createOrganization(organization: { id: string; name: string; allowed_actor_orgs?: string[] }): Promise<Organization> {
+    return this.#call('POST', '/admin/organizations', organization) as Promise<Organization>;
+  }
+
+  listOrganizations(query: { limit?: number; cursor?: string }): Promise<Page<Organization>> {
+    return this.#call('GET', `/admin/organizations${querySuffix(query)}`) as Promise<Page<Organization>>;
+  }
+
+  getOrganization(id: string): Promise<Organization> {
+    return this.#call('GET', organizationPath(id)) as Promise<Organization>;
+  }
+
+  updateOrganization(id: string, patch: { name?: string; allowed_actor_orgs?: string[] }): Promise<Organization> {
+    return this.#call('PATCH', organizationPath(id), patch) as Promise<Organization>;
+  }
+
+  async deleteOrganization(id: string): Promise<void> {
+    await this.#call('DELETE', organizationPath(id));
+  }
+
+  issueOrganizationCredential(id: string): Promise<Required<OrganizationCredential>> {
+    return this.#call('POST', `${organizationPath(id)}/credentials`) as Promise<Required<OrganizationCredential>>;
+  }
+
+  listOrganizationCredentials(id: string): Promise<{ items: OrganizationCredential[] }> {
+    return this.#call('GET', `${organizationPath(id)}/credentials`) as Promise<{ items: OrganizationCredential[] }>;
+  }
+
+  async revokeOrganizationCredential(id: string, credential: string): Promise<void> {
+    await this.#call('DELETE', `${organizationPath(id)}/credentials/${encodeURIComponent(credential)}`);
+  }
+
+  createRole(role: { name: string; scopes: string[]; inherits: string[]; description?: string; org_id?: string }): Promise<Role> {
     return this.#call('POST', '/admin/roles', role) as Promise<Role>;
   }
 
@@ -383,4 +432,8 @@ function rolePath(name: string): string {
 
 function clientPath(id: string): string {
   return `/admin/clients/${encodeURIComponent(id)}`;
+}
+
+function organizationPath(id: string): string {
+  return `/admin/organizations/${encodeURIComponent(id)}`;
 }

@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { TokenEndpointGrantContext } from 'oidc-provider';
 import type { AgentStore } from '../adapters/agent-store.ts';
 import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
+import type { OrganizationLookups } from '../issuance/token-organization.ts';
 import type { RoleStore } from '../adapters/role-store.ts';
 import type { TokenLineage } from '../adapters/token-lineage.ts';
 import type { UserStore } from '../adapters/user-store.ts';
@@ -31,6 +32,11 @@ export interface GrantDependencies {
   /** Enterprise IdPs whose ID-JAGs we accept; absent or disabled, the jwt-bearer grant is not offered. */
   idJag?: IdJagVerifier;
   ciba: CibaDependencies;
+  /**
+   * Organizations and who may act across them: every access token carries its `org_id` and obeys their isolation,
+   * and so do the Txn-Tokens and ID-JAGs we sign.
+   */
+  organizations: OrganizationLookups;
 }
 
 export type GrantHandler = (ctx: TokenEndpointGrantContext) => Promise<void>;

@@ -9,12 +9,14 @@ import { errors, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { IdJagAudienceStore } from '../adapters/id-jag-audience-store.ts';
 import type { UserStore } from '../adapters/user-store.ts';
 import { idJagAlg, idJagLifetime } from '../config/defaults.ts';
+import { tokenOrganization, type OrganizationLookups } from '../issuance/token-organization.ts';
 import type { TokenSigner } from '../keys/token-signer.ts';
 import { ID_JAG_TYP } from '../tokens/token-types.ts';
 import { buildTokenResponse, checkDpopReplay, type validateDpop } from '../issuance/oidc-grant-helpers.ts';
 import type { PresentedTokens } from '../tokens/presented-tokens.ts';
 import { PresentedTokenError } from '../tokens/presented-token-error.ts';
 import { TOKEN_TYPE } from '../tokens/token-types.ts';
+import { EXCHANGED_TOKEN_GTY } from '../tokens/token-liveness.ts';
 
 export interface IdJagIssuanceDependencies {
   issuer: string;
@@ -22,6 +24,7 @@ export interface IdJagIssuanceDependencies {
   users: UserStore;
   presented: PresentedTokens;
   signer: TokenSigner;
+  organizations: OrganizationLookups;
 }
 
 /** What the audit trail records of an issued ID-JAG (server/audit-events.ts); never the ID-JAG itself. */
@@ -43,6 +46,8 @@ export interface IdJagClaims {
   amr?: string[];
   email?: string;
   cnf?: { jkt: string };
+  /** The user's organization, as the access tokens we issue carry it. */
+  org_id: string;
 }
 
 type Params = Record<string, string | string[] | undefined>;
@@ -68,6 +73,9 @@ export async function issueIdJag(ctx: TokenEndpointGrantContext, deps: IdJagIssu
   }
   const user = await deps.users.findById(subject.subject);
   if (!user) throw new errors.InvalidRequest('subject_token names a user that no longer exists');
+  // The isolation rule of every exchange: a client of another organization than the user's, unless allowed to act
+  // for it, gets nothing for the user's ID token (invalid_request, RFC 8693 §2.2.2).
+  const orgId = await tokenOrganization({ clientId: client.clientId, accountId: user.id, gty: EXCHANGED_TOKEN_GTY }, deps.organizations);
 
   // Identity chaining §2.3: the target authorization server by its issuer, which must be one the operator allows.
   const audienceIssuer = single(params, 'audience');
@@ -105,6 +113,7 @@ export async function issueIdJag(ctx: TokenEndpointGrantContext, deps: IdJagIssu
     ...(scopes.length ? { scope: scopes.join(' ') } : {}),
     ...(user.email ? { email: user.email } : {}),
     ...(dPoP ? { cnf: { jkt: dPoP.thumbprint } } : {}),
+    org_id: orgId,
   };
   if (claims.exp <= issuedAt) throw new errors.InvalidRequest('subject_token has expired');
   const idJag = await deps.signer.sign(claims as never, { alg: idJagAlg, typ: ID_JAG_TYP });

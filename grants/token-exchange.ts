@@ -29,6 +29,7 @@ import { EXCHANGED_TOKEN_GTY } from '../tokens/token-liveness.ts';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPE } from '../tokens/token-types.ts';
 import { issueTransactionToken, type TransactionTokenService } from './transaction-token.ts';
 import type { Grant } from './grant.ts';
+import type { OrganizationLookups } from '../issuance/token-organization.ts';
 
 export type { IssuedTransactionToken, TransactionTokenService } from './transaction-token.ts';
 
@@ -48,7 +49,10 @@ export const grant: Grant = {
     jwtRecords: deps.jwtRecords,
     delegationDefaults: deps.delegationDefaults,
     transactionTokens: deps.transactionTokens,
-    idJag: { issuer: deps.issuer, audiences: deps.idJagAudiences, users: deps.users, presented: deps.presented, signer: deps.transactionTokens.signer },
+    organizations: deps.organizations,
+    idJag: {
+      issuer: deps.issuer, audiences: deps.idJagAudiences, users: deps.users, presented: deps.presented, signer: deps.transactionTokens.signer, organizations: deps.organizations,
+    },
   }),
 };
 
@@ -60,6 +64,7 @@ export interface TokenExchangeDependencies extends IssuanceDependencies {
   lineage: TokenLineage;
   delegationDefaults: PolicyDefaults;
   transactionTokens: TransactionTokenService;
+  organizations: OrganizationLookups;
   /** This server as an enterprise IdP (requested_token_type id-jag). */
   idJag: IdJagIssuanceDependencies;
 }
@@ -77,7 +82,7 @@ export function tokenExchangeHandler(deps: TokenExchangeDependencies) {
     const requestedScopes = scopeList(params.scope);
     const request = checkRequest(params);
     if (request.requestedTokenType === TOKEN_TYPE.txnToken) {
-      return issueTransactionToken(ctx, { issuer: deps.issuer, presented: deps.presented, service: deps.transactionTokens }, request, requestedScopes);
+      return issueTransactionToken(ctx, { issuer: deps.issuer, presented: deps.presented, service: deps.transactionTokens, organizations: deps.organizations }, request, requestedScopes);
     }
     if (request.requestedTokenType === TOKEN_TYPE.idJag) return issueIdJag(ctx, deps.idJag, dPoP);
     const rules = await rulesFor(client, deps);

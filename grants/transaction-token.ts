@@ -9,11 +9,13 @@ import { clientRecordOf } from '../policy/client-record.ts';
 import { narrowScopes } from '../policy/delegation-policy.ts';
 import { buildTokenResponse } from '../issuance/oidc-grant-helpers.ts';
 import { parseTransactionTokenRequest, transactionTokenClaims, type TransactionTokenClaims } from '../issuance/transaction-token-claims.ts';
+import { tokenOrganization, type OrganizationLookups } from '../issuance/token-organization.ts';
 import type { TokenSigner } from '../keys/token-signer.ts';
 import {
   acceptedSubjectTypes, disabledSelfAssertedType, filterTransactionDetails, withinPolicyScopes,
 } from '../policy/transaction-token-policy.ts';
 import type { PresentedTokens } from '../tokens/presented-tokens.ts';
+import { EXCHANGED_TOKEN_GTY } from '../tokens/token-liveness.ts';
 import { TOKEN_TYPE, TXN_TOKEN_TYP } from '../tokens/token-types.ts';
 
 /** What this grant needs to act as the trust domain's Transaction Token Service. */
@@ -41,6 +43,7 @@ export interface TransactionTokenDependencies {
   issuer: string;
   presented: PresentedTokens;
   service: TransactionTokenService;
+  organizations: OrganizationLookups;
 }
 
 /** The RFC 8693 parameters a Txn-Token request shares with every exchange, already checked for presence. */
@@ -76,6 +79,9 @@ export async function issueTransactionToken(ctx: TokenEndpointGrantContext, deps
   const narrowed = narrowScopes(txnRequest.scopes, withinPolicyScopes(policy, scopeCeiling(subject, client, undefined)));
   if ('rule' in narrowed) refuseIf(narrowed);
   const { scopes } = narrowed as { scopes: string[] };
+  // The subject's organization, as for an exchanged access token, with the same isolation rule: a workload of
+  // one organization does not turn another's token into a Txn-Token (invalid_request, RFC 8693 §2.2.2).
+  const orgId = await tokenOrganization({ clientId: client.clientId, accountId: subject.subject, gty: EXCHANGED_TOKEN_GTY }, deps.organizations);
 
   const issuedAt = Math.floor(Date.now() / 1000);
   const lifetime = Math.min(service.lifetime, remainingLifetime(subject));
@@ -85,6 +91,7 @@ export async function issueTransactionToken(ctx: TokenEndpointGrantContext, deps
     workload: client.clientId,
     subject,
     scopes,
+    orgId,
     requestContext: txnRequest.requestContext,
     transactionDetails: txnRequest.requestDetails && filterTransactionDetails(policy, txnRequest.requestDetails),
     issuedAt,

@@ -39,6 +39,11 @@ export interface TransactionTokenClaims {
   tctx?: JsonObject;
   /** RFC 8693 §4.1: the subject token's delegation chain, carried over unchanged. */
   act?: ActClaim;
+  /**
+   * The subject's organization, as access tokens carry it (issuance/token-organization.ts); the draft allows
+   * claims beyond its own ("JWT Body Claims").
+   */
+  org_id: string;
   [claim: string]: unknown;
 }
 
@@ -109,6 +114,8 @@ export interface TransactionTokenInput {
   subject: { subject: string; act: ActClaim | undefined; transaction?: PresentedTransaction };
   /** Already narrowed to the subject token's scope. */
   scopes: string[];
+  /** The subject's organization. */
+  orgId: string;
   requestContext: JsonObject | undefined;
   /** Already reduced by the operator's filter (policy/transaction-token-policy.ts). */
   transactionDetails: JsonObject | undefined;
@@ -141,6 +148,7 @@ export function transactionTokenClaims(input: TransactionTokenInput): Transactio
     sub: input.subject.subject,
     scope: input.scopes.join(' '),
     req_wl: input.workload,
+    org_id: input.orgId,
     ...(rctx && Object.keys(rctx).length ? { rctx } : {}),
     ...(tctx && Object.keys(tctx).length ? { tctx } : {}),
     ...(input.subject.act ? { act: input.subject.act } : {}),

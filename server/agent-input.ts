@@ -66,6 +66,8 @@ export const updateAgentInput = z.strictObject({
   access_token_ttl: ttl.optional(),
   delegation_policy: clientDelegationPolicy.nullable().optional(),
   may_act: mayActStatement.nullable().optional(),
+  // Moves the agent to another organization (server/routes/admin-agents.ts says what must move with it).
+  org_id: organizationId.optional(),
 });
 
 export const rotateCredentialsInput = z.strictObject({

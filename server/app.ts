@@ -90,8 +90,8 @@ export interface AppDependencies {
   organizationLookups: OrganizationLookups;
   /** Roles and their holders (/admin/roles). */
   roles: RoleStore;
-  /** Whether a user or an operator-registered client exists (only they hold roles). */
-  principalExists: (principal: Principal) => Promise<boolean>;
+  /** The organization of a user or an operator-registered client, undefined for none (only they hold roles). */
+  principalOrganization: (principal: Principal) => Promise<string | undefined>;
   /** The JWS algorithms we hold signing keys for: what a resource's signing_alg may name. */
   signingAlgs: readonly SigningAlg[];
   /** Our own access tokens, as the permission check verifies its callers' (and those in `context`). */
@@ -155,15 +155,15 @@ export function composeApp(deps: AppDependencies): Provider {
   // Our own routes.
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login, organizations: deps.organizationLookups });
-  const adminUsers = adminUserRoutes(deps.users);
+  const adminUsers = adminUserRoutes({ users: deps.users, agents: deps.agents, roles: deps.roles, audit: deps.audit });
   const adminResources = adminResourceRoutes(deps.resources, deps.issuer, deps.signingAlgs);
-  const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit, users: deps.users, organizations: deps.organizations });
+  const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit, users: deps.users, organizations: deps.organizations, roles: deps.roles });
   const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
   const adminOrganizations = adminOrganizationRoutes({ organizations: deps.organizations, audit: deps.audit });
-  const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalExists: deps.principalExists });
+  const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalOrganization: deps.principalOrganization, organizations: deps.organizations });
   const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientExists: deps.clientExists, logger: deps.logger });
   const admin = compose<Context>([
     // ADMIN_TOKEN, or an organization's credential confined to that organization's users, agents and resources.

@@ -34,8 +34,6 @@ export interface ProviderDependencies extends GrantDependencies {
   /** Storage for every oidc-provider model; `Client` goes to PostgreSQL, the rest to Redis or memory. */
   adapter: (modelName: string) => Adapter;
   resources: ResourceStore;
-  /** Organizations and who may act across them: every access token carries its `org_id` and obeys their isolation. */
-  organizations: OrganizationLookups;
   /** Our rules on top of expiry and revocation (kill switch, exchange lineage); consulted by introspection. */
   liveness: TokenLiveness;
   /** Client ID Metadata Documents: on by default; private addresses only where the operator allows them. */

@@ -134,7 +134,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const changes: ChangeFeed = redis ? new RedisChangeFeed(redis, settings.redisKeyPrefix) : new LocalChangeFeed();
     closeables.push(() => changes.close());
     const clients = new PostgresClientAdapter(database.db, new ReadThroughCache('clients', changes));
-    const users = new UserStore(database.db);
+    const users = new UserStore(database.db, new ReadThroughCache('user-cut-offs', changes));
     const resources = new ResourceStore(database.db, new ReadThroughCache('resources', changes), new ReadThroughCache('resource-catalogue', changes));
     const idJagAudiences = new IdJagAudienceStore(database.db);
     const agents = new AgentStore(database.db, new ReadThroughCache('agents', changes));
@@ -162,7 +162,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     let provider!: Provider;
     const liveness = new TokenLiveness(agents, lineage, (ref: TokenRef) =>
       ref.kind === 'AccessToken' ? provider.AccessToken.find(ref.id) : provider.ClientCredentials.find(ref.id),
-      { roles, registeredClient: (clientId) => clients.record(clientId) });
+      { roles, registeredClient: (clientId) => clients.record(clientId), userCutOff: (userId) => users.tokensInvalidBefore(userId) });
     // An issuer trusted for ID-JAGs only (no audiences of its own) has no tokens token exchange accepts.
     const presented = new PresentedTokens({ ownTokens, jwtRecords, trusted: new TrustedIssuers(settings.trustedIssuers.filter((config) => config.audiences.length)), liveness, lineage, trustDomain, agents });
     provider = createProvider({
@@ -236,9 +236,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       organizations,
       organizationLookups,
       roles,
-      principalExists: async (principal) => principal.type === 'user'
-        ? (await users.findById(principal.id)) !== undefined
-        : (await clientAdapter.find(principal.id)) !== undefined,
+      // Where the id is found decides what it is: the agent registry, then the registered clients.
+      principalOrganization: async (principal) => principal.type === 'user'
+        ? (await users.findById(principal.id))?.orgId
+        : (await agents.get(principal.id))?.orgId ?? (await clients.record(principal.id))?.orgId,
       signingAlgs: heldSigningAlgs(signingKeys),
       presented,
       accessFacts: new AccessFacts({

@@ -10,6 +10,7 @@ const roleFields = (role: Role): [string, string][] => [
   ['description', role.description ?? '-'],
   ['scopes', role.scopes.join(' ') || '-'],
   ['inherits', role.inherits.join(' ') || '-'],
+  ['organization', role.org_id],
   ['grants', role.effective_scopes.join(' ') || '-'],
 ];
 const formatRole = (role: Role) => formatFields(roleFields(role));
@@ -23,16 +24,18 @@ function holderOf(values: { user?: string; client?: string }): { user_id: string
 const create: Command = {
   name: 'roles create',
   summary: 'create a role: scope patterns, and roles it inherits',
-  help: `usage: agentauth roles create NAME [--scope PATTERN]... [--inherits ROLE]... [--description TEXT]
+  help: `usage: agentauth roles create NAME [--scope PATTERN]... [--inherits ROLE]... [--description TEXT] [--org ORG_ID]
   --scope PATTERN         a scope or pattern (resource:action, * and **) the role grants (repeatable)
-  --inherits ROLE         a role whose scopes this one also grants (repeatable)
+  --inherits ROLE         a role of the same organization whose scopes this one also grants (repeatable)
+  --org ORG_ID            the organization the role belongs to, whose users and clients alone may hold it
+                          (default: the default organization, or the credential's)
 ${ADMIN_HELP}`,
   async run(args, { env }) {
     const { values, positionals } = parseCommandLine(args, {
-      ...ADMIN_OPTIONS, scope: { type: 'string', multiple: true }, inherits: { type: 'string', multiple: true }, description: { type: 'string' },
+      ...ADMIN_OPTIONS, scope: { type: 'string', multiple: true }, inherits: { type: 'string', multiple: true }, description: { type: 'string' }, org: { type: 'string' },
     });
     const [name] = expectPositionals(positionals, ['NAME']);
-    const role = await AdminClient.fromOptions(values, env).createRole({ name, scopes: scopeList(values.scope) ?? [], inherits: values.inherits ?? [], description: values.description });
+    const role = await AdminClient.fromOptions(values, env).createRole({ name, scopes: scopeList(values.scope) ?? [], inherits: values.inherits ?? [], description: values.description, org_id: values.org });
     return { json: role, text: formatRole(role) };
   },
 };

@@ -10,6 +10,7 @@ import type { AuditLog } from '../../adapters/audit-log.ts';
 import type { JsonObject } from '../../adapters/database.ts';
 import { DEFAULT_ORG, UnknownOrganizationError, type OrganizationStore } from '../../adapters/organization-store.ts';
 import type { ResourceStore } from '../../adapters/resource-store.ts';
+import type { RoleStore } from '../../adapters/role-store.ts';
 import type { UserStore } from '../../adapters/user-store.ts';
 import {
   checkDefaultScopes, createAgentInput, normalizePublicJwks, rotateCredentialsInput, updateAgentInput,
@@ -33,9 +34,11 @@ export interface AdminAgentDependencies {
   /** The owner's organization must be the agent's. */
   users: Pick<UserStore, 'findById'>;
   organizations: Pick<OrganizationStore, 'get'>;
+  /** An agent holding roles stays in their organization: roles are held only within one. */
+  roles: Pick<RoleStore, 'heldBy'>;
 }
 
-export function adminAgentRoutes({ agents, resources, audit, users, organizations }: AdminAgentDependencies): Router {
+export function adminAgentRoutes({ agents, resources, audit, users, organizations, roles }: AdminAgentDependencies): Router {
   const router = new Router({ prefix: '/admin/agents' });
 
   function record(ctx: Context, event: string, agent: Agent, details?: JsonObject): void {
@@ -124,8 +127,15 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
     const input = parseInput(updateAgentInput, await readJson(ctx));
     const current = await existing(ctx);
     checkDefaultScopes(input.default_scopes ?? current.defaultScopes, input.scopes ?? current.scopes);
-    await checkOwnerOrganization(input.owner, current.orgId);
-    await checkResources(input.resources, current.orgId);
+    // A move takes the agent's owner and resources with it, or the same request names ones of the new organization.
+    const moveTo = input.org_id !== undefined && input.org_id !== current.orgId ? confinedOrganization(ctx, input.org_id)! : undefined;
+    const orgId = moveTo ?? current.orgId;
+    await checkOwnerOrganization(input.owner ?? (moveTo ? current.ownerId : undefined), orgId);
+    await checkResources(input.resources ?? (moveTo ? current.resources : undefined), orgId);
+    if (moveTo) {
+      const held = await roles.heldBy({ type: 'client', id: current.id });
+      if (held.length > 0) throw new InvalidField('org_id', `the agent holds roles of organization "${current.orgId}" (${held.map((name) => `"${name}"`).join(', ')}); revoke them first`);
+    }
     const updated = await agents.update(current.id, {
       name: input.name,
       description: input.description,
@@ -136,9 +146,10 @@ export function adminAgentRoutes({ agents, resources, audit, users, organization
       accessTokenTtl: input.access_token_ttl,
       delegationPolicy: input.delegation_policy,
       mayAct: input.may_act,
+      orgId: moveTo,
     });
     if (!updated) throw new NotFound('agent');
-    record(ctx, 'agent.updated', updated, { changed: Object.keys(input) });
+    record(ctx, 'agent.updated', updated, { changed: Object.keys(input), ...(moveTo ? { moved_from: current.orgId } : {}) });
     ctx.body = agentJson(updated);
   });
 

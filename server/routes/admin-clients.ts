@@ -1,7 +1,8 @@
 // /admin/clients: every client the operator registered, agents included, under one lifecycle: list, read,
 // suspend, activate, revoke, rotate credentials with a grace period, delete. Where a client is found (the agent
 // registry or the client store) decides which store changes it, never the spelling of its id. Agents keep their
-// richer view and their create/update routes at /admin/agents.
+// richer view and their create/update routes at /admin/agents. An organization's operator (server/admin-scope.ts)
+// lists and changes only its organization's clients.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -12,6 +13,7 @@ import {
 } from '../../adapters/client-store.ts';
 import { compareBytewise, encodeTextCursor } from '../../adapters/pagination.ts';
 import { parseClientRecord } from '../../policy/client-record.ts';
+import { adminActor, checkMember, listedOrganization } from '../admin-scope.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -38,8 +40,11 @@ type Found = { kind: 'agent'; agent: Agent } | { kind: 'registered'; client: Sto
 export function adminClientRoutes({ agents, clients, audit }: AdminClientDependencies): Router {
   const router = new Router({ prefix: '/admin/clients' });
 
-  function record(ctx: Context, event: string, clientId: string, details?: Record<string, unknown>): void {
-    audit.record({ event, outcome: 'success', clientId, actor: { admin: true }, requestId: ctx.state.requestId, sourceIp: ctx.ip, details: details as never });
+  function record(ctx: Context, event: string, found: Found, details?: Record<string, unknown>): void {
+    audit.record({
+      event, outcome: 'success', clientId: clientIdOf(found), actor: adminActor(ctx), orgId: orgOf(found),
+      requestId: ctx.state.requestId, sourceIp: ctx.ip, details: { kind: found.kind, ...details } as never,
+    });
   }
 
   async function find(id: string): Promise<Found | undefined> {
@@ -49,9 +54,11 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
     return client && { kind: 'registered', client };
   }
 
+  /** The client the path names, for this caller: 404 for none, 403 for another organization's. */
   async function existing(ctx: Context): Promise<Found> {
     const found = await find(ctx.params.id);
     if (!found) throw new NotFound('client');
+    checkMember(ctx, 'client', orgOf(found));
     return found;
   }
 
@@ -59,9 +66,10 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
 
   router.get('/', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    const request = { status: query.status, limit: query.limit, cursor: query.cursor };
+    // Both lists in id order from the same cursor (an organization's operator: its own); the page is the first
+    // `limit` of the two merged.
+    const request = { status: query.status, orgId: listedOrganization(ctx), limit: query.limit, cursor: query.cursor };
     const none = { items: [], nextCursor: null };
-    // Both lists in id order from the same cursor; the page is the first `limit` of the two merged.
     const [agentPage, clientPage] = await Promise.all([
       query.kind === 'registered' ? none : agents.list(request),
       query.kind === 'agent' ? none : clients.list(request),
@@ -89,7 +97,7 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
         ? (await agents.setStatus(found.agent.id, status).then((agent) => agent && { kind: 'agent' as const, agent }))
         : (await clients.setStatus(found.client.id, status).then((client) => client && { kind: 'registered' as const, client }));
       if (!changed) throw new NotFound('client');
-      record(ctx, event, ctx.params.id, { kind: changed.kind });
+      record(ctx, event, changed);
       ctx.body = json(changed);
     });
   }
@@ -100,7 +108,7 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
     if (found.kind === 'agent') throw new InvalidField('id', 'names an agent: rotate its credentials at /admin/agents/{id}/rotate-credentials, which takes its keys');
     const rotated = await clients.rotateSecret(found.client.id, input.grace_period_seconds);
     if (!rotated) throw new NotFound('client');
-    record(ctx, 'client.credentials_rotated', found.client.id, { grace_period_seconds: input.grace_period_seconds });
+    record(ctx, 'client.credentials_rotated', found, { grace_period_seconds: input.grace_period_seconds });
     ctx.body = { ...storedClientJson(rotated.client), client_secret: rotated.clientSecret };
   });
 
@@ -108,12 +116,15 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
     const found = await existing(ctx);
     if (found.kind === 'agent') await agents.delete(found.agent.id);
     else await clients.destroy(found.client.id);
-    record(ctx, 'client.deleted', ctx.params.id, { kind: found.kind });
+    record(ctx, 'client.deleted', found);
     ctx.status = 204;
   });
 
   return router;
 }
+
+const clientIdOf = (found: Found) => (found.kind === 'agent' ? found.agent.id : found.client.id);
+const orgOf = (found: Found) => (found.kind === 'agent' ? found.agent.orgId : found.client.orgId);
 
 /** One shape for every client: never a secret or its hash. */
 function storedClientJson(client: StoredClient) {

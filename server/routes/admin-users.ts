@@ -1,10 +1,14 @@
-// /admin/users: the people who sign in at the login page.
+// /admin/users: the people who sign in at the login page, each in one organization; the platform operator may
+// move one to another organization, which ends the tokens issued for it so far.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import type { AgentStore } from '../../adapters/agent-store.ts';
+import type { AuditLog } from '../../adapters/audit-log.ts';
+import type { RoleStore } from '../../adapters/role-store.ts';
 import type { User, UserStore } from '../../adapters/user-store.ts';
-import { checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
-import { NotFound } from '../http-error.ts';
+import { adminActor, checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
+import { InvalidField, NotFound } from '../http-error.ts';
 import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -19,12 +23,21 @@ const createUser = z.strictObject({
   org_id: organizationId.optional(),
 });
 const resetPassword = z.strictObject({ password });
+const updateUser = z.strictObject({ org_id: organizationId });
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(512).optional(),
 });
 
-export function adminUserRoutes(users: UserStore): Router {
+export interface AdminUserDependencies {
+  users: UserStore;
+  /** What stays in the organization a user leaves: the agents it owns and the roles it holds. */
+  agents: Pick<AgentStore, 'list'>;
+  roles: Pick<RoleStore, 'heldBy'>;
+  audit: AuditLog;
+}
+
+export function adminUserRoutes({ users, agents, roles, audit }: AdminUserDependencies): Router {
   const router = new Router({ prefix: '/admin/users' });
 
   router.post('/', async (ctx) => {
@@ -50,6 +63,28 @@ export function adminUserRoutes(users: UserStore): Router {
 
   router.get('/:id', async (ctx) => {
     ctx.body = userJson(await existing(ctx));
+  });
+
+  // A move: an organization's operator moves no one out of its organization (naming another is 403).
+  router.patch('/:id', async (ctx) => {
+    const input = parseInput(updateUser, await readJson(ctx));
+    const current = await existing(ctx);
+    const orgId = confinedOrganization(ctx, input.org_id)!;
+    if (orgId === current.orgId) return void (ctx.body = userJson(current));
+    // An agent's owner is of the agent's organization, and a role is held only in its own.
+    const owned = await agents.list({ ownerId: current.id, limit: 5 });
+    if (owned.items.length > 0) {
+      throw new InvalidField('org_id', `the user owns agents of organization "${current.orgId}" (${owned.items.map((agent) => `"${agent.id}"`).join(', ')}${owned.nextCursor ? ', …' : ''}); give them another owner or move them first`);
+    }
+    const held = await roles.heldBy({ type: 'user', id: current.id });
+    if (held.length > 0) throw new InvalidField('org_id', `the user holds roles of organization "${current.orgId}" (${held.map((name) => `"${name}"`).join(', ')}); revoke them first`);
+    const moved = await users.move(current.id, orgId);
+    if (!moved) throw new NotFound('user');
+    audit.record({
+      event: 'user.moved', outcome: 'success', subject: moved.id, actor: adminActor(ctx), orgId: moved.orgId,
+      requestId: ctx.state.requestId, sourceIp: ctx.ip, details: { moved_from: current.orgId },
+    });
+    ctx.body = userJson(moved);
   });
 
   router.delete('/:id', async (ctx) => {

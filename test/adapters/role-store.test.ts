@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuplicateRoleError, RoleCycleError, RoleInheritedError, RoleStore, UnknownInheritedRoleError } from '../../adapters/role-store.ts';
+import { OrganizationStore, UnknownOrganizationError } from '../../adapters/organization-store.ts';
+import {
+  DuplicateRoleError, InheritedRoleOfAnotherOrganizationError, RoleCycleError, RoleInheritedError, RoleStore, UnknownInheritedRoleError,
+} from '../../adapters/role-store.ts';
 import { patternsOfRoles } from '../../policy/roles.ts';
 import { BACKENDS, openTestDatabase, type TestDatabase } from '../support/databases.ts';
 
@@ -18,7 +21,7 @@ describe.each(BACKENDS)('RoleStore on %s', (backend) => {
     await roles.create({ name: 'viewer', description: null, scopes: ['reports:read'], inherits: [] });
     await roles.create({ name: 'editor', description: 'writes reports', scopes: ['reports:write'], inherits: ['viewer'] });
     const admin = await roles.create({ name: 'admin', description: null, scopes: ['users:*'], inherits: ['editor'] });
-    expect(admin).toEqual({ name: 'admin', description: null, scopes: ['users:*'], inherits: ['editor'], createdAt: expect.any(Date), updatedAt: expect.any(Date) });
+    expect(admin).toEqual({ name: 'admin', description: null, scopes: ['users:*'], inherits: ['editor'], orgId: 'default', createdAt: expect.any(Date), updatedAt: expect.any(Date) });
     const { graph } = await roles.graph();
     expect(patternsOfRoles(graph, ['admin'])).toEqual(['users:*', 'reports:write', 'reports:read']);
     expect(await roles.get('editor')).toMatchObject({ description: 'writes reports', inherits: ['viewer'] });
@@ -31,6 +34,19 @@ describe.each(BACKENDS)('RoleStore on %s', (backend) => {
     await expect(cycle).rejects.toThrow(RoleCycleError);
     await expect(cycle).rejects.toMatchObject({ path: ['viewer', 'admin', 'editor', 'viewer'] });
     expect((await roles.get('viewer'))?.inherits).toEqual([]);
+  });
+
+  it("keeps an organization's roles to themselves: inherits only its own, lists by organization", async () => {
+    await new OrganizationStore(database.db).create({ id: 'acme', name: 'Acme' });
+    const own = await roles.create({ name: 'acme-viewer', description: null, scopes: ['acme:read'], inherits: [], orgId: 'acme' });
+    expect(own.orgId).toBe('acme');
+    await expect(roles.create({ name: 'acme-x', description: null, scopes: [], inherits: ['acme-viewer', 'viewer'], orgId: 'acme' }))
+      .rejects.toThrow(new InheritedRoleOfAnotherOrganizationError(['viewer'], 'acme'));
+    await expect(roles.replace({ name: 'viewer', description: null, scopes: [], inherits: ['acme-viewer'] })).rejects.toThrow(InheritedRoleOfAnotherOrganizationError);
+    expect((await roles.get('viewer'))?.inherits).toEqual([]);
+    await expect(roles.create({ name: 'ghostly', description: null, scopes: [], inherits: [], orgId: 'ghost' })).rejects.toThrow(UnknownOrganizationError);
+    expect((await roles.list({ limit: 10, orgId: 'acme' })).items.map((role) => role.name)).toEqual(['acme-viewer']);
+    expect(await roles.delete('acme-viewer')).toEqual([]);
   });
 
   it('never lets concurrent edits close a cycle together', async () => {

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidCursorError } from '../../adapters/pagination.ts';
 import { ApprovalStore } from '../../adapters/approval-store.ts';
+import { OrganizationStore, UnknownOrganizationError } from '../../adapters/organization-store.ts';
 import { DuplicateUsernameError, UserStore, type User } from '../../adapters/user-store.ts';
 import { BACKENDS, openTestDatabase, type TestDatabase } from '../support/databases.ts';
 
@@ -172,6 +173,26 @@ describe.each(BACKENDS)('UserStore on %s', (backend) => {
   it('rejects a cursor it did not issue', async () => {
     await expect(users.list({ limit: 2, cursor: 'not-a-cursor' })).rejects.toBeInstanceOf(InvalidCursorError);
     await expect(users.list({ limit: 2, cursor: Buffer.from('{"a":1}').toString('base64url') })).rejects.toBeInstanceOf(InvalidCursorError);
+  });
+
+  it('moves a user to another organization, with a cut-off for its earlier tokens once that second has passed', async () => {
+    await new OrganizationStore(database.db).create({ id: 'elsewhere', name: 'Elsewhere' });
+    const user = await users.create({ username: 'mover', password: 'correct horse battery staple' });
+    expect(await users.tokensInvalidBefore(user.id)).toBeUndefined();
+    await expect(users.move(user.id, 'nowhere')).rejects.toThrow(UnknownOrganizationError);
+    expect((await users.findById(user.id))?.orgId).toBe('default');
+    const started = Date.now();
+    const moved = await users.move(user.id, 'elsewhere');
+    expect(moved).toMatchObject({ id: user.id, orgId: 'elsewhere' });
+    const cutOff = (await users.tokensInvalidBefore(user.id))!;
+    expect(cutOff.getTime() % 1000).toBe(0);
+    expect(cutOff.getTime()).toBeGreaterThan(started);
+    // Answered only once the cut-off second has passed: a token issued from now on lives.
+    expect(Date.now()).toBeGreaterThanOrEqual(cutOff.getTime());
+    expect(await users.move('no-such-user', 'elsewhere')).toBeUndefined();
+    expect(await users.tokensInvalidBefore('no-such-user')).toBeUndefined();
+    expect(await users.tokensInvalidBefore('nul\u0000')).toBeUndefined();
+    expect(await users.delete(user.id)).toBe(true);
   });
 
   it('never returns a password hash', async () => {

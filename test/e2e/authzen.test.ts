@@ -46,7 +46,7 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
   });
   afterAll(() => server?.stop());
 
-  async function role(name: string, body: { scopes: string[]; inherits?: string[] }) {
+  async function role(name: string, body: { scopes: string[]; inherits?: string[]; org_id?: string }) {
     const response = await adminRequest(server, 'POST', '/admin/roles', { name, ...body });
     expect(response.status, await response.clone().text()).toBe(201);
   }
@@ -215,9 +215,11 @@ describe.each(STORAGE_MODES)('AuthZEN permission check on %s storage', (mode) =>
       expect((await adminRequest(server, 'POST', '/admin/organizations', { id: 'beta', name: 'Beta' })).status).toBe(201);
       await createResource(server, { identifier: 'https://ledger.beta.example.test/', scopes: ['ledger:read'], token_format: 'jwt', org_id: 'beta' });
       const bob = (await (await adminRequest(server, 'POST', '/admin/users', { username: 'bob@beta.example', password: 'correct horse battery staple', org_id: 'beta' })).json()) as { id: string };
+      // The same permission from a role of each one's organization (a role is held only in its own).
       await role('ledger-reader', { scopes: ['ledger:**'] });
+      await role('beta-ledger-reader', { scopes: ['ledger:**'], org_id: 'beta' });
       await hold('ledger-reader', { user_id: alice.id });
-      await hold('ledger-reader', { user_id: bob.id });
+      await hold('beta-ledger-reader', { user_id: bob.id });
       const question = (id: string) => ({ subject: { type: 'user', id }, action: { name: 'read' }, resource: { type: 'ledger', id: '2024' } });
       expect(await decide(question(alice.id))).toEqual({
         decision: false, context: { rule: 'organization_mismatch', reason: `resource "ledger" belongs to organization "beta", and user "${alice.id}" to "default"` },

@@ -112,7 +112,7 @@ describe('enterprise-managed authorization across two servers', () => {
     expect(body.refresh_token).toBeUndefined();
     expect(decodeProtectedHeader(body.access_token)).toMatchObject({ typ: 'oauth-id-jag+jwt', alg: 'ES256' });
     const { payload } = await jwtVerify(body.access_token, createRemoteJWKSet(new URL(`${idp.url}/jwks`)), { issuer: idp.issuer, audience: as.issuer, typ: 'oauth-id-jag+jwt' });
-    expect(payload).toMatchObject({ sub: aliceId, client_id: mcpClient.id, resource: mcpUrl, scope: 'notes:read', jti: expect.any(String) });
+    expect(payload).toMatchObject({ sub: aliceId, client_id: mcpClient.id, resource: mcpUrl, scope: 'notes:read', jti: expect.any(String), org_id: 'default' });
     expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(300);
     await idp.audit.flush();
     const rows = await idp.db.selectFrom('audit_events').select(['subject', 'details']).where('event', '=', 'id_jag.issued').execute();
@@ -158,6 +158,31 @@ describe('enterprise-managed authorization across two servers', () => {
     // The ID token's audience is idpClient, not `other`: refused before the audience is looked at.
     expect([answer.status, answer.body.error]).toEqual([400, 'invalid_request']);
     expect(answer.body.error_description).toMatch(/subject_token/);
+  });
+
+  it("carries the user's org_id, and refuses a user of another organization once the client may no longer act for it", async () => {
+    expect((await adminRequest(idp, 'POST', '/admin/organizations', { id: 'acme', name: 'Acme' })).status).toBe(201);
+    await adminRequest(idp, 'POST', '/admin/users', { username: 'ada', password: 'another correct horse', org_id: 'acme' });
+    // The client is the default organization's: it signs Ada in only while Acme allows it to act for its users.
+    expect((await adminRequest(idp, 'PATCH', '/admin/organizations/acme', { allowed_actor_orgs: ['default'] })).status).toBe(200);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(idpClient.config, {
+      redirect_uri: REDIRECT_URI, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const callback = await signInAndConsent(url, REDIRECT_URI, { username: 'ada', password: 'another correct horse' });
+    const adasIdToken = (await oidc.authorizationCodeGrant(idpClient.config, callback, { pkceCodeVerifier: verifier })).id_token!;
+    const issued = await exchange({ subject_token: adasIdToken, resource: mcpUrl });
+    expect(issued.status).toBe(200);
+    const { payload } = await jwtVerify(issued.body.access_token, createRemoteJWKSet(new URL(`${idp.url}/jwks`)), { issuer: idp.issuer, audience: as.issuer });
+    expect(payload).toMatchObject({ org_id: 'acme' });
+
+    expect((await adminRequest(idp, 'PATCH', '/admin/organizations/acme', { allowed_actor_orgs: [] })).status).toBe(200);
+    const before = await idJagRows();
+    expect(await exchange({ subject_token: adasIdToken, resource: mcpUrl })).toEqual({ status: 400, body: {
+      error: 'invalid_request',
+      error_description: 'subject_token belongs to another organization: organization "default" may not act for principals of organization "acme" (the operator has not allowed it)',
+    } });
+    expect(await idJagRows()).toBe(before);
   });
 
   it('refuses the ID token of a user deleted since, issuing nothing', async () => {

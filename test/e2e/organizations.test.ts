@@ -206,6 +206,88 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect((await as('DELETE', `/admin/resources/${encodeURIComponent('https://two.acme.orgs.example.test/')}`)).status).toBe(204);
     });
 
+    it("manages its own organization's roles: creates, grants to its members only, lists only its own", async () => {
+      await created('/admin/roles', { name: 'beta-reader', scopes: ['beta:read'], org_id: 'beta' });
+      const role = await as('POST', '/admin/roles', { name: 'acme-reader', scopes: ['acme:read'] });
+      expect(role).toMatchObject({ status: 201, body: { name: 'acme-reader', org_id: 'acme', effective_scopes: ['acme:read'] } });
+      expect(await as('POST', '/admin/roles', { name: 'acme-editor', scopes: ['acme:write'], inherits: ['acme-reader'] })).toMatchObject({ status: 201, body: { effective_roles: ['acme-editor', 'acme-reader'] } });
+      // Within its organization only: another's role to inherit, another's user or client to hold it.
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      expect(await as('POST', '/admin/roles', { name: 'acme-x', inherits: ['beta-reader'] })).toEqual(invalid('inherits', 'inherits "beta-reader", of another organization than the role\'s ("acme")'));
+      expect(await as('POST', '/admin/roles/acme-reader/holders', { user_id: bo.id })).toEqual(invalid('user_id', 'belongs to organization "beta", not the role\'s "acme"'));
+      expect(await as('POST', '/admin/roles/acme-reader/holders', { client_id: betaBot.id })).toEqual(invalid('client_id', 'belongs to organization "beta", not the role\'s "acme"'));
+      expect(await as('POST', '/admin/roles/acme-reader/holders', { user_id: 'no-such-user' })).toEqual(invalid('user_id', 'no such user'));
+      // Nor does the platform operator carry a role across: the rule is the role's, not the credential's.
+      expect(await call('POST', '/admin/roles/beta-reader/holders', { user_id: ada.id })).toEqual(invalid('user_id', 'belongs to organization "acme", not the role\'s "beta"'));
+      expect((await call('POST', '/admin/roles', { name: 'ghostly', org_id: 'ghost' })).body).toMatchObject({ field: 'org_id', error_description: 'org_id: "ghost" is not an organization' });
+
+      expect((await as('POST', '/admin/roles/acme-reader/holders', { client_id: acmeBot.id })).status).toBe(201);
+      expect((await as('POST', '/admin/roles/acme-editor/holders', { user_id: ada.id })).status).toBe(201);
+      expect((await as('GET', '/admin/roles')).body.items.map((item: { name: string }) => item.name)).toEqual(['acme-editor', 'acme-reader']);
+      expect((await as('GET', `/admin/roles?client_id=${encodeURIComponent(acmeBot.id)}`)).body).toMatchObject({ effective_roles: ['acme-reader'] });
+      expect((await as('GET', '/admin/roles/acme-reader/holders')).body.items).toEqual([{ client_id: acmeBot.id, since: expect.any(String) }]);
+      // The global operator sees every organization's.
+      expect((await call('GET', '/admin/roles')).body.items.map((item: { name: string; org_id: string }) => `${item.name} ${item.org_id}`))
+        .toEqual(['acme-editor acme', 'acme-reader acme', 'beta-reader beta']);
+
+      // The agent's token names the role; audited as Acme's, by Acme's operator.
+      const token = await oidc.clientCredentialsGrant(acmeBot.config, { scope: 'acme:read', resource: ACME_RES });
+      expect(await introspect(acmeBot, token.access_token)).toMatchObject({ active: true, roles: ['acme-reader'], org_id: 'acme' });
+      const granted = async () => ((await call('GET', `/admin/audit?org_id=acme&event=role.granted`)).body.items as { actor: unknown; org_id: string; details: unknown }[]);
+      await expect.poll(async () => (await granted()).length, { timeout: 10_000 }).toBe(2);
+      expect((await granted())[0]).toMatchObject({ org_id: 'acme', actor: { admin: true, org_id: 'acme', credential: expect.stringMatching(/^ocr_/) } });
+
+      // Another organization's role is 403 on every route, and nothing changes.
+      const elsewhereRole = elsewhere('role');
+      for (const [method, path, body] of [
+        ['GET', '/admin/roles/beta-reader'], ['PUT', '/admin/roles/beta-reader', { scopes: ['acme:read'] }], ['DELETE', '/admin/roles/beta-reader'],
+        ['GET', '/admin/roles/beta-reader/holders'], ['POST', '/admin/roles/beta-reader/holders', { user_id: ada.id }],
+        ['DELETE', `/admin/roles/beta-reader/holders/users/${bo.id}`],
+      ] as [string, string, unknown?][]) {
+        expect(await as(method, path, body), `${method} ${path}`).toEqual(elsewhereRole);
+      }
+      expect(await as('GET', `/admin/roles?user_id=${bo.id}`)).toEqual(elsewhere('user'));
+      expect(await as('POST', '/admin/roles', { name: 'beta-y', org_id: 'beta' })).toEqual(denied('this credential is for organization "acme" only'));
+      expect((await call('GET', '/admin/roles/beta-reader')).body).toMatchObject({ scopes: ['beta:read'] });
+      expect((await as('GET', '/admin/roles/no-such-role')).status).toBe(404);
+
+      // An organization with roles is not deleted under them.
+      expect((await call('DELETE', '/admin/organizations/beta')).body.error_description).toContain('roles');
+      expect((await as('DELETE', `/admin/roles/acme-editor/holders/users/${ada.id}`)).status).toBe(204);
+      expect((await as('DELETE', '/admin/roles/acme-editor')).status).toBe(204);
+      expect((await as('DELETE', `/admin/roles/acme-reader/holders/clients/${acmeBot.id}`)).status).toBe(204);
+      expect(await introspect(acmeBot, token.access_token)).toMatchObject({ active: true });
+      expect((await as('DELETE', '/admin/roles/acme-reader')).status).toBe(204);
+      expect((await call('DELETE', '/admin/roles/beta-reader')).status).toBe(204);
+    });
+
+    it("manages its own organization's registered clients, and is refused (403) another's", async () => {
+      const register = async (orgId: string) => (await oidc.dynamicClientRegistration(issuer, {
+        grant_types: ['client_credentials'], response_types: [], redirect_uris: [], org_id: orgId,
+      }, undefined, { ...insecure, initialAccessToken: server.adminToken })).clientMetadata().client_id;
+      const mine = await register('acme');
+      const theirs = await register('beta');
+      const listed = (await as('GET', '/admin/clients?limit=200')).body.items as { client_id: string; org_id: string }[];
+      expect(listed.map((item) => item.client_id)).toContain(mine);
+      expect(new Set(listed.map((item) => item.org_id))).toEqual(new Set(['acme']));
+      expect((await call('GET', '/admin/clients?limit=200')).body.items.map((item: { client_id: string }) => item.client_id)).toEqual(expect.arrayContaining([mine, theirs]));
+
+      expect(await as('GET', `/admin/clients/${mine}`)).toMatchObject({ status: 200, body: { org_id: 'acme' } });
+      expect(await as('POST', `/admin/clients/${mine}/suspend`)).toMatchObject({ status: 200, body: { status: 'suspended' } });
+      const suspended = async () => ((await call('GET', `/admin/audit?client_id=${encodeURIComponent(mine)}&event=client.suspended`)).body.items as { actor: unknown; org_id: string }[])[0];
+      await expect.poll(suspended, { timeout: 10_000 }).toMatchObject({ org_id: 'acme', actor: { admin: true, org_id: 'acme' } });
+      for (const [method, path, body] of [
+        ['GET', `/admin/clients/${theirs}`], ['POST', `/admin/clients/${theirs}/suspend`], ['POST', `/admin/clients/${theirs}/rotate-credentials`, {}],
+        ['DELETE', `/admin/clients/${theirs}`], ['GET', `/admin/clients/${betaBot.id}`], ['POST', `/admin/clients/${betaBot.id}/revoke`],
+      ] as [string, string, unknown?][]) {
+        expect(await as(method, path, body), `${method} ${path}`).toEqual(elsewhere('client'));
+      }
+      expect((await call('GET', `/admin/clients/${theirs}`)).body.status).toBe('active');
+      expect((await call('GET', `/admin/clients/${betaBot.id}`)).body.status).toBe('active');
+      expect((await as('DELETE', `/admin/clients/${mine}`)).status).toBe(204);
+      expect((await call('DELETE', `/admin/clients/${theirs}`)).status).toBe(204);
+    });
+
     it('is refused (403) for every member of another organization, and changes nothing', async () => {
       const betaResource = `/admin/resources/${encodeURIComponent(BETA_RES)}`;
       const refusals: [string, string, unknown, ReturnType<typeof denied>][] = [
@@ -233,11 +315,11 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect((await as('GET', '/admin/users/no-such-user')).status).toBe(404);
     });
 
-    it("is refused (403) every admin route but its organization's users, agents and resources", async () => {
-      const only = denied("an organization's admin credential manages only its users, agents and resources and reads its audit trail (/admin/users, /admin/agents, /admin/resources, /admin/audit)");
+    it("is refused (403) every admin route but its organization's users, agents, clients, roles and resources", async () => {
+      const only = denied("an organization's admin credential manages only its users, agents, clients, roles and resources and reads its audit trail (/admin/users, /admin/agents, /admin/clients, /admin/roles, /admin/resources, /admin/audit)");
       for (const [method, path] of [
         ['GET', '/admin/organizations'], ['PATCH', '/admin/organizations/acme'], ['POST', '/admin/organizations/acme/credentials'],
-        ['GET', '/admin/roles'], ['GET', '/admin/clients'], ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
+        ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
         ['GET', '/admin/id-jag-audiences'], ['GET', '/admin/usersx'],
       ]) {
         expect(await as(method, path, method === 'GET' ? undefined : { allowed_actor_orgs: ['beta'] }), `${method} ${path}`).toEqual(only);
@@ -467,6 +549,89 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       });
       const rsConfig = await oidc.discovery(issuer, rs.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(rs.clientMetadata().client_secret as string), insecure);
       expect(await oidc.tokenIntrospection(rsConfig, token)).toMatchObject({ active: true, sub: ada.id, aud: ACME_RES, org_id: 'acme' });
+    });
+
+    it("moves an agent to another organization with its owner and resources; its earlier tokens end, its new ones are the new organization's", async () => {
+      const mover = await agent('mover', ada.id, ['acme:read', 'beta:read'], 'acme');
+      const before = (await oidc.clientCredentialsGrant(mover.config, { scope: 'acme:read', resource: ACME_RES })).access_token;
+      expect(await introspect(mover, before)).toMatchObject({ active: true, org_id: 'acme' });
+      expect((await call('PATCH', `/admin/agents/${mover.id}`, { resources: [ACME_RES] })).status).toBe(200);
+
+      // What stays in the old organization is refused, naming it; nothing moves.
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      const path = `/admin/agents/${mover.id}`;
+      expect(await call('PATCH', path, { org_id: 'beta' })).toEqual(invalid('owner', 'belongs to organization "acme", not the agent\'s "beta"'));
+      expect(await call('PATCH', path, { org_id: 'beta', owner: bo.id })).toEqual(invalid('resources.0', `"${ACME_RES}" belongs to another organization than the agent's ("beta")`));
+      expect(await call('PATCH', path, { org_id: 'ghost', owner: bo.id })).toEqual(invalid('org_id', '"ghost" is not an organization'));
+      await created('/admin/roles', { name: 'acme-movers', scopes: ['acme:read'], org_id: 'acme' });
+      await created('/admin/roles/acme-movers/holders', { client_id: mover.id });
+      expect(await call('PATCH', path, { org_id: 'beta', owner: bo.id, resources: [BETA_RES] }))
+        .toEqual(invalid('org_id', 'the agent holds roles of organization "acme" ("acme-movers"); revoke them first'));
+      expect((await call('DELETE', `/admin/roles/acme-movers/holders/clients/${mover.id}`)).status).toBe(204);
+      expect((await call('DELETE', '/admin/roles/acme-movers')).status).toBe(204);
+      // An organization's operator moves nothing out of its organization.
+      const acmeToken = (await call('POST', '/admin/organizations/acme/credentials')).body.token as string;
+      const asAcme = await adminRequest({ url: server.url, issuer: server.issuer, adminToken: acmeToken }, 'PATCH', path, { org_id: 'beta', owner: bo.id, resources: [BETA_RES] });
+      expect([asAcme.status, await asAcme.json()]).toEqual([403, { error: 'access_denied', error_description: 'this credential is for organization "acme" only' }]);
+      expect(await introspect(mover, before)).toMatchObject({ active: true });
+
+      const moved = await call('PATCH', path, { org_id: 'beta', owner: bo.id, resources: [BETA_RES] });
+      expect(moved).toMatchObject({ status: 200, body: { org_id: 'beta', owner: bo.id, resources: [BETA_RES] } });
+      // The token it got as Acme's is over; a new one is Beta's, for Beta's resource only.
+      expect(await introspect(mover, before)).toEqual({ active: false });
+      const after = (await oidc.clientCredentialsGrant(mover.config, { scope: 'beta:read', resource: BETA_RES })).access_token;
+      expect(decodeJwt(after)).toMatchObject({ sub: mover.id, org_id: 'beta' });
+      expect(await introspect(mover, after)).toMatchObject({ active: true, org_id: 'beta' });
+      expect(await refusal(oidc.clientCredentialsGrant(mover.config, { scope: 'acme:read', resource: ACME_RES }))).toMatchObject({ error: 'invalid_target' });
+      const audited = async () => ((await call('GET', `/admin/audit?client_id=${encodeURIComponent(mover.id)}&event=agent.updated`)).body.items as { org_id: string; details: { moved_from?: string } }[])[0];
+      await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ org_id: 'beta', details: { moved_from: 'acme' } });
+      expect((await call('DELETE', path)).status).toBe(204);
+    });
+
+    it("moves a user to another organization once it owns no agents and holds no roles there; the user's earlier tokens end", async () => {
+      const mia = await created('/admin/users', { username: 'mia', password: PASSWORD, org_id: 'acme' });
+      const registered = await oidc.dynamicClientRegistration(issuer, {
+        redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'], org_id: 'acme',
+      }, oidc.None(), { ...insecure, initialAccessToken: server.adminToken });
+      const app = await oidc.discovery(issuer, registered.clientMetadata().client_id, registered.clientMetadata(), oidc.None(), insecure);
+      const rs = await oidc.dynamicClientRegistration(issuer, { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], introspect_any_token: true }, undefined, {
+        ...insecure, initialAccessToken: server.adminToken,
+      });
+      const rsConfig = await oidc.discovery(issuer, rs.clientMetadata().client_id, undefined, oidc.ClientSecretBasic(rs.clientMetadata().client_secret as string), insecure);
+      const token = await userAccessToken(app, REDIRECT_URI, { username: 'mia', password: PASSWORD }, ACME_RES, 'acme:read');
+      expect(await oidc.tokenIntrospection(rsConfig, token)).toMatchObject({ active: true, sub: mia.id, org_id: 'acme' });
+
+      const path = `/admin/users/${mia.id}`;
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      const bot = await agent('mias-bot', mia.id, ['acme:read'], 'acme');
+      expect(await call('PATCH', path, { org_id: 'beta' })).toEqual(invalid('org_id', `the user owns agents of organization "acme" ("${bot.id}"); give them another owner or move them first`));
+      expect((await call('DELETE', `/admin/agents/${bot.id}`)).status).toBe(204);
+      await created('/admin/roles', { name: 'acme-readers', scopes: ['acme:read'], org_id: 'acme' });
+      await created('/admin/roles/acme-readers/holders', { user_id: mia.id });
+      expect(await call('PATCH', path, { org_id: 'beta' })).toEqual(invalid('org_id', 'the user holds roles of organization "acme" ("acme-readers"); revoke them first'));
+      expect((await call('DELETE', '/admin/roles/acme-readers')).status).toBe(204);
+      expect(await call('PATCH', path, { org_id: 'ghost' })).toEqual(invalid('org_id', '"ghost" is not an organization'));
+      expect((await call('PATCH', path, {})).body).toMatchObject({ error: 'invalid_request', field: 'org_id' });
+      const acmeToken = (await call('POST', '/admin/organizations/acme/credentials')).body.token as string;
+      const asAcme = await adminRequest({ url: server.url, issuer: server.issuer, adminToken: acmeToken }, 'PATCH', path, { org_id: 'beta' });
+      expect([asAcme.status, await asAcme.json()]).toEqual([403, { error: 'access_denied', error_description: 'this credential is for organization "acme" only' }]);
+      expect(await oidc.tokenIntrospection(rsConfig, token)).toMatchObject({ active: true });
+
+      expect(await call('PATCH', path, { org_id: 'beta' })).toMatchObject({ status: 200, body: { id: mia.id, org_id: 'beta' } });
+      // Her Acme token is over, on introspection and as a subject token alike.
+      expect(await oidc.tokenIntrospection(rsConfig, token)).toEqual({ active: false });
+      expect(await refusal(exchange(acmeBot, token, { resource: ACME_RES }))).toMatchObject({ error: 'invalid_request', description: expect.stringContaining('moved to another organization') });
+      // Acme's app no longer signs her in; the move is audited as Beta's.
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(app, {
+        redirect_uri: REDIRECT_URI, scope: 'openid acme:read', resource: ACME_RES, state: 'st-m',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      });
+      expect((await signInAndConsent(url, REDIRECT_URI, { username: 'mia', password: PASSWORD })).searchParams.get('error')).toBe('unauthorized_client');
+      const audited = async () => ((await call('GET', `/admin/audit?org_id=beta&event=user.moved`)).body.items as { subject: string; details: unknown }[])[0];
+      await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ subject: mia.id, details: { moved_from: 'acme' } });
+      expect(await call('PATCH', path, { org_id: 'beta' })).toMatchObject({ status: 200, body: { org_id: 'beta' } });
+      expect((await call('DELETE', path)).status).toBe(204);
     });
 
     it("refuses a backchannel request for another organization's user before anyone is asked, with unauthorized_client (CIBA §13)", async () => {

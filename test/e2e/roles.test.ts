@@ -40,7 +40,7 @@ describe.each(STORAGE_MODES)('roles (%s)', (mode) => {
     expect((await call('POST', '/admin/roles', { name: 'editor', description: 'writes reports', scopes: ['reports:write'], inherits: ['viewer'] })).status).toBe(201);
     const admin = await call('POST', '/admin/roles', { name: 'admin', scopes: ['users:*'], inherits: ['editor'] });
     expect(admin).toEqual({ status: 201, body: {
-      name: 'admin', description: null, scopes: ['users:*'], inherits: ['editor'],
+      name: 'admin', description: null, scopes: ['users:*'], inherits: ['editor'], org_id: 'default',
       effective_roles: ['admin', 'editor', 'viewer'], effective_scopes: ['users:*', 'reports:write', 'reports:read'],
       created_at: expect.any(String), updated_at: expect.any(String),
     } });

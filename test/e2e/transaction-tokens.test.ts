@@ -82,13 +82,14 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
   }
 
   /** A workload of the trust domain, registered by the operator (ADMIN_TOKEN as initial access token). */
-  async function registerWorkload(name: string, policy: oidc.JsonObject | undefined): Promise<Client> {
+  async function registerWorkload(name: string, policy: oidc.JsonObject | undefined, orgId?: string): Promise<Client> {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const kid = `${name}-1`;
     const workload = await oidc.dynamicClientRegistration(issuer, {
       client_name: name, grant_types: [TE], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt',
       jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },
       ...(policy ? { txn_token_policy: policy } : {}),
+      ...(orgId ? { org_id: orgId } : {}),
     }, undefined, { ...insecure, initialAccessToken: server.adminToken });
     const id = workload.clientMetadata().client_id;
     return { id, key: privateKey, kid, config: await oidc.discovery(issuer, id, workload.clientMetadata(), oidc.PrivateKeyJwt(privateKey), insecure) };
@@ -148,10 +149,11 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
       expect(jwks.keys.map((key) => key.kid)).toContain(header.kid);
 
       const claims = decodeJwt(token);
-      expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'rctx', 'req_wl', 'scope', 'sub', 'tctx', 'txn']);
+      // The draft's claims, and the subject's organization as access tokens carry it.
+      expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'org_id', 'rctx', 'req_wl', 'scope', 'sub', 'tctx', 'txn']);
       expect(claims).toEqual({
         iss: server.issuer, iat: expect.any(Number), exp: claims.iat! + LIFETIME, aud: TRUST_DOMAIN, txn: expect.stringMatching(/^[0-9a-f-]{36}$/),
-        sub: alice, scope: 'files:read', req_wl: gateway.id, rctx: CONTEXT,
+        sub: alice, scope: 'files:read', req_wl: gateway.id, rctx: CONTEXT, org_id: 'default',
         // The operator's filter (tctx_members) keeps the card number out.
         tctx: { action: 'BUY', ticker: 'MSFT', quantity: '100' },
       });
@@ -226,6 +228,28 @@ describe.each(STORAGE_MODES)('transaction tokens on %s storage', (mode) => {
       await refused(requestTxnToken(batch, {
         subject_token: JSON.stringify({ sub: 'x', scope: 'files:write' }), subject_token_type: TYPE('unsigned_json'), scope: 'files:write',
       }), 'invalid_scope');
+    });
+  });
+
+  describe('organizations', () => {
+    it("carry the subject's org_id; a workload of another organization is refused its token (invalid_request), issuing nothing", async () => {
+      expect((await adminRequest(server, 'POST', '/admin/organizations', { id: 'acme', name: 'Acme' })).status).toBe(201);
+      const ACME = 'https://acme.txn.example.test/';
+      await createResource(server, { identifier: ACME, scopes: ['acme:read'], token_format: 'jwt', org_id: 'acme' });
+      const owner = (await (await adminRequest(server, 'POST', '/admin/users', { username: 'ada', password: 'correct horse battery staple', org_id: 'acme' })).json()) as { id: string };
+      const acmeAgent = await createKeyAgent(server, owner.id, { name: 'acme-agent', scopes: ['acme:read'], default_scopes: [], org_id: 'acme' });
+      const subject = (await oidc.clientCredentialsGrant(acmeAgent.config, { scope: 'acme:read', resource: ACME })).access_token;
+      expect(decodeJwt(subject).org_id).toBe('acme');
+
+      const acmeWorkload = await registerWorkload('acme-gateway', {}, 'acme');
+      const txn = decodeJwt((await requestTxnToken(acmeWorkload, { subject_token: subject, scope: 'acme:read' })).access_token);
+      expect(txn).toMatchObject({ sub: acmeAgent.id, req_wl: acmeWorkload.id, org_id: 'acme' });
+      // Replaced by another of Acme's workloads, it stays Acme's.
+      const replaced = await requestTxnToken(acmeWorkload, { subject_token: (await requestTxnToken(acmeWorkload, { subject_token: subject, scope: 'acme:read' })).access_token, subject_token_type: TXN_TOKEN, scope: 'acme:read' });
+      expect(decodeJwt(replaced.access_token)).toMatchObject({ sub: acmeAgent.id, org_id: 'acme' });
+
+      await refused(requestTxnToken(gateway, { subject_token: subject, scope: 'acme:read' }), 'invalid_request',
+        'subject_token belongs to another organization: organization "default" may not act for principals of organization "acme"');
     });
   });
 

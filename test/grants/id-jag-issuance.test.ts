@@ -9,7 +9,7 @@ import { generateSigningKey } from '../../keys/signing-keys.ts';
 import { TokenSigner } from '../../keys/token-signer.ts';
 import { TOKEN_TYPE } from '../../tokens/token-types.ts';
 import { now, presentedTokens, userToken } from '../support/presented-tokens.ts';
-import { ISSUER, confidentialClient, dpopKey, tokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
+import { ISSUER, confidentialClient, dpopKey, tokenEndpoint, type TokenEndpoint, singleOrganization } from '../support/token-endpoint.ts';
 
 const PARTNER = 'https://as.partner.example';
 const PARTNER_API = 'https://api.partner.example';
@@ -45,9 +45,10 @@ beforeAll(async () => {
     lineage: { record: vi.fn() },
     jwtRecords: { of: vi.fn() },
     delegationDefaults: { maxDepth: 3, humanRootRequired: false, impersonation: false },
+    organizations: singleOrganization(),
     transactionTokens: { signer },
     idJag: {
-      issuer: ISSUER, presented, signer,
+      issuer: ISSUER, presented, signer, organizations: singleOrganization(),
       audiences: { get: vi.fn(async (issuer: string) => audiences[issuer]) },
       users: { findById: vi.fn(async (id: string) => users[id]) },
     },
@@ -99,7 +100,7 @@ describe('ID-JAG issuance', () => {
     const claims = await idJagClaims(body.access_token);
     expect(claims).toEqual({
       iss: ISSUER, sub: 'user-1', aud: PARTNER, client_id: 'partner-client-for-app', jti: expect.any(String), iat: expect.any(Number),
-      exp: (claims.iat as number) + 300, resource: PARTNER_API, scope: 'read write', email: 'ada@example.com',
+      exp: (claims.iat as number) + 300, resource: PARTNER_API, scope: 'read write', email: 'ada@example.com', org_id: 'default',
     });
     expect(presented.accept.mock.calls[0].slice(1)).toEqual(['id-token', TOKEN_TYPE.idToken, 'subject_token', [TOKEN_TYPE.idToken]]);
     expect(endpoint.writes).toEqual([]);

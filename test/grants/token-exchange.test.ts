@@ -9,7 +9,7 @@ import type { Lineage } from '../../adapters/token-lineage.ts';
 import { grant, tokenExchangeHandler, type TokenExchangeDependencies } from '../../grants/token-exchange.ts';
 import { TOKEN_TYPE } from '../../tokens/token-types.ts';
 import { now, presentedTokens, userToken } from '../support/presented-tokens.ts';
-import { ISSUER, claimsOf, confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint, withAgentRecords } from '../support/token-endpoint.ts';
+import { ISSUER, claimsOf, confidentialClient, dpopKey, onlyToken, tokenEndpoint, type TokenEndpoint, withAgentRecords, singleOrganization } from '../support/token-endpoint.ts';
 
 const FILES = 'https://files.example';
 const MAIL = 'https://mail.example';

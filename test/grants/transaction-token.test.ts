@@ -9,7 +9,7 @@ import { generateSigningKey } from '../../keys/signing-keys.ts';
 import { TokenSigner } from '../../keys/token-signer.ts';
 import { TOKEN_TYPE } from '../../tokens/token-types.ts';
 import { now, presentedTokens, userToken } from '../support/presented-tokens.ts';
-import { ISSUER, confidentialClient, dpopKey, tokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
+import { ISSUER, confidentialClient, dpopKey, tokenEndpoint, type TokenEndpoint, singleOrganization } from '../support/token-endpoint.ts';
 
 const TRUST_DOMAIN = 'trust.example';
 const LIFETIME = 60;
@@ -31,6 +31,7 @@ beforeAll(async () => {
     lineage: { record: vi.fn() },
     jwtRecords: { of: vi.fn() },
     delegationDefaults: { maxDepth: 3, humanRootRequired: false, impersonation: false },
+    organizations: singleOrganization(),
     transactionTokens: { trustDomain: TRUST_DOMAIN, signer: new TokenSigner([privateJwk]), lifetime: LIFETIME, maxContextBytes: 256 },
     idJag: {},
   } as unknown as TokenExchangeDependencies;
@@ -88,7 +89,7 @@ describe('Txn-Token issuance', () => {
     expect(claims).toEqual({
       iss: ISSUER, aud: TRUST_DOMAIN, sub: 'user-1', scope: 'trade:stocks', req_wl: 'workload', txn: expect.any(String),
       iat: expect.any(Number), exp: (claims.iat as number) + LIFETIME,
-      rctx: { req_ip: '192.0.2.1' }, tctx: { action: 'BUY', quantity: '100' }, act: { sub: 'agent_y' },
+      rctx: { req_ip: '192.0.2.1' }, tctx: { action: 'BUY', quantity: '100' }, act: { sub: 'agent_y' }, org_id: 'default',
     });
     expect(endpoint.writes).toEqual([]);
   });

@@ -78,6 +78,7 @@ describe('Txn-Token claims', () => {
     workload: 'api-gateway',
     subject: { subject: 'alice', act: { sub: 'agent-b', act: { sub: 'agent-a' } } },
     scopes: ['trade.stocks'],
+    orgId: 'acme',
     requestContext: { req_ip: '69.151.72.123' },
     transactionDetails: { action: 'BUY' },
     issuedAt: 1_000,
@@ -85,11 +86,11 @@ describe('Txn-Token claims', () => {
     maxContextBytes: 256,
   };
 
-  it('has exactly the draft\'s claims, the subject\'s act chain, and a fresh txn each time', () => {
+  it('has exactly the draft\'s claims and the subject\'s organization, the subject\'s act chain, and a fresh txn each time', () => {
     const claims = transactionTokenClaims(base);
-    expect(Object.keys(claims).sort()).toEqual(['act', 'aud', 'exp', 'iat', 'iss', 'rctx', 'req_wl', 'scope', 'sub', 'tctx', 'txn']);
+    expect(Object.keys(claims).sort()).toEqual(['act', 'aud', 'exp', 'iat', 'iss', 'org_id', 'rctx', 'req_wl', 'scope', 'sub', 'tctx', 'txn']);
     expect(claims).toMatchObject({
-      iss: 'https://as.example', iat: 1_000, exp: 1_300, aud: TRUST_DOMAIN, sub: 'alice', scope: 'trade.stocks', req_wl: 'api-gateway',
+      iss: 'https://as.example', iat: 1_000, exp: 1_300, aud: TRUST_DOMAIN, sub: 'alice', scope: 'trade.stocks', req_wl: 'api-gateway', org_id: 'acme',
       rctx: { req_ip: '69.151.72.123' }, tctx: { action: 'BUY' }, act: { sub: 'agent-b', act: { sub: 'agent-a' } },
     });
     expect(claims.txn).toMatch(/^[0-9a-f-]{36}$/);
@@ -98,7 +99,7 @@ describe('Txn-Token claims', () => {
 
   it('leaves out empty and absent context and act', () => {
     const claims = transactionTokenClaims({ ...base, subject: { subject: 'alice', act: undefined }, requestContext: undefined, transactionDetails: {} });
-    expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'req_wl', 'scope', 'sub', 'txn']);
+    expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'org_id', 'req_wl', 'scope', 'sub', 'txn']);
   });
 
   it('a replacement keeps txn, sub and act, adds context, and records the call chain', () => {

@@ -80,6 +80,19 @@ export function withAgentRecords(clients: ClientMetadata[], agents: Iterable<Age
   });
 }
 
+/**
+ * Organization lookups for a deployment with only the default organization: every principal and resource is in
+ * it, so the isolation rules (issuance/token-organization.ts) let everything through and every token says `default`.
+ */
+export function singleOrganization() {
+  return {
+    agents: { get: async () => undefined },
+    users: { findById: async () => undefined },
+    resources: { get: async () => undefined },
+    organizations: { allowsActor: async () => false },
+  };
+}
+
 export const ISSUER = 'http://127.0.0.1';
 
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];

@@ -44,6 +44,8 @@ export interface TransactionTokenActor {
   sub: string;
   iss?: string;
   act?: TransactionTokenActor;
+  /** The organization of the principal, from an agentauth Txn-Token service (an additional claim; others may omit it). */
+  org_id?: string;
   [claim: string]: unknown;
 }
 
