@@ -2,6 +2,7 @@
 // TRUSTED_ISSUERS variable (a JSON array). Parsed once at start; a bad element stops the process with one line
 // naming it, as for every other setting.
 import { z } from 'zod';
+import { organizationId } from '../server/organization-id.ts';
 
 /**
  * The JWS algorithms an external issuer may sign with. Only asymmetric ones: we verify against the issuer's
@@ -35,6 +36,11 @@ export interface TrustedIssuerConfig {
    * jwt-bearer grant accepts (grants/jwt-bearer.ts).
    */
   idJag?: IdJagTrust;
+  /**
+   * The organization this issuer's subjects belong to (issuance/token-organization.ts): tokens for them are of
+   * that organization. Absent: they belong to none, and a token for one is of the requesting client's organization.
+   */
+  orgId?: string;
 }
 
 /**
@@ -121,8 +127,12 @@ export const trustedIssuerSchema = z
       max_age_seconds: z.number({ error: 'must be a positive integer (seconds)' }).int('must be a positive integer (seconds)').positive('must be a positive integer (seconds)').max(3600, 'must be at most 3600: ID-JAGs are short-lived').default(defaultIdJagMaxAgeSeconds),
       users: z.enum(idJagUserMappings, { error: `must be one of ${idJagUserMappings.map((m) => `"${m}"`).join(', ')}` }).default('external'),
     }, { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object' : undefined) }).optional(),
+    org_id: organizationId.optional(),
   }, { error: (issue) => (issue.code === 'invalid_type' ? 'must be an object' : undefined) })
   .refine((v) => v.audiences !== undefined || v.id_jag !== undefined, { path: ['audiences'], message: 'is required (unless the issuer is trusted for ID-JAGs only, with id_jag)' })
+  // The prefix is how a subject is known to be this issuer's; without one its subjects are local user ids, which
+  // have their own organization.
+  .refine((v) => v.org_id === undefined || v.subject_prefix !== '', { path: ['org_id'], message: 'needs a non-empty subject_prefix, by which its subjects are told apart' })
   .transform((v): TrustedIssuerConfig => ({
     issuer: v.issuer,
     jwksUri: v.jwks_uri,
@@ -133,6 +143,7 @@ export const trustedIssuerSchema = z
     maxTokenAgeSeconds: v.max_token_age_seconds,
     scopeClaim: v.scope_claim,
     ...(v.id_jag ? { idJag: { clients: v.id_jag.clients, maxAgeSeconds: v.id_jag.max_age_seconds, users: v.id_jag.users } } : {}),
+    ...(v.org_id ? { orgId: v.org_id } : {}),
   }));
 
 export const trustedIssuersSchema = z
@@ -144,6 +155,11 @@ export const trustedIssuersSchema = z
       const first = seen.get(config.issuer);
       if (first === undefined) seen.set(config.issuer, index);
       else ctx.addIssue({ code: 'custom', path: [index, 'issuer'], message: `duplicates [${first}].issuer` });
+    });
+    // Subjects are told apart by prefix: one prefix cannot stand for two organizations.
+    configs.forEach((config, index) => {
+      const other = configs.findIndex((candidate) => candidate.subjectPrefix === config.subjectPrefix && candidate.orgId !== config.orgId && (candidate.orgId ?? config.orgId) !== undefined);
+      if (other !== -1 && other < index) ctx.addIssue({ code: 'custom', path: [index, 'org_id'], message: `[${other}] has the same subject_prefix with another organization` });
     });
   });
 

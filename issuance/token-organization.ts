@@ -19,6 +19,8 @@ export interface OrganizationLookups {
   resources: Pick<ResourceStore, 'get'>;
   organizations: Pick<OrganizationStore, 'allowsActor'>;
   registeredClients?: { record(clientId: string): Promise<StoredClient | undefined> };
+  /** Trusted issuers' subjects, told apart by their prefix, that belong to an organization (TRUSTED_ISSUERS org_id). */
+  externalSubjects?: readonly { prefix: string; orgId: string }[];
 }
 
 /** What of an access token about to be issued decides its organization. */
@@ -81,8 +83,9 @@ async function clientOrganization(clientId: string, lookups: OrganizationLookups
 }
 
 /**
- * A subject of ours: a user, or an agent or registered client whose own token was exchanged. A subject we do not
- * hold (a trusted issuer's) is undefined: the token is then issued under the client's organization.
+ * A subject of ours: a user, or an agent or registered client whose own token was exchanged; or a trusted issuer's
+ * subject whose issuer the operator put in an organization. Any other subject (a trusted issuer's without one) is
+ * undefined: the token is then issued under the client's organization.
  */
 async function principalOrganization(id: string, lookups: OrganizationLookups): Promise<string | undefined> {
   // A trusted issuer's `sub` may hold what PostgreSQL text cannot; no principal of ours has such an id.
@@ -91,5 +94,16 @@ async function principalOrganization(id: string, lookups: OrganizationLookups): 
   if (user) return user.orgId;
   const agent = await lookups.agents.get(id);
   if (agent) return agent.orgId;
-  return (await lookups.registeredClients?.record(id))?.orgId;
+  const client = await lookups.registeredClients?.record(id);
+  if (client) return client.orgId;
+  return externalOrganization(id, lookups.externalSubjects ?? []);
+}
+
+/** A trusted issuer's subject's organization, by the longest prefix that names it (config/trusted-issuers.ts). */
+export function externalOrganization(id: string, subjects: readonly { prefix: string; orgId: string }[]): string | undefined {
+  let best: { prefix: string; orgId: string } | undefined;
+  for (const subject of subjects) {
+    if (subject.prefix && id.startsWith(subject.prefix) && subject.prefix.length > (best?.prefix.length ?? 0)) best = subject;
+  }
+  return best?.orgId;
 }

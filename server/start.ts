@@ -143,7 +143,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const approvals = new ApprovalStore(database.db, new ReadThroughCache('approval-policies', changes));
     const organizations = new OrganizationStore(database.db);
     // What the isolation rules read of a token's parties (issuance/token-organization.ts), at issuance and at CIBA.
-    const organizationLookups = { agents, users, resources, organizations, registeredClients: clients };
+    const externalSubjects = settings.trustedIssuers.flatMap((config) => (config.orgId ? [{ prefix: config.subjectPrefix, orgId: config.orgId }] : []));
+    const organizationLookups = { agents, users, resources, organizations, registeredClients: clients, externalSubjects };
     const roles = new RoleStore(database.db, { graph: new ReadThroughCache('role-graph', changes), held: new ReadThroughCache('role-holders', changes) });
     // Not waiting for the change feed: the caches read the database until it is live. Commands are refused
     // while Redis is not connected, though, so the first requests get a moment for the connection to open.

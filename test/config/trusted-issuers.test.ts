@@ -113,6 +113,16 @@ describe('parseTrustedIssuers', () => {
     expect(error.message).toBe('[2].issuer: duplicates [0].issuer');
   });
 
+  it('reads an organization for the issuer\'s subjects, which needs a prefix that is not another organization\'s', () => {
+    expect(parseTrustedIssuers(JSON.stringify([{ ...minimal, subject_prefix: 'acme:', org_id: 'acme' }]))[0]).toMatchObject({ orgId: 'acme', subjectPrefix: 'acme:' });
+    expect(problem([{ ...minimal, org_id: 'acme' }]).message).toBe('[0].org_id: needs a non-empty subject_prefix, by which its subjects are told apart');
+    expect(problem([{ ...minimal, subject_prefix: 'x:', org_id: 'Not Valid' }]).message).toMatch(/^\[0\]\.org_id: must be 1–63 lower-case letters/);
+    const twice = [{ ...minimal, subject_prefix: 'p:', org_id: 'acme' }, { ...minimal, issuer: 'https://b.example.com', subject_prefix: 'p:' }];
+    expect(problem(twice).message).toBe('[1].org_id: [0] has the same subject_prefix with another organization');
+    // The same prefix for one organization (or for none) is not ambiguous.
+    expect(parseTrustedIssuers(JSON.stringify([twice[0], { ...twice[1], org_id: 'acme' }]))).toHaveLength(2);
+  });
+
   it('names the element when a later one is bad', () => {
     expect(problem([minimal, { ...minimal, issuer: 'https://b.example.com', jwks_uri: 'http://b.example.com/jwks' }]).message)
       .toBe('[1].jwks_uri: must be an https URL (or http on loopback)');

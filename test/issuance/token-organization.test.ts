@@ -3,7 +3,7 @@
 // OAuth error its rule names.
 import { errors } from 'oidc-provider';
 import { describe, expect, it } from 'vitest';
-import { organizationFacts, tokenOrganization, type OrganizationLookups } from '../../issuance/token-organization.ts';
+import { externalOrganization, organizationFacts, tokenOrganization, type OrganizationLookups } from '../../issuance/token-organization.ts';
 
 const lookups = (allowed: [subjectOrg: string, actorOrg: string][] = []): OrganizationLookups => ({
   agents: { get: async (id: string) => (id === 'agent_acme' ? { orgId: 'acme' } : undefined) as never },
@@ -42,5 +42,14 @@ describe('tokenOrganization', () => {
     await expect(tokenOrganization({ clientId: 'agent_acme', accountId: 'user-beta', gty: 'token_exchange' }, lookups())).rejects.toBeInstanceOf(errors.InvalidRequest);
     await expect(tokenOrganization({ clientId: 'agent_acme', accountId: 'user-beta', gty: 'authorization_code' }, lookups())).rejects.toBeInstanceOf(errors.UnauthorizedClient);
     expect(await tokenOrganization({ clientId: 'agent_acme', accountId: 'user-beta', gty: 'token_exchange' }, lookups([['beta', 'acme']]))).toBe('beta');
+  });
+});
+
+describe('externalOrganization', () => {
+  it('is the organization of the longest prefix naming the subject, and none for a subject no prefix names', () => {
+    const subjects = [{ prefix: 'idp:', orgId: 'acme' }, { prefix: 'idp:eu:', orgId: 'beta' }, { prefix: '', orgId: 'never' }];
+    expect(externalOrganization('idp:bob', subjects)).toBe('acme');
+    expect(externalOrganization('idp:eu:bob', subjects)).toBe('beta');
+    expect(externalOrganization('bob', subjects)).toBeUndefined();
   });
 });
