@@ -1,13 +1,16 @@
 // /admin/resources: the resource servers tokens may be issued for (RFC 8707 resource indicators). A token
-// requested for a resource not registered here is refused with invalid_target.
+// requested for a resource not registered here is refused with invalid_target. Every change is audited with the
+// resource's organization.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import type { AuditLog } from '../../adapters/audit-log.ts';
+import type { JsonObject } from '../../adapters/database.ts';
 import type { Resource, ResourceStore } from '../../adapters/resource-store.ts';
 import type { SigningAlg } from '../../keys/signing-keys.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { resourceMetadataUrl } from './protected-resource-metadata.ts';
-import { checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
+import { adminActor, checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
 import { NotFound } from '../http-error.ts';
 import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
@@ -70,15 +73,29 @@ const listQuery = z.object({
   cursor: z.string().max(2048).optional(),
 });
 
-/** `signingAlgs`: the algorithms we hold signing keys for (keys/signing-keys.ts heldSigningAlgs). */
-export function adminResourceRoutes(resources: ResourceStore, issuer: string, signingAlgs: readonly SigningAlg[]): Router {
+export interface AdminResourceDependencies {
+  resources: ResourceStore;
+  audit: Pick<AuditLog, 'record'>;
+  issuer: string;
+  /** The algorithms we hold signing keys for (keys/signing-keys.ts heldSigningAlgs). */
+  signingAlgs: readonly SigningAlg[];
+}
+
+export function adminResourceRoutes({ resources, audit, issuer, signingAlgs }: AdminResourceDependencies): Router {
   const router = new Router({ prefix: '/admin/resources' });
   const { create: createResource, update: updateResource } = resourceSchemas(signingAlgs);
   const resourceJson = (resource: Resource) => resourceView(resource, issuer);
 
+  function record(ctx: Context, event: string, resource: Resource, details?: JsonObject): void {
+    audit.record({
+      event, outcome: 'success', subject: resource.identifier, actor: adminActor(ctx), orgId: resource.orgId,
+      requestId: ctx.state.requestId, sourceIp: ctx.ip, ...(details ? { details } : {}),
+    });
+  }
+
   router.post('/', async (ctx) => {
     const input = parseInput(createResource, await readJson(ctx));
-    ctx.body = resourceJson(await resources.create({
+    const resource = await resources.create({
       identifier: input.identifier,
       name: input.name,
       scopes: input.scopes,
@@ -88,7 +105,9 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
       documentationUrl: input.documentation_url,
       signingAlg: input.signing_alg,
       orgId: confinedOrganization(ctx, input.org_id),
-    }));
+    });
+    record(ctx, 'resource.created', resource, { scopes: resource.scopes });
+    ctx.body = resourceJson(resource);
     ctx.status = 201;
   });
 
@@ -122,12 +141,14 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
       signingAlg: input.signing_alg,
     });
     if (!updated) throw new NotFound('resource');
+    record(ctx, 'resource.updated', updated, { changed: Object.keys(input) });
     ctx.body = resourceJson(updated);
   });
 
   router.delete('/:identifier', async (ctx) => {
-    await existing(ctx);
+    const resource = await existing(ctx);
     if (!(await resources.delete(ctx.params.identifier))) throw new NotFound('resource');
+    record(ctx, 'resource.deleted', resource);
     ctx.status = 204;
   });
 

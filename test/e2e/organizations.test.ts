@@ -162,6 +162,34 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
         'organization.deleted delta', 'organization.deleted gamma', 'organization.updated beta', 'organization.updated gamma',
       ]);
     });
+
+    it("puts user and resource changes on their organization's audit trail, and on no other's", async () => {
+      const changes = async (orgId: string) => {
+        const user = await created('/admin/users', { username: `audited-${orgId}`, password: PASSWORD, org_id: orgId });
+        expect((await call('POST', `/admin/users/${user.id}/password`, { password: 'another long password' })).status).toBe(204);
+        expect((await call('DELETE', `/admin/users/${user.id}`)).status).toBe(204);
+        const identifier = `https://audited.${orgId}.orgs.example.test/`;
+        const path = `/admin/resources/${encodeURIComponent(identifier)}`;
+        await created('/admin/resources', { identifier, scopes: [`${orgId}:audited`], org_id: orgId });
+        expect((await call('PATCH', path, { name: 'Audited' })).status).toBe(200);
+        expect((await call('DELETE', path)).status).toBe(204);
+        return { user: user.id as string, resource: identifier };
+      };
+      const acme = await changes('acme');
+      const beta = await changes('beta');
+      const trail = async (orgId: string) => ((await call('GET', `/admin/audit?org_id=${orgId}&limit=500`)).body.items as { event: string; subject: string; org_id: string; actor: unknown }[])
+        .filter((item) => /^(user|resource)\./.test(item.event) && [acme.user, acme.resource, beta.user, beta.resource].includes(item.subject));
+      const expected = (of: { user: string; resource: string }) => [
+        `resource.created ${of.resource}`, `resource.deleted ${of.resource}`, `resource.updated ${of.resource}`,
+        `user.created ${of.user}`, `user.deleted ${of.user}`, `user.password_reset ${of.user}`,
+      ];
+      const listed = async (orgId: string) => (await trail(orgId)).map((item) => `${item.event} ${item.subject}`).sort();
+      await expect.poll(() => listed('acme'), { timeout: 10_000 }).toEqual(expected(acme));
+      expect(await listed('beta')).toEqual(expected(beta));
+      expect(new Set((await trail('acme')).map((item) => JSON.stringify([item.org_id, item.actor])))).toEqual(new Set([JSON.stringify(['acme', { admin: true }])]));
+      // Nothing of a password is on the trail.
+      expect(JSON.stringify(await trail('acme'))).not.toContain('another long password');
+    });
   });
 
   describe("an organization's admin credential", () => {
