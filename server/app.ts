@@ -100,7 +100,8 @@ export interface AppDependencies {
   accessFacts: AccessFacts;
   /** Approvals of backchannel requests and clients' approval tiers (/admin/approvals, /admin/approval-tiers). */
   approvals: ApprovalStore;
-  clientExists: (clientId: string) => Promise<boolean>;
+  /** The organization of a client (agent or registered), undefined for none. */
+  clientOrganization: (clientId: string) => Promise<string | undefined>;
   /** Operator-registered clients with their lifecycle (/admin/clients). */
   registeredClients: PostgresClientAdapter;
   /** The approvals inbox's sign-in sessions (Redis or memory). */
@@ -164,7 +165,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
   const adminOrganizations = adminOrganizationRoutes({ organizations: deps.organizations, audit: deps.audit });
   const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalOrganization: deps.principalOrganization, organizations: deps.organizations });
-  const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientExists: deps.clientExists, logger: deps.logger });
+  const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientOrganization: deps.clientOrganization, logger: deps.logger });
   const admin = compose<Context>([
     // ADMIN_TOKEN, or an organization's credential confined to that organization's users, agents and resources.
     requireAdminCredential({ adminToken: deps.adminToken, credentialFor: (token) => deps.organizations.credentialFor(token) }),

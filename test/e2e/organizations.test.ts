@@ -343,11 +343,78 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect((await as('GET', '/admin/users/no-such-user')).status).toBe(404);
     });
 
-    it("is refused (403) every admin route but its organization's users, agents, clients, roles and resources", async () => {
-      const only = denied("an organization's admin credential manages only its users, agents, clients, roles and resources and reads its audit trail (/admin/users, /admin/agents, /admin/clients, /admin/roles, /admin/resources, /admin/audit)");
+    it("lists and decides only its own clients' approvals (403 for another's), and sets only their approval tiers", async () => {
+      const ask = (bot: SecretAgent, scope: string, bindingMessage: string) =>
+        oidc.initiateBackchannelAuthentication(bot.config, { scope: `openid ${scope}`, login_hint: 'owner', binding_message: bindingMessage });
+      const mine = await ask(acmeBot, 'acme:read', 'acme asks');
+      await ask(betaBot, 'beta:read', 'beta asks');
+      const pendingOf = async (bot: SecretAgent) => ((await call('GET', `/admin/approvals?client_id=${encodeURIComponent(bot.id)}&status=pending`)).body.items as { id: string }[])[0]!.id;
+      const acmeApproval = await pendingOf(acmeBot);
+      const betaApproval = await pendingOf(betaBot);
+
+      // Its list is Acme's clients' alone; the platform operator's has both.
+      const listed = (await as('GET', '/admin/approvals?limit=200')).body.items as { id: string; client_id: string }[];
+      expect(listed.map((item) => item.id)).toContain(acmeApproval);
+      expect(new Set(listed.map((item) => item.client_id))).toEqual(new Set([acmeBot.id]));
+      expect((await as('GET', `/admin/approvals?client_id=${encodeURIComponent(betaBot.id)}`)).body).toEqual({ items: [], next_cursor: null });
+      expect(((await call('GET', '/admin/approvals?status=pending&limit=200')).body.items as { id: string }[]).map((item) => item.id)).toEqual(expect.arrayContaining([acmeApproval, betaApproval]));
+
+      // Another organization's approval is 403 on every route and stays pending; an unknown one stays 404.
+      for (const [method, path, body] of [
+        ['GET', `/admin/approvals/${betaApproval}`], ['POST', `/admin/approvals/${betaApproval}/approve`], ['POST', `/admin/approvals/${betaApproval}/deny`, { reason: 'not yours' }],
+      ] as [string, string, unknown?][]) {
+        expect(await as(method, path, body), `${method} ${path}`).toEqual(elsewhere('approval'));
+      }
+      expect((await call('GET', `/admin/approvals/${betaApproval}`)).body.status).toBe('pending');
+      expect((await as('GET', '/admin/approvals/apr_nothing')).status).toBe(404);
+      expect((await as('POST', '/admin/approvals/apr_nothing/approve')).status).toBe(404);
+
+      // Acme's operator approves its agent's request; the agent's poll gets the owner's token, Acme's.
+      expect(await as('POST', `/admin/approvals/${acmeApproval}/approve`)).toMatchObject({ status: 200, body: { id: acmeApproval, status: 'approved' } });
+      const token = await fetch(acmeBot.config.serverMetadata().token_endpoint!, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${acmeBot.id}:${acmeBot.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: CIBA, auth_req_id: mine.auth_req_id }),
+      });
+      const issued = (await token.json()) as { access_token: string };
+      expect(token.status, JSON.stringify(issued)).toBe(200);
+      expect(await introspect(acmeBot, issued.access_token)).toMatchObject({ active: true, sub: ada.id, org_id: 'acme' });
+      // The platform operator still decides every organization's.
+      expect(await call('POST', `/admin/approvals/${betaApproval}/deny`, { reason: 'not now' })).toMatchObject({ status: 200, body: { status: 'denied' } });
+
+      // Approval tiers: its own clients' only.
+      const tiers = { rules: [{ scopes: ['acme:*'], tier: 'soft' }], default: 'autonomous' };
+      expect(await as('PUT', `/admin/approval-tiers/${acmeBot.id}`, tiers)).toEqual({ status: 200, body: tiers });
+      expect(await as('GET', `/admin/approval-tiers/${acmeBot.id}`)).toEqual({ status: 200, body: tiers });
+      const strong = (approver: string) => ({ rules: [{ scopes: ['acme:*'], tier: 'strong', second_approvers: [approver] }] });
+      expect(await as('PUT', `/admin/approval-tiers/${acmeBot.id}`, strong(bo.id))).toEqual({
+        status: 400, body: { error: 'invalid_request', error_description: `rules.0.second_approvers.0: "${bo.id}" is not a user of organization "acme"`, field: 'rules.0.second_approvers.0' },
+      });
+      for (const [method, path, body] of [
+        ['GET', `/admin/approval-tiers/${betaBot.id}`], ['PUT', `/admin/approval-tiers/${betaBot.id}`, tiers], ['DELETE', `/admin/approval-tiers/${betaBot.id}`],
+      ] as [string, string, unknown?][]) {
+        expect(await as(method, path, body), `${method} ${path}`).toEqual(elsewhere('client'));
+      }
+      expect((await call('GET', `/admin/approval-tiers/${betaBot.id}`)).status).toBe(404);
+      expect((await as('GET', '/admin/approval-tiers/no-such-client')).status).toBe(404);
+      expect((await as('DELETE', `/admin/approval-tiers/${acmeBot.id}`)).status).toBe(204);
+
+      // Every approval event carries the client's organization.
+      const events = async (orgId: string) => ((await call('GET', `/admin/audit?org_id=${orgId}&limit=500`)).body.items as { event: string; client_id: string; actor: { org_id?: string } | null }[])
+        .filter((item) => item.event.startsWith('approval') && [acmeBot.id, betaBot.id].includes(item.client_id))
+        .map((item) => `${item.event} ${item.client_id === acmeBot.id ? 'acme-bot' : 'beta-bot'} ${item.actor?.org_id ?? '-'}`).sort();
+      await expect.poll(() => events('acme'), { timeout: 10_000 }).toEqual([
+        'approval.approved acme-bot acme', 'approval.requested acme-bot -', 'approval_tiers.deleted acme-bot acme', 'approval_tiers.updated acme-bot acme',
+      ]);
+      expect(await events('beta')).toEqual(['approval.denied beta-bot -', 'approval.requested beta-bot -']);
+      expect((await as('GET', '/admin/audit?event=approval.approved')).body.items.map((item: { client_id: string }) => item.client_id)).toEqual([acmeBot.id]);
+    });
+
+    it("is refused (403) every admin route but its organization's users, agents, clients, roles, resources and approvals", async () => {
+      const only = denied("an organization's admin credential manages only its users, agents, clients, roles, resources and approvals and reads its audit trail (/admin/users, /admin/agents, /admin/clients, /admin/roles, /admin/resources, /admin/approvals, /admin/approval-tiers, /admin/audit)");
       for (const [method, path] of [
         ['GET', '/admin/organizations'], ['PATCH', '/admin/organizations/acme'], ['POST', '/admin/organizations/acme/credentials'],
-        ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
+        ['GET', '/admin/keys'], ['GET', '/admin/approvalsx'],
         ['GET', '/admin/id-jag-audiences'], ['GET', '/admin/usersx'],
       ]) {
         expect(await as(method, path, method === 'GET' ? undefined : { allowed_actor_orgs: ['beta'] }), `${method} ${path}`).toEqual(only);
