@@ -159,7 +159,7 @@ export function composeApp(deps: AppDependencies): Provider {
   const adminUsers = adminUserRoutes({ users: deps.users, agents: deps.agents, roles: deps.roles, audit: deps.audit });
   const adminResources = adminResourceRoutes({ resources: deps.resources, audit: deps.audit, issuer: deps.issuer, signingAlgs: deps.signingAlgs });
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit, users: deps.users, organizations: deps.organizations, roles: deps.roles });
-  const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit });
+  const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit, resources: deps.resources, roles: deps.roles });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);

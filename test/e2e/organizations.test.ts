@@ -683,6 +683,49 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect((await call('DELETE', path)).status).toBe(204);
     });
 
+    it("moves a registered client to another organization once its owner, resources and roles allow; its earlier tokens end", async () => {
+      const register = async (metadata: Record<string, unknown>) => {
+        const registered = (await oidc.dynamicClientRegistration(issuer, {
+          grant_types: ['client_credentials'], response_types: [], redirect_uris: [], org_id: 'acme', ...metadata,
+        }, undefined, { ...insecure, initialAccessToken: server.adminToken })).clientMetadata() as { client_id: string; client_secret: string };
+        return { id: registered.client_id, config: await oidc.discovery(issuer, registered.client_id, undefined, oidc.ClientSecretBasic(registered.client_secret), insecure) };
+      };
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      const owned = await register({ owner: ada.id });
+      expect(await call('PATCH', `/admin/clients/${owned.id}`, { org_id: 'beta' }))
+        .toEqual(invalid('owner', `the client's owner "${ada.id}" belongs to organization "acme", not "beta"; a client moves only to its owner's organization`));
+      const limited = await register({ allowed_resources: [ACME_RES] });
+      expect(await call('PATCH', `/admin/clients/${limited.id}`, { org_id: 'beta' }))
+        .toEqual(invalid('allowed_resources.0', `the client is limited to "${ACME_RES}", of organization "acme"; change its allowed_resources (RFC 7592) first`));
+
+      const mover = await register({});
+      const path = `/admin/clients/${mover.id}`;
+      const before = (await oidc.clientCredentialsGrant(mover.config, { resource: ACME_RES })).access_token;
+      expect(await oidc.tokenIntrospection(mover.config, before)).toMatchObject({ active: true, org_id: 'acme' });
+      expect(await call('PATCH', path, { org_id: 'ghost' })).toEqual(invalid('org_id', '"ghost" is not an organization'));
+      expect((await call('PATCH', path, { org_id: 'beta', name: 'x' })).body).toMatchObject({ error: 'invalid_request', field: 'body' });
+      expect(await call('PATCH', `/admin/clients/${acmeBot.id}`, { org_id: 'beta' })).toEqual(invalid('id', 'names an agent: move it at /admin/agents/{id} (PATCH with org_id), which takes its owner and resources along'));
+      await created('/admin/roles', { name: 'acme-clients', scopes: ['acme:read'], org_id: 'acme' });
+      await created('/admin/roles/acme-clients/holders', { client_id: mover.id });
+      expect(await call('PATCH', path, { org_id: 'beta' })).toEqual(invalid('org_id', 'the client holds roles of organization "acme" ("acme-clients"); revoke them first'));
+      expect((await call('DELETE', '/admin/roles/acme-clients')).status).toBe(204);
+      // Only the platform operator moves a client out of an organization.
+      const acmeToken = (await call('POST', '/admin/organizations/acme/credentials')).body.token as string;
+      const asAcme = await adminRequest({ url: server.url, issuer: server.issuer, adminToken: acmeToken }, 'PATCH', path, { org_id: 'beta' });
+      expect([asAcme.status, await asAcme.json()]).toEqual([403, { error: 'access_denied', error_description: 'this credential is for organization "acme" only' }]);
+      expect(await oidc.tokenIntrospection(mover.config, before)).toMatchObject({ active: true });
+
+      expect(await call('PATCH', path, { org_id: 'beta' })).toMatchObject({ status: 200, body: { client_id: mover.id, kind: 'registered', org_id: 'beta', tokens_invalid_before: expect.any(String) } });
+      // Its Acme token is over; its new tokens are Beta's, for Beta's resources only.
+      expect(await oidc.tokenIntrospection(mover.config, before)).toEqual({ active: false });
+      const after = (await oidc.clientCredentialsGrant(mover.config, { resource: BETA_RES })).access_token;
+      expect(decodeJwt(after)).toMatchObject({ sub: mover.id, org_id: 'beta' });
+      expect(await refusal(oidc.clientCredentialsGrant(mover.config, { resource: ACME_RES }))).toMatchObject({ error: 'invalid_target' });
+      const audited = async () => ((await call('GET', `/admin/audit?org_id=beta&event=client.moved`)).body.items as { client_id: string; details: unknown }[])[0];
+      await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ client_id: mover.id, details: { kind: 'registered', moved_from: 'acme' } });
+      for (const client of [owned, limited, mover]) expect((await call('DELETE', `/admin/clients/${client.id}`)).status).toBe(204);
+    });
+
     it("moves a user to another organization once it owns no agents and holds no roles there; the user's earlier tokens end", async () => {
       const mia = await created('/admin/users', { username: 'mia', password: PASSWORD, org_id: 'acme' });
       const registered = await oidc.dynamicClientRegistration(issuer, {
