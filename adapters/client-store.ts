@@ -185,6 +185,14 @@ export class PostgresClientAdapter implements Adapter {
     };
   }
 
+  /** Ids of up to `limit` registered clients outside organization `outsideOrg` whose `allowed_resources` list the resource. */
+  async idsLimitedTo(identifier: string, { outsideOrg, limit }: { outsideOrg: string; limit: number }): Promise<string[]> {
+    if (!isStorableText(identifier)) return [];
+    const rows = await this.#db.selectFrom('clients').select('client_id').where('org_id', '<>', outsideOrg)
+      .where(sql`metadata -> 'allowed_resources'`, '@>', sql`${JSON.stringify([identifier])}::jsonb`).orderBy('client_id').limit(limit).execute();
+    return rows.map((row) => row.client_id);
+  }
+
   /** Clients ordered by id, optionally only those in one status. */
   /** A page of registered clients, of one organization when `orgId` is given. */
   async list({ status, orgId, limit, cursor }: PageRequest & { status?: AgentStatus; orgId?: string }): Promise<Page<StoredClient>> {

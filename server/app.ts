@@ -157,7 +157,13 @@ export function composeApp(deps: AppDependencies): Provider {
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login, organizations: deps.organizationLookups });
   const adminUsers = adminUserRoutes({ users: deps.users, agents: deps.agents, roles: deps.roles, audit: deps.audit });
-  const adminResources = adminResourceRoutes({ resources: deps.resources, audit: deps.audit, issuer: deps.issuer, signingAlgs: deps.signingAlgs });
+  const adminResources = adminResourceRoutes({
+    resources: deps.resources,
+    limitedTo: async (identifier, options) => [...await deps.agents.idsLimitedTo(identifier, options), ...await deps.registeredClients.idsLimitedTo(identifier, options)].slice(0, options.limit),
+    audit: deps.audit,
+    issuer: deps.issuer,
+    signingAlgs: deps.signingAlgs,
+  });
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit, users: deps.users, organizations: deps.organizations, roles: deps.roles });
   const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit, resources: deps.resources, roles: deps.roles });
   const adminAudit = adminAuditRoutes(deps.audit);

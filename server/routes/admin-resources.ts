@@ -11,7 +11,7 @@ import type { SigningAlg } from '../../keys/signing-keys.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { resourceMetadataUrl } from './protected-resource-metadata.ts';
 import { adminActor, checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
-import { NotFound } from '../http-error.ts';
+import { InvalidField, NotFound } from '../http-error.ts';
 import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -66,6 +66,8 @@ const resourceSchemas = (held: readonly SigningAlg[]) => ({
     dpop_required: z.boolean().optional(),
     documentation_url: documentationUrl.nullable().optional(),
     signing_alg: signingAlg(held).nullable().optional(),
+    // A move (the platform operator's alone): refused while clients of another organization are limited to it.
+    org_id: organizationId.optional(),
   }),
 });
 const listQuery = z.object({
@@ -75,13 +77,15 @@ const listQuery = z.object({
 
 export interface AdminResourceDependencies {
   resources: ResourceStore;
+  /** Who is limited to a resource (agents' `resources`, registered clients' `allowed_resources`), which stays with its organization. */
+  limitedTo: (identifier: string, options: { outsideOrg: string; limit: number }) => Promise<string[]>;
   audit: Pick<AuditLog, 'record'>;
   issuer: string;
   /** The algorithms we hold signing keys for (keys/signing-keys.ts heldSigningAlgs). */
   signingAlgs: readonly SigningAlg[];
 }
 
-export function adminResourceRoutes({ resources, audit, issuer, signingAlgs }: AdminResourceDependencies): Router {
+export function adminResourceRoutes({ resources, limitedTo, audit, issuer, signingAlgs }: AdminResourceDependencies): Router {
   const router = new Router({ prefix: '/admin/resources' });
   const { create: createResource, update: updateResource } = resourceSchemas(signingAlgs);
   const resourceJson = (resource: Resource) => resourceView(resource, issuer);
@@ -130,7 +134,16 @@ export function adminResourceRoutes({ resources, audit, issuer, signingAlgs }: A
 
   router.patch('/:identifier', async (ctx) => {
     const input = parseInput(updateResource, await readJson(ctx));
-    await existing(ctx);
+    const current = await existing(ctx);
+    // An organization's operator moves no resource out of its organization (naming another is 403).
+    const moveTo = input.org_id !== undefined && input.org_id !== current.orgId ? confinedOrganization(ctx, input.org_id)! : undefined;
+    if (moveTo) {
+      // Their tokens would be refused from now on (invalid_target): the operator changes or moves them first.
+      const clients = await limitedTo(current.identifier, { outsideOrg: moveTo, limit: 6 });
+      if (clients.length > 0) {
+        throw new InvalidField('org_id', `clients of another organization than "${moveTo}" are limited to this resource (${clients.slice(0, 5).map((id) => `"${id}"`).join(', ')}${clients.length > 5 ? ', …' : ''}); take it out of their resources or move them first`);
+      }
+    }
     const updated = await resources.update(ctx.params.identifier, {
       name: input.name,
       scopes: input.scopes,
@@ -139,9 +152,10 @@ export function adminResourceRoutes({ resources, audit, issuer, signingAlgs }: A
       dpopRequired: input.dpop_required,
       documentationUrl: input.documentation_url,
       signingAlg: input.signing_alg,
+      orgId: moveTo,
     });
     if (!updated) throw new NotFound('resource');
-    record(ctx, 'resource.updated', updated, { changed: Object.keys(input) });
+    record(ctx, 'resource.updated', updated, { changed: Object.keys(input), ...(moveTo ? { moved_from: current.orgId } : {}) });
     ctx.body = resourceJson(updated);
   });
 

@@ -726,6 +726,40 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       for (const client of [owned, limited, mover]) expect((await call('DELETE', `/admin/clients/${client.id}`)).status).toBe(204);
     });
 
+    it("moves a resource to another organization once no client of its old one is limited to it; then only the new one's principals get tokens for it", async () => {
+      const MOVING = 'https://moving.orgs.example.test/';
+      const path = `/admin/resources/${encodeURIComponent(MOVING)}`;
+      await created('/admin/resources', { identifier: MOVING, scopes: ['moving:read'], org_id: 'acme' });
+      const acmeMover = await agent('acme-mover', ada.id, ['moving:read'], 'acme');
+      const betaMover = await agent('beta-mover', bo.id, ['moving:read'], 'beta');
+      expect(decodeJwt((await oidc.clientCredentialsGrant(acmeMover.config, { scope: 'moving:read', resource: MOVING })).access_token)).toMatchObject({ org_id: 'acme' });
+      expect((await call('PATCH', `/admin/agents/${acmeMover.id}`, { resources: [MOVING] })).status).toBe(200);
+
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      expect(await call('PATCH', path, { org_id: 'beta' }))
+        .toEqual(invalid('org_id', `clients of another organization than "beta" are limited to this resource ("${acmeMover.id}"); take it out of their resources or move them first`));
+      expect((await call('PATCH', `/admin/agents/${acmeMover.id}`, { resources: null })).status).toBe(200);
+      // A registered client's allowed_resources hold it back the same way.
+      const limited = (await oidc.dynamicClientRegistration(issuer, {
+        grant_types: ['client_credentials'], response_types: [], redirect_uris: [], org_id: 'acme', allowed_resources: [MOVING],
+      }, undefined, { ...insecure, initialAccessToken: server.adminToken })).clientMetadata().client_id;
+      expect((await call('PATCH', path, { org_id: 'beta' })).body.error_description).toContain(`("${limited}")`);
+      expect((await call('DELETE', `/admin/clients/${limited}`)).status).toBe(204);
+      expect(await call('PATCH', path, { org_id: 'ghost' })).toEqual(invalid('org_id', '"ghost" is not an organization'));
+      const acmeToken = (await call('POST', '/admin/organizations/acme/credentials')).body.token as string;
+      const asAcme = await adminRequest({ url: server.url, issuer: server.issuer, adminToken: acmeToken }, 'PATCH', path, { org_id: 'beta' });
+      expect([asAcme.status, await asAcme.json()]).toEqual([403, { error: 'access_denied', error_description: 'this credential is for organization "acme" only' }]);
+      expect((await call('GET', path)).body.org_id).toBe('acme');
+
+      expect(await call('PATCH', path, { org_id: 'beta', name: 'Moving' })).toMatchObject({ status: 200, body: { identifier: MOVING, org_id: 'beta', name: 'Moving' } });
+      expect(await refusal(oidc.clientCredentialsGrant(acmeMover.config, { scope: 'moving:read', resource: MOVING }))).toMatchObject({ error: 'invalid_target' });
+      expect(decodeJwt((await oidc.clientCredentialsGrant(betaMover.config, { scope: 'moving:read', resource: MOVING })).access_token)).toMatchObject({ sub: betaMover.id, org_id: 'beta' });
+      const audited = async () => ((await call('GET', `/admin/audit?org_id=beta&event=resource.updated`)).body.items as { subject: string; details: unknown }[]).find((item) => item.subject === MOVING);
+      await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ details: { changed: ['name', 'org_id'], moved_from: 'acme' } });
+      for (const bot of [acmeMover, betaMover]) expect((await call('DELETE', `/admin/agents/${bot.id}`)).status).toBe(204);
+      expect((await call('DELETE', path)).status).toBe(204);
+    });
+
     it("moves a user to another organization once it owns no agents and holds no roles there; the user's earlier tokens end", async () => {
       const mia = await created('/admin/users', { username: 'mia', password: PASSWORD, org_id: 'acme' });
       const registered = await oidc.dynamicClientRegistration(issuer, {
