@@ -194,6 +194,14 @@ export class AgentStore {
   }
 
   /** Agents ordered by id, optionally only one owner's, one organization's or only those in one status. */
+  /** Ids of up to `limit` agents outside organization `outsideOrg` whose `resources` list the resource. */
+  async idsLimitedTo(identifier: string, { outsideOrg, limit }: { outsideOrg: string; limit: number }): Promise<string[]> {
+    if (!isStorableText(identifier)) return [];
+    const rows = await this.#db.selectFrom('agents').select('id').where('org_id', '<>', outsideOrg)
+      .where('resources', '@>', sql<string[]>`${JSON.stringify([identifier])}::jsonb`).orderBy('id').limit(limit).execute();
+    return rows.map((row) => row.id);
+  }
+
   async list({ ownerId, status, orgId, limit, cursor }: AgentQuery): Promise<Page<Agent>> {
     // Byte order (COLLATE "C"), whatever the database's collation: /admin/clients merges this list with the
     // registered clients' in the same order (server/routes/admin-clients.ts).

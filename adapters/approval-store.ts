@@ -41,14 +41,17 @@ export interface Approval {
   secondApprovers: string[];
   /** The named user's approval, while a second approver is awaited (and kept after). */
   firstApproval: { by: Approver; at: Date } | null;
+  /** The organization of the client that asked, when it asked: whose operator lists and decides it. */
+  orgId: string;
 }
 
-export type NewApproval = Pick<Approval, 'authReqId' | 'clientId' | 'userId' | 'scope' | 'authorizationDetails' | 'bindingMessage' | 'tier' | 'reasons' | 'expiresAt' | 'secondApprovers'>;
+export type NewApproval = Pick<Approval, 'authReqId' | 'clientId' | 'userId' | 'scope' | 'authorizationDetails' | 'bindingMessage' | 'tier' | 'reasons' | 'expiresAt' | 'secondApprovers' | 'orgId'>;
 
 export interface ApprovalQuery extends PageRequest {
   status?: ApprovalStatus;
   userId?: string;
   clientId?: string;
+  orgId?: string;
   /** Also the approvals this user may approve second: pending, first-approved, naming them (the inbox). */
   orSecondApprover?: string;
 }
@@ -112,6 +115,7 @@ export class ApprovalStore {
       second_approvers: input.secondApprovers.length ? JSON.stringify(input.secondApprovers) : null,
       status: 'pending',
       expires_at: input.expiresAt,
+      org_id: input.orgId,
       // Milliseconds, as the page cursor keeps them.
       created_at: new Date(),
     }).returningAll().executeTakeFirstOrThrow();
@@ -131,7 +135,7 @@ export class ApprovalStore {
   }
 
   /** Newest first; pending ones past their expiry are shown as expired (and marked so by `expire`). */
-  async list({ status, userId, clientId, orSecondApprover, limit, cursor }: ApprovalQuery): Promise<Page<Approval>> {
+  async list({ status, userId, clientId, orgId, orSecondApprover, limit, cursor }: ApprovalQuery): Promise<Page<Approval>> {
     let query = this.#db.selectFrom('approvals').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1);
     if (status !== undefined) query = query.where('status', '=', status);
     if (userId !== undefined && orSecondApprover !== undefined) {
@@ -145,6 +149,7 @@ export class ApprovalStore {
       ]));
     } else if (userId !== undefined) query = query.where('user_id', '=', userId);
     if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    if (orgId !== undefined) query = query.where('org_id', '=', orgId);
     if (cursor !== undefined) {
       const [at, id] = decodeCursor(cursor, isPosition);
       query = query.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(new Date(at), id)));
@@ -208,5 +213,6 @@ function toApproval(row: Selectable<ApprovalsTable>): Approval {
     decidedBy: row.decided_by as Approver | null,
     secondApprovers: (row.second_approvers as string[] | null) ?? [],
     firstApproval: row.first_approved_by && row.first_approved_at ? { by: row.first_approved_by as Approver, at: row.first_approved_at } : null,
+    orgId: row.org_id,
   };
 }

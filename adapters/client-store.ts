@@ -10,7 +10,7 @@ import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { AgentStatus, Database, JsonObject, PreviousSecret, Tables } from './database.ts';
 import { tokenCutOff, waitPast } from './token-cut-off.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
-import { DEFAULT_ORG, namesUnknownOrganization } from './organization-store.ts';
+import { DEFAULT_ORG, namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
 
 const HASH_PREFIX = 'sha256$';
 const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
@@ -55,6 +55,16 @@ export class ClientRevokedError extends DomainError {
 
   constructor(id: string) {
     super(`client "${id}" is revoked, which is permanent`, { field: 'status', detail: 'the client is revoked, which is permanent' });
+  }
+}
+
+export class OwnerOfAnotherOrganizationError extends DomainError {
+  readonly code = 'ERR_OWNER_OF_ANOTHER_ORGANIZATION';
+
+  constructor(owner: string, ownerOrg: string, orgId: string) {
+    super(`the owner of the client belongs to organization "${ownerOrg}"`, {
+      field: 'owner', detail: `the client's owner "${owner}" belongs to organization "${ownerOrg}", not "${orgId}"; a client moves only to its owner's organization`,
+    });
   }
 }
 
@@ -175,6 +185,14 @@ export class PostgresClientAdapter implements Adapter {
     };
   }
 
+  /** Ids of up to `limit` registered clients outside organization `outsideOrg` whose `allowed_resources` list the resource. */
+  async idsLimitedTo(identifier: string, { outsideOrg, limit }: { outsideOrg: string; limit: number }): Promise<string[]> {
+    if (!isStorableText(identifier)) return [];
+    const rows = await this.#db.selectFrom('clients').select('client_id').where('org_id', '<>', outsideOrg)
+      .where(sql`metadata -> 'allowed_resources'`, '@>', sql`${JSON.stringify([identifier])}::jsonb`).orderBy('client_id').limit(limit).execute();
+    return rows.map((row) => row.client_id);
+  }
+
   /** Clients ordered by id, optionally only those in one status. */
   /** A page of registered clients, of one organization when `orgId` is given. */
   async list({ status, orgId, limit, cursor }: PageRequest & { status?: AgentStatus; orgId?: string }): Promise<Page<StoredClient>> {
@@ -203,6 +221,38 @@ export class PostgresClientAdapter implements Adapter {
       .set({ status, ...cutOff, updated_at: sql<Date>`now()` })
       .where('client_id', '=', id)
       .execute());
+    return this.#load(id);
+  }
+
+  /**
+   * Moves the client to another organization, in its column and its metadata (which the grants read); undefined
+   * when there is no such client. Its `owner` must be a user of that organization (held FOR SHARE until the move
+   * commits, so a concurrent move of the owner waits). Every token issued to it so far ends by the kill switch's
+   * cut-off, on every instance before this answers, and it answers once that second has passed, so tokens issued
+   * after the move live.
+   */
+  async move(id: string, orgId: string): Promise<StoredClient | undefined> {
+    if (!isStorableText(id)) return undefined;
+    const cutOff = tokenCutOff();
+    const moved = await writeAnnounced(this.#db, this.#cache, id, async (trx) => {
+      const row = await trx.selectFrom('clients').select('metadata').where('client_id', '=', id).forUpdate().executeTakeFirst();
+      if (!row) return false;
+      const owner = row.metadata.owner;
+      if (typeof owner === 'string') {
+        const user = await trx.selectFrom('users').select('org_id').where('id', '=', owner).forShare().executeTakeFirst();
+        if (user && user.org_id !== orgId) throw new OwnerOfAnotherOrganizationError(owner, user.org_id, orgId);
+      }
+      await trx.updateTable('clients')
+        .set({ org_id: orgId, metadata: JSON.stringify({ ...row.metadata, org_id: orgId }), tokens_invalid_before: cutOff, updated_at: sql<Date>`now()` })
+        .where('client_id', '=', id)
+        .execute();
+      return true;
+    }).catch((error: unknown) => {
+      if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(orgId);
+      throw error;
+    });
+    if (!moved) return undefined;
+    await waitPast(cutOff);
     return this.#load(id);
   }
 

@@ -201,6 +201,8 @@ export interface ApprovalsTable {
   second_approvers: NullableJson<string[]>;
   first_approved_by: NullableJson<JsonObject>;
   first_approved_at: NullableTimestamp;
+  /** The organization of the client that asked, when it asked (migration 0019). */
+  org_id: OrgId;
 }
 
 export interface OrganizationsTable {

@@ -19,6 +19,7 @@ import * as organizations from './migrations/0015_organizations.ts';
 import * as secondApproval from './migrations/0016_second_approval.ts';
 import * as organizationRoles from './migrations/0017_organization_roles.ts';
 import * as userTokenCutOff from './migrations/0018_user_token_cut_off.ts';
+import * as approvalOrganizations from './migrations/0019_approval_organizations.ts';
 
 // Listed here rather than read from the directory so migrations resolve the same from any working directory
 // and in any packaging. Names sort in the order they must run; never rename or edit a released migration.
@@ -37,6 +38,7 @@ const migrations: MigrationProvider = {
       '0016_second_approval': secondApproval,
       '0017_organization_roles': organizationRoles,
       '0018_user_token_cut_off': userTokenCutOff,
+      '0019_approval_organizations': approvalOrganizations,
     };
   },
 };

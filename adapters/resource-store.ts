@@ -54,6 +54,8 @@ export interface ResourcePatch {
   documentationUrl?: string | null;
   /** null: back to the server's default. */
   signingAlg?: SigningAlg | null;
+  /** Another organization: only its principals get tokens for the resource from now on. */
+  orgId?: string;
 }
 
 export class DuplicateResourceError extends DomainError {
@@ -187,11 +189,16 @@ export class ResourceStore {
         ...(patch.dpopRequired !== undefined ? { dpop_required: patch.dpopRequired } : {}),
         ...(patch.documentationUrl !== undefined ? { documentation_url: patch.documentationUrl } : {}),
         ...(patch.signingAlg !== undefined ? { signing_alg: patch.signingAlg } : {}),
+        ...(patch.orgId !== undefined ? { org_id: patch.orgId } : {}),
         updated_at: sql<Date>`now()`,
       })
       .where('identifier', '=', identifier)
       .returningAll()
-      .executeTakeFirst(), (updated) => updated !== undefined));
+      .executeTakeFirst(), (updated) => updated !== undefined))
+      .catch((error: unknown) => {
+        if (namesUnknownOrganization(error)) throw new UnknownOrganizationError(patch.orgId!);
+        throw error;
+      });
     return row && toResource(row);
   }
 

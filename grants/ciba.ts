@@ -155,6 +155,7 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
         reasons: decision.reasons,
         secondApprovers,
         expiresAt: new Date(Date.now() + backchannel.expiration * 1000),
+        orgId: clientRecordOf(client).orgId,
       });
       deps.pending?.(approval);
       // The first interval starts now: a poll-mode client that polls at once is told to slow down.
@@ -164,6 +165,7 @@ export function cibaFeature(deps: CibaDependencies): CIBAEnabledConfiguration {
         event: 'approval.requested',
         outcome: 'success',
         clientId: client.clientId,
+        orgId: approval.orgId,
         subject: account.accountId,
         requestId: ctx.state.requestId as string | undefined,
         sourceIp: ctx.ip,
@@ -197,7 +199,7 @@ export function cibaGrantHandler(provider: Provider, deps: CibaDependencies) {
         const expired = await deps.approvals.expire(approval.id);
         if (expired) {
           deps.audit.record({
-            event: 'approval.expired', outcome: 'failure', clientId: approval.clientId, subject: approval.userId,
+            event: 'approval.expired', outcome: 'failure', clientId: approval.clientId, subject: approval.userId, orgId: approval.orgId,
             reason: 'nobody decided before the request expired', details: { approval: approval.id, tier: approval.tier },
           });
         }

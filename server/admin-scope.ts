@@ -1,7 +1,8 @@
 // Who is calling the admin API: the operator of the whole server (ADMIN_TOKEN), or the operator of one
 // organization (a credential from POST /admin/organizations/:id/credentials). An organization's operator manages
-// only its own users, agents, registered clients, roles and resources and reads its own audit trail; every other
-// admin route, and every member of another organization, is 403 access_denied. Deny by default: a route not listed here is the global
+// only its own users, agents, registered clients, roles and resources, decides its own clients' approvals and sets
+// their approval tiers, and reads its own audit trail; every other admin route, and every member of another
+// organization, is 403 access_denied. Deny by default: a route not listed here is the global
 // operator's alone.
 import type { Context, Next } from 'koa';
 import type { JsonObject } from '../adapters/database.ts';
@@ -13,7 +14,9 @@ import { HttpError } from './http-error.ts';
 export type AdminScope = { kind: 'global' } | { kind: 'organization'; orgId: string; credentialId: string };
 
 /** The admin routes an organization's operator may use, by prefix. */
-const ORGANIZATION_ROUTES = ['/admin/users', '/admin/agents', '/admin/clients', '/admin/roles', '/admin/resources', '/admin/audit'];
+const ORGANIZATION_ROUTES = [
+  '/admin/users', '/admin/agents', '/admin/clients', '/admin/roles', '/admin/resources', '/admin/approvals', '/admin/approval-tiers', '/admin/audit',
+];
 
 const SCOPE = 'agentauth.adminScope';
 
@@ -34,7 +37,7 @@ export function requireAdminCredential(options: { adminToken: string; credential
     ctx.state[SCOPE] = { kind: 'organization', orgId: credential.orgId, credentialId: credential.id } satisfies AdminScope;
     const path = ctx.path;
     if (!ORGANIZATION_ROUTES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) {
-      throw new HttpError(403, 'access_denied', `an organization's admin credential manages only its users, agents, clients, roles and resources and reads its audit trail (${ORGANIZATION_ROUTES.join(', ')})`);
+      throw new HttpError(403, 'access_denied', `an organization's admin credential manages only its users, agents, clients, roles, resources and approvals and reads its audit trail (${ORGANIZATION_ROUTES.join(', ')})`);
     }
     return next();
   };
@@ -65,7 +68,7 @@ export function confinedOrganization(ctx: Context, requested: string | undefined
   return scope.orgId;
 }
 
-/** Refuses an organization's operator a member of another organization (`what`: "user", "agent", "client", "role", "resource"). */
+/** Refuses an organization's operator a member of another organization (`what`: "user", "agent", "client", "role", "resource", "approval"). */
 export function checkMember(ctx: Context, what: string, orgId: string): void {
   const scope = adminScopeOf(ctx);
   if (scope.kind === 'organization' && scope.orgId !== orgId) {

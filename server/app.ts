@@ -100,7 +100,8 @@ export interface AppDependencies {
   accessFacts: AccessFacts;
   /** Approvals of backchannel requests and clients' approval tiers (/admin/approvals, /admin/approval-tiers). */
   approvals: ApprovalStore;
-  clientExists: (clientId: string) => Promise<boolean>;
+  /** The organization of a client (agent or registered), undefined for none. */
+  clientOrganization: (clientId: string) => Promise<string | undefined>;
   /** Operator-registered clients with their lifecycle (/admin/clients). */
   registeredClients: PostgresClientAdapter;
   /** The approvals inbox's sign-in sessions (Redis or memory). */
@@ -156,15 +157,21 @@ export function composeApp(deps: AppDependencies): Provider {
   const health = healthRoutes(deps.readiness);
   const interactions = interactionRoutes({ provider, users: deps.users, csrfKey: deps.csrfKey, audit: deps.audit, throttle: deps.throttles.login, organizations: deps.organizationLookups });
   const adminUsers = adminUserRoutes({ users: deps.users, agents: deps.agents, roles: deps.roles, audit: deps.audit });
-  const adminResources = adminResourceRoutes(deps.resources, deps.issuer, deps.signingAlgs);
+  const adminResources = adminResourceRoutes({
+    resources: deps.resources,
+    limitedTo: async (identifier, options) => [...await deps.agents.idsLimitedTo(identifier, options), ...await deps.registeredClients.idsLimitedTo(identifier, options)].slice(0, options.limit),
+    audit: deps.audit,
+    issuer: deps.issuer,
+    signingAlgs: deps.signingAlgs,
+  });
   const adminAgents = adminAgentRoutes({ agents: deps.agents, resources: deps.resources, audit: deps.audit, users: deps.users, organizations: deps.organizations, roles: deps.roles });
-  const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit });
+  const adminClients = adminClientRoutes({ agents: deps.agents, clients: deps.registeredClients, audit: deps.audit, resources: deps.resources, roles: deps.roles });
   const adminAudit = adminAuditRoutes(deps.audit);
   const adminKeys = adminKeyRoutes(deps.db);
   const adminIdJagAudiences = adminIdJagAudienceRoutes(deps.idJagAudiences, deps.issuer);
   const adminOrganizations = adminOrganizationRoutes({ organizations: deps.organizations, audit: deps.audit });
   const adminRoles = adminRoleRoutes({ roles: deps.roles, audit: deps.audit, principalOrganization: deps.principalOrganization, organizations: deps.organizations });
-  const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientExists: deps.clientExists, logger: deps.logger });
+  const adminApprovals = adminApprovalRoutes({ provider, approvals: deps.approvals, users: deps.users, audit: deps.audit, clientOrganization: deps.clientOrganization, logger: deps.logger });
   const admin = compose<Context>([
     // ADMIN_TOKEN, or an organization's credential confined to that organization's users, agents and resources.
     requireAdminCredential({ adminToken: deps.adminToken, credentialFor: (token) => deps.organizations.credentialFor(token) }),

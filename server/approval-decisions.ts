@@ -28,15 +28,19 @@ export function approvalDecisions(deps: ApprovalDecisionDependencies) {
 
   function record(context: DecisionContext, event: string, approval: Approval, outcome: 'success' | 'failure', details: JsonObject = {}, reason?: string): void {
     deps.audit.record({
-      event, outcome, ...(reason ? { reason } : {}), actor: context.actor, clientId: approval.clientId, subject: approval.userId,
+      event, outcome, ...(reason ? { reason } : {}), actor: context.actor, clientId: approval.clientId, subject: approval.userId, orgId: approval.orgId,
       requestId: context.requestId, sourceIp: context.sourceIp, details: { approval: approval.id, tier: approval.tier, ...details },
     });
   }
 
-  /** The approval, or 409 when it cannot be decided any more (expired ones are marked and audited on the way). */
-  async function pending(context: DecisionContext, id: string): Promise<Approval> {
+  /**
+   * The approval, or 409 when it cannot be decided any more (expired ones are marked and audited on the way).
+   * `check` refuses one this caller may not decide (another organization's), before anything is marked.
+   */
+  async function pending(context: DecisionContext, id: string, check?: (approval: Approval) => void): Promise<Approval> {
     const approval = await approvals.get(id);
     if (!approval) throw new NotFound('approval');
+    check?.(approval);
     if (approval.status === 'pending' && approval.expiresAt.getTime() <= Date.now()) {
       await expire(context, approval);
       throw new HttpError(409, 'invalid_request', 'the approval request has expired; the client must make a new one');

@@ -212,6 +212,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     // Koa's own `error` event (oidc-provider's types list only its events); without a listener Koa prints stacks.
     (provider as unknown as EventEmitter).on('error', logAppErrors(lineLogger(logger, 'error')));
 
+    // Where the id is found decides what it is: the agent registry, then the registered clients.
+    const clientOrganization = async (clientId: string) => (await agents.get(clientId))?.orgId ?? (await clients.record(clientId))?.orgId;
     composeApp({
       provider,
       issuer,
@@ -237,17 +239,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       organizations,
       organizationLookups,
       roles,
-      // Where the id is found decides what it is: the agent registry, then the registered clients.
-      principalOrganization: async (principal) => principal.type === 'user'
-        ? (await users.findById(principal.id))?.orgId
-        : (await agents.get(principal.id))?.orgId ?? (await clients.record(principal.id))?.orgId,
+      principalOrganization: async (principal) => principal.type === 'user' ? (await users.findById(principal.id))?.orgId : clientOrganization(principal.id),
       signingAlgs: heldSigningAlgs(signingKeys),
       presented,
       accessFacts: new AccessFacts({
         provider, agents, users, roles, resources, presented, delegationDefaults: settings.delegation, findClient: (clientId) => clientAdapter.find(clientId),
       }),
       approvals,
-      clientExists: async (clientId) => (await clientAdapter.find(clientId)) !== undefined,
+      clientOrganization,
       registeredClients: clients,
       inboxSessions: models('ApprovalInboxSession') as never,
     });

@@ -2,6 +2,8 @@
 // operator tooling; approving or denying one completes it through oidc-provider's `backchannelResult`, and the
 // client's next poll (or its ping notification) gets the token or `access_denied`.
 // /admin/approval-tiers/:client_id: a client's approval tiers (policy/approval-tiers.ts).
+// An organization's operator (server/admin-scope.ts) lists and decides only the approvals of its organization's
+// clients, and reads and sets only its own clients' tiers.
 //
 // A `strong` tier means the approving user re-authenticates at approval time. Until the inbox pages ask for it,
 // the admin API does it here: approving a strong request needs that user's current password in the body, checked
@@ -16,6 +18,7 @@ import type { UserStore } from '../../adapters/user-store.ts';
 import type { Logger } from '../logger.ts';
 import { approvalDecisions } from '../approval-decisions.ts';
 import { approvalPolicy } from '../../policy/approval-tiers.ts';
+import { adminActor, adminScopeOf, checkMember, listedOrganization } from '../admin-scope.ts';
 import { HttpError, InvalidField, NotFound } from '../http-error.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -39,8 +42,8 @@ export interface AdminApprovalDependencies {
   approvals: ApprovalStore;
   users: Pick<UserStore, 'findById' | 'verifyPassword'>;
   audit: Pick<AuditLog, 'record'>;
-  /** Whether a client (agent or registered) exists: tiers are stored only for one that does. */
-  clientExists: (clientId: string) => Promise<boolean>;
+  /** The organization of a client (agent or registered), undefined for none: tiers are stored only for one that exists. */
+  clientOrganization: (clientId: string) => Promise<string | undefined>;
   logger: Logger;
 }
 
@@ -49,23 +52,26 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
   const router = new Router({ prefix: '/admin' });
 
   const decisions = approvalDecisions(deps);
-  const contextOf = (ctx: Context) => ({ actor: { admin: true }, requestId: ctx.state.requestId as string | undefined, sourceIp: ctx.ip });
+  const contextOf = (ctx: Context) => ({ actor: adminActor(ctx), requestId: ctx.state.requestId as string | undefined, sourceIp: ctx.ip });
+  /** 404 for none, 403 for another organization's (checked before anything is decided or marked expired). */
+  const visibleTo = (ctx: Context) => (approval: Approval) => checkMember(ctx, 'approval', approval.orgId);
 
   router.get('/approvals', async (ctx) => {
     const query = parseInput(listQuery, ctx.query);
-    const page = await approvals.list({ status: query.status, userId: query.user_id, clientId: query.client_id, limit: query.limit, cursor: query.cursor });
+    const page = await approvals.list({ status: query.status, userId: query.user_id, clientId: query.client_id, orgId: listedOrganization(ctx), limit: query.limit, cursor: query.cursor });
     ctx.body = { items: page.items.map(view), next_cursor: page.nextCursor };
   });
 
   router.get('/approvals/:id', async (ctx) => {
     const approval = await approvals.get(ctx.params.id);
     if (!approval) throw new NotFound('approval');
+    visibleTo(ctx)(approval);
     ctx.body = view(approval);
   });
 
   router.post('/approvals/:id/approve', async (ctx) => {
     const body = parseInput(approveBody, await optionalJson(ctx));
-    const approval = await decisions.pending(contextOf(ctx), ctx.params.id);
+    const approval = await decisions.pending(contextOf(ctx), ctx.params.id, visibleTo(ctx));
     const approver: Approver = { via: 'admin_api' };
     // Who approves: the named user, unless it waits for a second approver, whom the operator must name.
     const awaitingSecond = approval.firstApproval !== null;
@@ -93,12 +99,35 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
 
   router.post('/approvals/:id/deny', async (ctx) => {
     const body = parseInput(denyBody, await optionalJson(ctx));
-    const approval = await decisions.pending(contextOf(ctx), ctx.params.id);
+    const approval = await decisions.pending(contextOf(ctx), ctx.params.id, visibleTo(ctx));
     const { decided, ...outcome } = await decisions.deny(contextOf(ctx), approval, { via: 'admin_api', ...(body.reason ? { reason: body.reason } : {}) });
     ctx.body = { ...view(decided), ...outcome };
   });
 
+  /**
+   * The organization of the client the path names, for this caller: 403 for another organization's. An
+   * organization's operator is told 404 for a client that does not exist; the platform operator may still read
+   * and delete the tiers of a client that is gone (`undefined`).
+   */
+  async function tieredClient(ctx: Context): Promise<string | undefined> {
+    const orgId = await deps.clientOrganization(ctx.params.clientId);
+    if (orgId === undefined) {
+      if (adminScopeOf(ctx).kind === 'organization') throw new NotFound('client');
+      return undefined;
+    }
+    checkMember(ctx, 'client', orgId);
+    return orgId;
+  }
+
+  function recordTiers(ctx: Context, event: string, orgId: string | undefined, details?: { rules: number; default: string }): void {
+    audit.record({
+      event, outcome: 'success', actor: adminActor(ctx), clientId: ctx.params.clientId, ...(orgId ? { orgId } : {}),
+      requestId: ctx.state.requestId, sourceIp: ctx.ip, ...(details ? { details } : {}),
+    });
+  }
+
   router.get('/approval-tiers/:clientId', async (ctx) => {
+    await tieredClient(ctx);
     const policy = await approvals.storedPolicy(ctx.params.clientId);
     if (!policy) throw new NotFound('approval tiers for this client');
     ctx.body = policy;
@@ -106,24 +135,29 @@ export function adminApprovalRoutes(deps: AdminApprovalDependencies): Router {
 
   router.put('/approval-tiers/:clientId', async (ctx) => {
     const policy = parseInput(approvalPolicy, await readJson(ctx));
-    if (!(await deps.clientExists(ctx.params.clientId))) throw new NotFound('client');
-    // A second approver who is nobody would leave every request of that rule waiting until it expires.
+    const orgId = await tieredClient(ctx);
+    if (orgId === undefined) throw new NotFound('client');
+    const scope = adminScopeOf(ctx);
+    // A second approver who is nobody would leave every request of that rule waiting until it expires; an
+    // organization's operator names only its own organization's users.
     for (const [index, rule] of policy.rules.entries()) {
       for (const [position, userId] of (rule.second_approvers ?? []).entries()) {
-        if (!(await deps.users.findById(userId))) throw new InvalidField(`rules.${index}.second_approvers.${position}`, `"${userId}" is not a user of this server`);
+        const user = await deps.users.findById(userId);
+        if (!user) throw new InvalidField(`rules.${index}.second_approvers.${position}`, `"${userId}" is not a user of this server`);
+        if (scope.kind === 'organization' && user.orgId !== scope.orgId) {
+          throw new InvalidField(`rules.${index}.second_approvers.${position}`, `"${userId}" is not a user of organization "${scope.orgId}"`);
+        }
       }
     }
     await approvals.setPolicy(ctx.params.clientId, policy);
-    audit.record({
-      event: 'approval_tiers.updated', outcome: 'success', actor: { admin: true }, clientId: ctx.params.clientId,
-      requestId: ctx.state.requestId, sourceIp: ctx.ip, details: { rules: policy.rules.length, default: policy.default },
-    });
+    recordTiers(ctx, 'approval_tiers.updated', orgId, { rules: policy.rules.length, default: policy.default });
     ctx.body = policy;
   });
 
   router.delete('/approval-tiers/:clientId', async (ctx) => {
+    const orgId = await tieredClient(ctx);
     if (!(await approvals.deletePolicy(ctx.params.clientId))) throw new NotFound('approval tiers for this client');
-    audit.record({ event: 'approval_tiers.deleted', outcome: 'success', actor: { admin: true }, clientId: ctx.params.clientId, requestId: ctx.state.requestId, sourceIp: ctx.ip });
+    recordTiers(ctx, 'approval_tiers.deleted', orgId);
     ctx.status = 204;
   });
 

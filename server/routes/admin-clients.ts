@@ -2,19 +2,23 @@
 // suspend, activate, revoke, rotate credentials with a grace period, delete. Where a client is found (the agent
 // registry or the client store) decides which store changes it, never the spelling of its id. Agents keep their
 // richer view and their create/update routes at /admin/agents. An organization's operator (server/admin-scope.ts)
-// lists and changes only its organization's clients.
+// lists and changes only its organization's clients; only the platform operator moves a registered client to
+// another organization.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Agent, AgentStatus, AgentStore } from '../../adapters/agent-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
+import type { ResourceStore } from '../../adapters/resource-store.ts';
+import type { RoleStore } from '../../adapters/role-store.ts';
 import {
   type PostgresClientAdapter, type StoredClient,
 } from '../../adapters/client-store.ts';
 import { compareBytewise, encodeTextCursor } from '../../adapters/pagination.ts';
 import { parseClientRecord } from '../../policy/client-record.ts';
-import { adminActor, checkMember, listedOrganization } from '../admin-scope.ts';
+import { adminActor, checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
 import { InvalidField, NotFound } from '../http-error.ts';
+import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
 
@@ -25,19 +29,24 @@ const listQuery = z.object({
   cursor: z.string().max(512).optional(),
 });
 
+const moveInput = z.strictObject({ org_id: organizationId });
+
 const rotateInput = z.object({
   grace_period_seconds: z.number().int().min(0).max(30 * 86_400).default(0),
 }).strict();
 
 export interface AdminClientDependencies {
   agents: AgentStore;
-  clients: Pick<PostgresClientAdapter, 'record' | 'list' | 'setStatus' | 'rotateSecret' | 'destroy'>;
+  clients: Pick<PostgresClientAdapter, 'record' | 'list' | 'setStatus' | 'rotateSecret' | 'destroy' | 'move'>;
   audit: AuditLog;
+  /** What stays in the organization a client leaves: the resources it is limited to and the roles it holds. */
+  resources: Pick<ResourceStore, 'get'>;
+  roles: Pick<RoleStore, 'heldBy'>;
 }
 
 type Found = { kind: 'agent'; agent: Agent } | { kind: 'registered'; client: StoredClient };
 
-export function adminClientRoutes({ agents, clients, audit }: AdminClientDependencies): Router {
+export function adminClientRoutes({ agents, clients, audit, resources, roles }: AdminClientDependencies): Router {
   const router = new Router({ prefix: '/admin/clients' });
 
   function record(ctx: Context, event: string, found: Found, details?: Record<string, unknown>): void {
@@ -101,6 +110,30 @@ export function adminClientRoutes({ agents, clients, audit }: AdminClientDepende
       ctx.body = json(changed);
     });
   }
+
+  // A move: an organization's operator moves no client out of its organization (naming another is 403).
+  router.patch('/:id', async (ctx) => {
+    const input = parseInput(moveInput, await readJson(ctx));
+    const found = await existing(ctx);
+    const orgId = confinedOrganization(ctx, input.org_id)!;
+    if (found.kind === 'agent') throw new InvalidField('id', 'names an agent: move it at /admin/agents/{id} (PATCH with org_id), which takes its owner and resources along');
+    const current = found.client;
+    if (orgId === current.orgId) return void (ctx.body = storedClientJson(current));
+    // What belongs to the old organization does not come along: its resources, and the roles held there.
+    const limitedTo = parseClientRecord({ ...current.metadata, client_id: current.id }).resources ?? [];
+    for (const [index, identifier] of limitedTo.entries()) {
+      const resource = await resources.get(identifier);
+      if (resource && resource.orgId !== orgId) {
+        throw new InvalidField(`allowed_resources.${index}`, `the client is limited to "${identifier}", of organization "${resource.orgId}"; change its allowed_resources (RFC 7592) first`);
+      }
+    }
+    const held = await roles.heldBy({ type: 'client', id: current.id });
+    if (held.length > 0) throw new InvalidField('org_id', `the client holds roles of organization "${current.orgId}" (${held.map((name) => `"${name}"`).join(', ')}); revoke them first`);
+    const moved = await clients.move(current.id, orgId);
+    if (!moved) throw new NotFound('client');
+    record(ctx, 'client.moved', { kind: 'registered', client: moved }, { moved_from: current.orgId });
+    ctx.body = storedClientJson(moved);
+  });
 
   router.post('/:id/rotate-credentials', async (ctx) => {
     const input = parseInput(rotateInput, await readJson(ctx));

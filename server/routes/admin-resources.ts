@@ -1,14 +1,17 @@
 // /admin/resources: the resource servers tokens may be issued for (RFC 8707 resource indicators). A token
-// requested for a resource not registered here is refused with invalid_target.
+// requested for a resource not registered here is refused with invalid_target. Every change is audited with the
+// resource's organization.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import type { AuditLog } from '../../adapters/audit-log.ts';
+import type { JsonObject } from '../../adapters/database.ts';
 import type { Resource, ResourceStore } from '../../adapters/resource-store.ts';
 import type { SigningAlg } from '../../keys/signing-keys.ts';
 import { isLoopbackUrl } from '../client-policy.ts';
 import { resourceMetadataUrl } from './protected-resource-metadata.ts';
-import { checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
-import { NotFound } from '../http-error.ts';
+import { adminActor, checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
+import { InvalidField, NotFound } from '../http-error.ts';
 import { organizationId } from '../organization-id.ts';
 import { readJson } from '../read-body.ts';
 import { parseInput } from '../validation.ts';
@@ -63,6 +66,8 @@ const resourceSchemas = (held: readonly SigningAlg[]) => ({
     dpop_required: z.boolean().optional(),
     documentation_url: documentationUrl.nullable().optional(),
     signing_alg: signingAlg(held).nullable().optional(),
+    // A move (the platform operator's alone): refused while clients of another organization are limited to it.
+    org_id: organizationId.optional(),
   }),
 });
 const listQuery = z.object({
@@ -70,15 +75,31 @@ const listQuery = z.object({
   cursor: z.string().max(2048).optional(),
 });
 
-/** `signingAlgs`: the algorithms we hold signing keys for (keys/signing-keys.ts heldSigningAlgs). */
-export function adminResourceRoutes(resources: ResourceStore, issuer: string, signingAlgs: readonly SigningAlg[]): Router {
+export interface AdminResourceDependencies {
+  resources: ResourceStore;
+  /** Who is limited to a resource (agents' `resources`, registered clients' `allowed_resources`), which stays with its organization. */
+  limitedTo: (identifier: string, options: { outsideOrg: string; limit: number }) => Promise<string[]>;
+  audit: Pick<AuditLog, 'record'>;
+  issuer: string;
+  /** The algorithms we hold signing keys for (keys/signing-keys.ts heldSigningAlgs). */
+  signingAlgs: readonly SigningAlg[];
+}
+
+export function adminResourceRoutes({ resources, limitedTo, audit, issuer, signingAlgs }: AdminResourceDependencies): Router {
   const router = new Router({ prefix: '/admin/resources' });
   const { create: createResource, update: updateResource } = resourceSchemas(signingAlgs);
   const resourceJson = (resource: Resource) => resourceView(resource, issuer);
 
+  function record(ctx: Context, event: string, resource: Resource, details?: JsonObject): void {
+    audit.record({
+      event, outcome: 'success', subject: resource.identifier, actor: adminActor(ctx), orgId: resource.orgId,
+      requestId: ctx.state.requestId, sourceIp: ctx.ip, ...(details ? { details } : {}),
+    });
+  }
+
   router.post('/', async (ctx) => {
     const input = parseInput(createResource, await readJson(ctx));
-    ctx.body = resourceJson(await resources.create({
+    const resource = await resources.create({
       identifier: input.identifier,
       name: input.name,
       scopes: input.scopes,
@@ -88,7 +109,9 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
       documentationUrl: input.documentation_url,
       signingAlg: input.signing_alg,
       orgId: confinedOrganization(ctx, input.org_id),
-    }));
+    });
+    record(ctx, 'resource.created', resource, { scopes: resource.scopes });
+    ctx.body = resourceJson(resource);
     ctx.status = 201;
   });
 
@@ -111,7 +134,16 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
 
   router.patch('/:identifier', async (ctx) => {
     const input = parseInput(updateResource, await readJson(ctx));
-    await existing(ctx);
+    const current = await existing(ctx);
+    // An organization's operator moves no resource out of its organization (naming another is 403).
+    const moveTo = input.org_id !== undefined && input.org_id !== current.orgId ? confinedOrganization(ctx, input.org_id)! : undefined;
+    if (moveTo) {
+      // Their tokens would be refused from now on (invalid_target): the operator changes or moves them first.
+      const clients = await limitedTo(current.identifier, { outsideOrg: moveTo, limit: 6 });
+      if (clients.length > 0) {
+        throw new InvalidField('org_id', `clients of another organization than "${moveTo}" are limited to this resource (${clients.slice(0, 5).map((id) => `"${id}"`).join(', ')}${clients.length > 5 ? ', …' : ''}); take it out of their resources or move them first`);
+      }
+    }
     const updated = await resources.update(ctx.params.identifier, {
       name: input.name,
       scopes: input.scopes,
@@ -120,14 +152,17 @@ export function adminResourceRoutes(resources: ResourceStore, issuer: string, si
       dpopRequired: input.dpop_required,
       documentationUrl: input.documentation_url,
       signingAlg: input.signing_alg,
+      orgId: moveTo,
     });
     if (!updated) throw new NotFound('resource');
+    record(ctx, 'resource.updated', updated, { changed: Object.keys(input), ...(moveTo ? { moved_from: current.orgId } : {}) });
     ctx.body = resourceJson(updated);
   });
 
   router.delete('/:identifier', async (ctx) => {
-    await existing(ctx);
+    const resource = await existing(ctx);
     if (!(await resources.delete(ctx.params.identifier))) throw new NotFound('resource');
+    record(ctx, 'resource.deleted', resource);
     ctx.status = 204;
   });
 

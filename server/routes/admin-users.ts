@@ -1,10 +1,12 @@
 // /admin/users: the people who sign in at the login page, each in one organization; the platform operator may
-// move one to another organization, which ends the tokens issued for it so far.
+// move one to another organization, which ends the tokens issued for it so far. Every change is audited with the
+// user's organization, so an organization's operator reads it on its own trail.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AgentStore } from '../../adapters/agent-store.ts';
 import type { AuditLog } from '../../adapters/audit-log.ts';
+import type { JsonObject } from '../../adapters/database.ts';
 import type { RoleStore } from '../../adapters/role-store.ts';
 import type { User, UserStore } from '../../adapters/user-store.ts';
 import { adminActor, checkMember, confinedOrganization, listedOrganization } from '../admin-scope.ts';
@@ -40,10 +42,20 @@ export interface AdminUserDependencies {
 export function adminUserRoutes({ users, agents, roles, audit }: AdminUserDependencies): Router {
   const router = new Router({ prefix: '/admin/users' });
 
+  // Never the password: only who changed which user, in which organization.
+  function record(ctx: Context, event: string, user: User, details?: JsonObject): void {
+    audit.record({
+      event, outcome: 'success', subject: user.id, actor: adminActor(ctx), orgId: user.orgId,
+      requestId: ctx.state.requestId, sourceIp: ctx.ip, ...(details ? { details } : {}),
+    });
+  }
+
   router.post('/', async (ctx) => {
     const input = parseInput(createUser, await readJson(ctx));
     const orgId = confinedOrganization(ctx, input.org_id);
-    ctx.body = userJson(await users.create({ username: input.username, password: input.password, email: input.email, name: input.name, orgId }));
+    const user = await users.create({ username: input.username, password: input.password, email: input.email, name: input.name, orgId });
+    record(ctx, 'user.created', user, { username: user.username });
+    ctx.body = userJson(user);
     ctx.status = 201;
   });
 
@@ -80,23 +92,22 @@ export function adminUserRoutes({ users, agents, roles, audit }: AdminUserDepend
     if (held.length > 0) throw new InvalidField('org_id', `the user holds roles of organization "${current.orgId}" (${held.map((name) => `"${name}"`).join(', ')}); revoke them first`);
     const moved = await users.move(current.id, orgId);
     if (!moved) throw new NotFound('user');
-    audit.record({
-      event: 'user.moved', outcome: 'success', subject: moved.id, actor: adminActor(ctx), orgId: moved.orgId,
-      requestId: ctx.state.requestId, sourceIp: ctx.ip, details: { moved_from: current.orgId },
-    });
+    record(ctx, 'user.moved', moved, { moved_from: current.orgId });
     ctx.body = userJson(moved);
   });
 
   router.delete('/:id', async (ctx) => {
-    await existing(ctx);
+    const user = await existing(ctx);
     if (!(await users.delete(ctx.params.id))) throw new NotFound('user');
+    record(ctx, 'user.deleted', user, { username: user.username });
     ctx.status = 204;
   });
 
   router.post('/:id/password', async (ctx) => {
     const input = parseInput(resetPassword, await readJson(ctx));
-    await existing(ctx);
+    const user = await existing(ctx);
     if (!(await users.resetPassword(ctx.params.id, input.password))) throw new NotFound('user');
+    record(ctx, 'user.password_reset', user);
     ctx.status = 204;
   });
 

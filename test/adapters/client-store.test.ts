@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresClientAdapter, clientSecretMatches, isHashedClientSecret } from '../../adapters/client-store.ts';
+import { OwnerOfAnotherOrganizationError, PostgresClientAdapter, clientSecretMatches, isHashedClientSecret } from '../../adapters/client-store.ts';
+import { OrganizationStore, UnknownOrganizationError } from '../../adapters/organization-store.ts';
+import { UserStore } from '../../adapters/user-store.ts';
 import { BACKENDS, openTestDatabase, type TestDatabase } from '../support/databases.ts';
 
 // What oidc-provider's secretFactory produces: 64 random bytes, base64url.
@@ -55,6 +57,34 @@ describe.each(BACKENDS)('PostgresClientAdapter on %s', (backend) => {
   });
   afterAll(async () => {
     await database?.dispose();
+  });
+
+  it('moves a client to another organization, column and metadata, with a cut-off for its earlier tokens once that second has passed', async () => {
+    const organizations = new OrganizationStore(database.db);
+    await organizations.create({ id: 'there', name: 'There' });
+    await adapter.upsert('client-mover', confidentialClient('client-mover', newSecret()));
+    await expect(adapter.move('client-mover', 'nowhere')).rejects.toThrow(UnknownOrganizationError);
+    expect((await adapter.record('client-mover'))?.orgId).toBe('default');
+    const started = Date.now();
+    const moved = (await adapter.move('client-mover', 'there'))!;
+    expect(moved).toMatchObject({ id: 'client-mover', orgId: 'there', metadata: { org_id: 'there', client_name: 'Build agent' } });
+    expect(moved.tokensInvalidBefore!.getTime() % 1000).toBe(0);
+    expect(moved.tokensInvalidBefore!.getTime()).toBeGreaterThan(started);
+    // Answered only once the cut-off second has passed: a token issued from now on lives.
+    expect(Date.now()).toBeGreaterThanOrEqual(moved.tokensInvalidBefore!.getTime());
+    expect(await adapter.idsLimitedTo('https://nothing.example.test/', { outsideOrg: 'there', limit: 5 })).toEqual([]);
+    expect(await adapter.move('no-such-client', 'there')).toBeUndefined();
+    expect(await adapter.move('nul\u0000', 'there')).toBeUndefined();
+
+    // A client with an owner moves only to the owner's organization, and nothing changes otherwise.
+    const owner = await new UserStore(database.db).create({ username: 'client-owner', password: 'correct horse battery staple' });
+    await adapter.upsert('client-owned', { ...confidentialClient('client-owned', newSecret()), owner: owner.id, allowed_resources: ['https://limited.example.test/'] } as AdapterPayload);
+    await expect(adapter.move('client-owned', 'there')).rejects.toThrow(OwnerOfAnotherOrganizationError);
+    expect(await adapter.record('client-owned')).toMatchObject({ orgId: 'default', tokensInvalidBefore: null });
+    expect(await adapter.idsLimitedTo('https://limited.example.test/', { outsideOrg: 'there', limit: 5 })).toEqual(['client-owned']);
+    expect(await adapter.idsLimitedTo('https://limited.example.test/', { outsideOrg: 'default', limit: 5 })).toEqual([]);
+    await adapter.destroy('client-owned');
+    await adapter.destroy('client-mover');
   });
 
   it('stores no plaintext secret anywhere in the row', async () => {

@@ -8,7 +8,7 @@ import { BACKENDS, openTestDatabase, temporaryDirectory, type Backend, type Test
 import { createTestSchema } from '../support/services.ts';
 
 const TABLES = ['agent_credentials', 'agents', 'audit_events', 'clients', 'organization_actor_orgs', 'organization_admin_credentials', 'organizations', 'resources', 'server_secrets', 'signing_keys', 'users'];
-const MIGRATIONS = ['0001_initial', '0002_agents', '0003_agent_delegation', '0004_resource_metadata', '0005_audit_event_ids', '0007_id_jag_audiences', '0009_resource_signing_alg', '0010_roles', '0012_user_email_lookup', '0013_approval_tiers', '0014_client_lifecycle', '0015_organizations', '0016_second_approval', '0017_organization_roles', '0018_user_token_cut_off'];
+const MIGRATIONS = ['0001_initial', '0002_agents', '0003_agent_delegation', '0004_resource_metadata', '0005_audit_event_ids', '0007_id_jag_audiences', '0009_resource_signing_alg', '0010_roles', '0012_user_email_lookup', '0013_approval_tiers', '0014_client_lifecycle', '0015_organizations', '0016_second_approval', '0017_organization_roles', '0018_user_token_cut_off', '0019_approval_organizations'];
 
 const databases = {} as Record<Backend, TestDatabase>;
 beforeAll(async () => {

@@ -186,7 +186,7 @@ function caseArbitrary(server: TestServer, jwt: fc.Arbitrary<string>, inbox: Inb
       weight: 3,
       arbitrary: fc.tuple(fc.constantFrom('POST /admin/users', 'POST /admin/agents', 'POST /admin/resources', 'PATCH /admin/resources/x', 'PATCH /admin/agents/agent_x', 'PATCH /admin/users/x', 'POST /admin/agents/x/suspend', 'GET /admin/audit',
         'GET /admin/approvals', 'POST /admin/approvals/x/approve', 'POST /admin/approvals/x/deny', 'PUT /admin/approval-tiers/x',
-        'GET /admin/clients', 'POST /admin/clients/x/suspend', 'POST /admin/clients/x/rotate-credentials'), json, form)
+        'GET /admin/clients', 'PATCH /admin/clients/x', 'POST /admin/clients/x/suspend', 'POST /admin/clients/x/rotate-credentials'), json, form)
         .map(([route, body, query]): Case => {
           const [method, path] = route.split(' ') as [Case['method'], string];
           return method === 'GET' ? { method, path: `${path}?${query}`, headers: admin } : { method, path, headers: admin, body };

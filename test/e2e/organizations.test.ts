@@ -162,6 +162,34 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
         'organization.deleted delta', 'organization.deleted gamma', 'organization.updated beta', 'organization.updated gamma',
       ]);
     });
+
+    it("puts user and resource changes on their organization's audit trail, and on no other's", async () => {
+      const changes = async (orgId: string) => {
+        const user = await created('/admin/users', { username: `audited-${orgId}`, password: PASSWORD, org_id: orgId });
+        expect((await call('POST', `/admin/users/${user.id}/password`, { password: 'another long password' })).status).toBe(204);
+        expect((await call('DELETE', `/admin/users/${user.id}`)).status).toBe(204);
+        const identifier = `https://audited.${orgId}.orgs.example.test/`;
+        const path = `/admin/resources/${encodeURIComponent(identifier)}`;
+        await created('/admin/resources', { identifier, scopes: [`${orgId}:audited`], org_id: orgId });
+        expect((await call('PATCH', path, { name: 'Audited' })).status).toBe(200);
+        expect((await call('DELETE', path)).status).toBe(204);
+        return { user: user.id as string, resource: identifier };
+      };
+      const acme = await changes('acme');
+      const beta = await changes('beta');
+      const trail = async (orgId: string) => ((await call('GET', `/admin/audit?org_id=${orgId}&limit=500`)).body.items as { event: string; subject: string; org_id: string; actor: unknown }[])
+        .filter((item) => /^(user|resource)\./.test(item.event) && [acme.user, acme.resource, beta.user, beta.resource].includes(item.subject));
+      const expected = (of: { user: string; resource: string }) => [
+        `resource.created ${of.resource}`, `resource.deleted ${of.resource}`, `resource.updated ${of.resource}`,
+        `user.created ${of.user}`, `user.deleted ${of.user}`, `user.password_reset ${of.user}`,
+      ];
+      const listed = async (orgId: string) => (await trail(orgId)).map((item) => `${item.event} ${item.subject}`).sort();
+      await expect.poll(() => listed('acme'), { timeout: 10_000 }).toEqual(expected(acme));
+      expect(await listed('beta')).toEqual(expected(beta));
+      expect(new Set((await trail('acme')).map((item) => JSON.stringify([item.org_id, item.actor])))).toEqual(new Set([JSON.stringify(['acme', { admin: true }])]));
+      // Nothing of a password is on the trail.
+      expect(JSON.stringify(await trail('acme'))).not.toContain('another long password');
+    });
   });
 
   describe("an organization's admin credential", () => {
@@ -315,11 +343,78 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect((await as('GET', '/admin/users/no-such-user')).status).toBe(404);
     });
 
-    it("is refused (403) every admin route but its organization's users, agents, clients, roles and resources", async () => {
-      const only = denied("an organization's admin credential manages only its users, agents, clients, roles and resources and reads its audit trail (/admin/users, /admin/agents, /admin/clients, /admin/roles, /admin/resources, /admin/audit)");
+    it("lists and decides only its own clients' approvals (403 for another's), and sets only their approval tiers", async () => {
+      const ask = (bot: SecretAgent, scope: string, bindingMessage: string) =>
+        oidc.initiateBackchannelAuthentication(bot.config, { scope: `openid ${scope}`, login_hint: 'owner', binding_message: bindingMessage });
+      const mine = await ask(acmeBot, 'acme:read', 'acme asks');
+      await ask(betaBot, 'beta:read', 'beta asks');
+      const pendingOf = async (bot: SecretAgent) => ((await call('GET', `/admin/approvals?client_id=${encodeURIComponent(bot.id)}&status=pending`)).body.items as { id: string }[])[0]!.id;
+      const acmeApproval = await pendingOf(acmeBot);
+      const betaApproval = await pendingOf(betaBot);
+
+      // Its list is Acme's clients' alone; the platform operator's has both.
+      const listed = (await as('GET', '/admin/approvals?limit=200')).body.items as { id: string; client_id: string }[];
+      expect(listed.map((item) => item.id)).toContain(acmeApproval);
+      expect(new Set(listed.map((item) => item.client_id))).toEqual(new Set([acmeBot.id]));
+      expect((await as('GET', `/admin/approvals?client_id=${encodeURIComponent(betaBot.id)}`)).body).toEqual({ items: [], next_cursor: null });
+      expect(((await call('GET', '/admin/approvals?status=pending&limit=200')).body.items as { id: string }[]).map((item) => item.id)).toEqual(expect.arrayContaining([acmeApproval, betaApproval]));
+
+      // Another organization's approval is 403 on every route and stays pending; an unknown one stays 404.
+      for (const [method, path, body] of [
+        ['GET', `/admin/approvals/${betaApproval}`], ['POST', `/admin/approvals/${betaApproval}/approve`], ['POST', `/admin/approvals/${betaApproval}/deny`, { reason: 'not yours' }],
+      ] as [string, string, unknown?][]) {
+        expect(await as(method, path, body), `${method} ${path}`).toEqual(elsewhere('approval'));
+      }
+      expect((await call('GET', `/admin/approvals/${betaApproval}`)).body.status).toBe('pending');
+      expect((await as('GET', '/admin/approvals/apr_nothing')).status).toBe(404);
+      expect((await as('POST', '/admin/approvals/apr_nothing/approve')).status).toBe(404);
+
+      // Acme's operator approves its agent's request; the agent's poll gets the owner's token, Acme's.
+      expect(await as('POST', `/admin/approvals/${acmeApproval}/approve`)).toMatchObject({ status: 200, body: { id: acmeApproval, status: 'approved' } });
+      const token = await fetch(acmeBot.config.serverMetadata().token_endpoint!, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${acmeBot.id}:${acmeBot.client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: CIBA, auth_req_id: mine.auth_req_id }),
+      });
+      const issued = (await token.json()) as { access_token: string };
+      expect(token.status, JSON.stringify(issued)).toBe(200);
+      expect(await introspect(acmeBot, issued.access_token)).toMatchObject({ active: true, sub: ada.id, org_id: 'acme' });
+      // The platform operator still decides every organization's.
+      expect(await call('POST', `/admin/approvals/${betaApproval}/deny`, { reason: 'not now' })).toMatchObject({ status: 200, body: { status: 'denied' } });
+
+      // Approval tiers: its own clients' only.
+      const tiers = { rules: [{ scopes: ['acme:*'], tier: 'soft' }], default: 'autonomous' };
+      expect(await as('PUT', `/admin/approval-tiers/${acmeBot.id}`, tiers)).toEqual({ status: 200, body: tiers });
+      expect(await as('GET', `/admin/approval-tiers/${acmeBot.id}`)).toEqual({ status: 200, body: tiers });
+      const strong = (approver: string) => ({ rules: [{ scopes: ['acme:*'], tier: 'strong', second_approvers: [approver] }] });
+      expect(await as('PUT', `/admin/approval-tiers/${acmeBot.id}`, strong(bo.id))).toEqual({
+        status: 400, body: { error: 'invalid_request', error_description: `rules.0.second_approvers.0: "${bo.id}" is not a user of organization "acme"`, field: 'rules.0.second_approvers.0' },
+      });
+      for (const [method, path, body] of [
+        ['GET', `/admin/approval-tiers/${betaBot.id}`], ['PUT', `/admin/approval-tiers/${betaBot.id}`, tiers], ['DELETE', `/admin/approval-tiers/${betaBot.id}`],
+      ] as [string, string, unknown?][]) {
+        expect(await as(method, path, body), `${method} ${path}`).toEqual(elsewhere('client'));
+      }
+      expect((await call('GET', `/admin/approval-tiers/${betaBot.id}`)).status).toBe(404);
+      expect((await as('GET', '/admin/approval-tiers/no-such-client')).status).toBe(404);
+      expect((await as('DELETE', `/admin/approval-tiers/${acmeBot.id}`)).status).toBe(204);
+
+      // Every approval event carries the client's organization.
+      const events = async (orgId: string) => ((await call('GET', `/admin/audit?org_id=${orgId}&limit=500`)).body.items as { event: string; client_id: string; actor: { org_id?: string } | null }[])
+        .filter((item) => item.event.startsWith('approval') && [acmeBot.id, betaBot.id].includes(item.client_id))
+        .map((item) => `${item.event} ${item.client_id === acmeBot.id ? 'acme-bot' : 'beta-bot'} ${item.actor?.org_id ?? '-'}`).sort();
+      await expect.poll(() => events('acme'), { timeout: 10_000 }).toEqual([
+        'approval.approved acme-bot acme', 'approval.requested acme-bot -', 'approval_tiers.deleted acme-bot acme', 'approval_tiers.updated acme-bot acme',
+      ]);
+      expect(await events('beta')).toEqual(['approval.denied beta-bot -', 'approval.requested beta-bot -']);
+      expect((await as('GET', '/admin/audit?event=approval.approved')).body.items.map((item: { client_id: string }) => item.client_id)).toEqual([acmeBot.id]);
+    });
+
+    it("is refused (403) every admin route but its organization's users, agents, clients, roles, resources and approvals", async () => {
+      const only = denied("an organization's admin credential manages only its users, agents, clients, roles, resources and approvals and reads its audit trail (/admin/users, /admin/agents, /admin/clients, /admin/roles, /admin/resources, /admin/approvals, /admin/approval-tiers, /admin/audit)");
       for (const [method, path] of [
         ['GET', '/admin/organizations'], ['PATCH', '/admin/organizations/acme'], ['POST', '/admin/organizations/acme/credentials'],
-        ['GET', '/admin/keys'], ['GET', '/admin/approvals'],
+        ['GET', '/admin/keys'], ['GET', '/admin/approvalsx'],
         ['GET', '/admin/id-jag-audiences'], ['GET', '/admin/usersx'],
       ]) {
         expect(await as(method, path, method === 'GET' ? undefined : { allowed_actor_orgs: ['beta'] }), `${method} ${path}`).toEqual(only);
@@ -585,6 +680,83 @@ describe.each(STORAGE_MODES)('organizations (%s)', (mode) => {
       expect(await refusal(oidc.clientCredentialsGrant(mover.config, { scope: 'acme:read', resource: ACME_RES }))).toMatchObject({ error: 'invalid_target' });
       const audited = async () => ((await call('GET', `/admin/audit?client_id=${encodeURIComponent(mover.id)}&event=agent.updated`)).body.items as { org_id: string; details: { moved_from?: string } }[])[0];
       await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ org_id: 'beta', details: { moved_from: 'acme' } });
+      expect((await call('DELETE', path)).status).toBe(204);
+    });
+
+    it("moves a registered client to another organization once its owner, resources and roles allow; its earlier tokens end", async () => {
+      const register = async (metadata: Record<string, unknown>) => {
+        const registered = (await oidc.dynamicClientRegistration(issuer, {
+          grant_types: ['client_credentials'], response_types: [], redirect_uris: [], org_id: 'acme', ...metadata,
+        }, undefined, { ...insecure, initialAccessToken: server.adminToken })).clientMetadata() as { client_id: string; client_secret: string };
+        return { id: registered.client_id, config: await oidc.discovery(issuer, registered.client_id, undefined, oidc.ClientSecretBasic(registered.client_secret), insecure) };
+      };
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      const owned = await register({ owner: ada.id });
+      expect(await call('PATCH', `/admin/clients/${owned.id}`, { org_id: 'beta' }))
+        .toEqual(invalid('owner', `the client's owner "${ada.id}" belongs to organization "acme", not "beta"; a client moves only to its owner's organization`));
+      const limited = await register({ allowed_resources: [ACME_RES] });
+      expect(await call('PATCH', `/admin/clients/${limited.id}`, { org_id: 'beta' }))
+        .toEqual(invalid('allowed_resources.0', `the client is limited to "${ACME_RES}", of organization "acme"; change its allowed_resources (RFC 7592) first`));
+
+      const mover = await register({});
+      const path = `/admin/clients/${mover.id}`;
+      const before = (await oidc.clientCredentialsGrant(mover.config, { resource: ACME_RES })).access_token;
+      expect(await oidc.tokenIntrospection(mover.config, before)).toMatchObject({ active: true, org_id: 'acme' });
+      expect(await call('PATCH', path, { org_id: 'ghost' })).toEqual(invalid('org_id', '"ghost" is not an organization'));
+      expect((await call('PATCH', path, { org_id: 'beta', name: 'x' })).body).toMatchObject({ error: 'invalid_request', field: 'body' });
+      expect(await call('PATCH', `/admin/clients/${acmeBot.id}`, { org_id: 'beta' })).toEqual(invalid('id', 'names an agent: move it at /admin/agents/{id} (PATCH with org_id), which takes its owner and resources along'));
+      await created('/admin/roles', { name: 'acme-clients', scopes: ['acme:read'], org_id: 'acme' });
+      await created('/admin/roles/acme-clients/holders', { client_id: mover.id });
+      expect(await call('PATCH', path, { org_id: 'beta' })).toEqual(invalid('org_id', 'the client holds roles of organization "acme" ("acme-clients"); revoke them first'));
+      expect((await call('DELETE', '/admin/roles/acme-clients')).status).toBe(204);
+      // Only the platform operator moves a client out of an organization.
+      const acmeToken = (await call('POST', '/admin/organizations/acme/credentials')).body.token as string;
+      const asAcme = await adminRequest({ url: server.url, issuer: server.issuer, adminToken: acmeToken }, 'PATCH', path, { org_id: 'beta' });
+      expect([asAcme.status, await asAcme.json()]).toEqual([403, { error: 'access_denied', error_description: 'this credential is for organization "acme" only' }]);
+      expect(await oidc.tokenIntrospection(mover.config, before)).toMatchObject({ active: true });
+
+      expect(await call('PATCH', path, { org_id: 'beta' })).toMatchObject({ status: 200, body: { client_id: mover.id, kind: 'registered', org_id: 'beta', tokens_invalid_before: expect.any(String) } });
+      // Its Acme token is over; its new tokens are Beta's, for Beta's resources only.
+      expect(await oidc.tokenIntrospection(mover.config, before)).toEqual({ active: false });
+      const after = (await oidc.clientCredentialsGrant(mover.config, { resource: BETA_RES })).access_token;
+      expect(decodeJwt(after)).toMatchObject({ sub: mover.id, org_id: 'beta' });
+      expect(await refusal(oidc.clientCredentialsGrant(mover.config, { resource: ACME_RES }))).toMatchObject({ error: 'invalid_target' });
+      const audited = async () => ((await call('GET', `/admin/audit?org_id=beta&event=client.moved`)).body.items as { client_id: string; details: unknown }[])[0];
+      await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ client_id: mover.id, details: { kind: 'registered', moved_from: 'acme' } });
+      for (const client of [owned, limited, mover]) expect((await call('DELETE', `/admin/clients/${client.id}`)).status).toBe(204);
+    });
+
+    it("moves a resource to another organization once no client of its old one is limited to it; then only the new one's principals get tokens for it", async () => {
+      const MOVING = 'https://moving.orgs.example.test/';
+      const path = `/admin/resources/${encodeURIComponent(MOVING)}`;
+      await created('/admin/resources', { identifier: MOVING, scopes: ['moving:read'], org_id: 'acme' });
+      const acmeMover = await agent('acme-mover', ada.id, ['moving:read'], 'acme');
+      const betaMover = await agent('beta-mover', bo.id, ['moving:read'], 'beta');
+      expect(decodeJwt((await oidc.clientCredentialsGrant(acmeMover.config, { scope: 'moving:read', resource: MOVING })).access_token)).toMatchObject({ org_id: 'acme' });
+      expect((await call('PATCH', `/admin/agents/${acmeMover.id}`, { resources: [MOVING] })).status).toBe(200);
+
+      const invalid = (field: string, description: string) => ({ status: 400, body: { error: 'invalid_request', error_description: `${field}: ${description}`, field } });
+      expect(await call('PATCH', path, { org_id: 'beta' }))
+        .toEqual(invalid('org_id', `clients of another organization than "beta" are limited to this resource ("${acmeMover.id}"); take it out of their resources or move them first`));
+      expect((await call('PATCH', `/admin/agents/${acmeMover.id}`, { resources: null })).status).toBe(200);
+      // A registered client's allowed_resources hold it back the same way.
+      const limited = (await oidc.dynamicClientRegistration(issuer, {
+        grant_types: ['client_credentials'], response_types: [], redirect_uris: [], org_id: 'acme', allowed_resources: [MOVING],
+      }, undefined, { ...insecure, initialAccessToken: server.adminToken })).clientMetadata().client_id;
+      expect((await call('PATCH', path, { org_id: 'beta' })).body.error_description).toContain(`("${limited}")`);
+      expect((await call('DELETE', `/admin/clients/${limited}`)).status).toBe(204);
+      expect(await call('PATCH', path, { org_id: 'ghost' })).toEqual(invalid('org_id', '"ghost" is not an organization'));
+      const acmeToken = (await call('POST', '/admin/organizations/acme/credentials')).body.token as string;
+      const asAcme = await adminRequest({ url: server.url, issuer: server.issuer, adminToken: acmeToken }, 'PATCH', path, { org_id: 'beta' });
+      expect([asAcme.status, await asAcme.json()]).toEqual([403, { error: 'access_denied', error_description: 'this credential is for organization "acme" only' }]);
+      expect((await call('GET', path)).body.org_id).toBe('acme');
+
+      expect(await call('PATCH', path, { org_id: 'beta', name: 'Moving' })).toMatchObject({ status: 200, body: { identifier: MOVING, org_id: 'beta', name: 'Moving' } });
+      expect(await refusal(oidc.clientCredentialsGrant(acmeMover.config, { scope: 'moving:read', resource: MOVING }))).toMatchObject({ error: 'invalid_target' });
+      expect(decodeJwt((await oidc.clientCredentialsGrant(betaMover.config, { scope: 'moving:read', resource: MOVING })).access_token)).toMatchObject({ sub: betaMover.id, org_id: 'beta' });
+      const audited = async () => ((await call('GET', `/admin/audit?org_id=beta&event=resource.updated`)).body.items as { subject: string; details: unknown }[]).find((item) => item.subject === MOVING);
+      await expect.poll(audited, { timeout: 10_000 }).toMatchObject({ details: { changed: ['name', 'org_id'], moved_from: 'acme' } });
+      for (const bot of [acmeMover, betaMover]) expect((await call('DELETE', `/admin/agents/${bot.id}`)).status).toBe(204);
       expect((await call('DELETE', path)).status).toBe(204);
     });
 

@@ -140,7 +140,7 @@ describe('CIBA backchannel request: recorded for approval', () => {
     expect(approvalStore.record).toHaveBeenCalledExactlyOnceWith({
       authReqId: body.auth_req_id, clientId: 'agent_c', userId: 'owner-1', scope: ['openid', 'files:read'], authorizationDetails: null,
       bindingMessage: 'Read the Q3 report', tier: 'soft', reasons: [{ target: { scope: 'files:read' }, rule: undefined, tier: 'autonomous' }],
-      secondApprovers: [], expiresAt: expect.any(Date),
+      secondApprovers: [], expiresAt: expect.any(Date), orgId: 'default',
     });
     const [{ expiresAt }] = approvalStore.record.mock.calls[0];
     expect(Math.abs(expiresAt.getTime() - (Date.now() + 120_000))).toBeLessThan(5_000);

@@ -7,7 +7,7 @@ import { approvalStep } from '../../server/approval-decisions.ts';
 const pending = (overrides: Partial<Approval> = {}): Approval => ({
   id: 'apr_1', authReqId: 'req', clientId: 'agent_1', userId: 'olga', scope: [], authorizationDetails: null, bindingMessage: 'Pay',
   tier: 'strong', reasons: [], status: 'pending', expiresAt: new Date(Date.now() + 60_000), createdAt: new Date(), decidedAt: null, decidedBy: null,
-  secondApprovers: ['cfo', 'controller'], firstApproval: null, ...overrides,
+  secondApprovers: ['cfo', 'controller'], firstApproval: null, orgId: 'default', ...overrides,
 });
 const firstApproved = pending({ firstApproval: { by: { via: 'inbox', user_id: 'olga', reauthenticated: true }, at: new Date() } });
 
