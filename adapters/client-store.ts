@@ -10,7 +10,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { AgentStatus, Database, JsonObject, PreviousSecret } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
-import { DEFAULT_ORG, namesUnknownOrganization } from './organization-store.ts';
+import { namesUnknownOrganization } from './organization-store.ts';
 
 const HASH_PREFIX = 'sha256$';
 const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
@@ -77,18 +77,27 @@ export function storedClientSecretHashes(client: StoredClient, now = Date.now())
   ];
 }
 
-function revive(client: StoredClient): StoredClient {
-  const date = (value: Date | string | null) => (value === null ? null : new Date(value));
-  // An entry cached by an instance that predates organizations has none: it is in the default one.
-  return { ...client, orgId: client.orgId ?? DEFAULT_ORG, tokensInvalidBefore: date(client.tokensInvalidBefore), createdAt: date(client.createdAt)!, updatedAt: date(client.updatedAt)! };
+/** What the cache holds for a client: the record every reader shares, and its metadata as JSON for copies. */
+export interface CachedClient {
+  record: StoredClient;
+  metadataJson: string;
+}
+
+/** Frozen all the way down, so no reader of a shared cached record can change it for the others. */
+function deepFrozen<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const member of Object.values(value)) deepFrozen(member);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 export class PostgresClientAdapter implements Adapter {
   readonly #db: Database;
-  readonly #cache: ReadThroughCache<string> | undefined;
+  readonly #cache: ReadThroughCache<CachedClient> | undefined;
 
   /** With a cache, reads are served from memory and every write invalidates it on all instances. */
-  constructor(db: Database, cache?: ReadThroughCache<string>) {
+  constructor(db: Database, cache?: ReadThroughCache<CachedClient>) {
     this.#db = db;
     this.#cache = cache;
   }
@@ -119,21 +128,30 @@ export class PostgresClientAdapter implements Adapter {
    * A suspended or revoked client is unknown to oidc-provider: `invalid_client` at every endpoint, as for agents.
    */
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const stored = await this.record(id);
+    const cached = this.#cache ? await this.#cached(id) : undefined;
+    const stored = this.#cache ? cached?.record : await this.#load(id);
     if (!stored || stored.status !== 'active') return undefined;
-    return (stored.secretHash === null ? stored.metadata : { ...stored.metadata, client_secret: stored.secretHash }) as AdapterPayload;
+    // oidc-provider gets metadata of its own to build its Client from, never the shared cached record.
+    const metadata = cached ? (JSON.parse(cached.metadataJson) as JsonObject) : stored.metadata;
+    return (stored.secretHash === null ? metadata : { ...metadata, client_secret: stored.secretHash }) as AdapterPayload;
   }
 
-  /** The whole stored client, whatever its status (the admin API and the token liveness rules read this). */
+  /**
+   * The whole stored client, whatever its status (the admin API and the token liveness rules read this). With a
+   * cache, every caller shares one frozen record: the token endpoint reads the same client three times per
+   * request (the provider's lookup, the secret comparison, the organization), and parsing a JSON copy each time
+   * was ~15 µs of the request in the profile.
+   */
   async record(id: string): Promise<StoredClient | undefined> {
     if (!this.#cache) return this.#load(id);
-    // Cached as JSON text, so every caller gets its own copy and none can alter the cached entry
-    // (parsing is several times cheaper than structuredClone on the token endpoint's hot path).
-    const found = await this.#cache.get(id, async () => {
+    return (await this.#cached(id))?.record;
+  }
+
+  #cached(id: string): Promise<CachedClient | undefined> {
+    return this.#cache!.get(id, async () => {
       const stored = await this.#load(id);
-      return stored && JSON.stringify(stored);
+      return stored && { record: deepFrozen(stored), metadataJson: JSON.stringify(stored.metadata) };
     });
-    return found === undefined ? undefined : revive(JSON.parse(found) as StoredClient);
   }
 
   /** FOR SHARE: waits for a change in progress to commit (read-through-cache.ts says why). */
