@@ -3,7 +3,7 @@
 // that cannot be reached is not a reason to refuse or to stop counting: the same counter then runs in memory
 // (the library's insurance limiter) until Redis is back, and the request goes on to meet the outage, if at all,
 // where it matters.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract, type IRateLimiterOptions } from 'rate-limiter-flexible';
 import type { RateLimit } from '../config/rate-limits.ts';
 import type { RedisClient } from './redis-connection.ts';
@@ -105,6 +105,8 @@ class ScriptedRateLimiterRedis extends RateLimiterRedis {
   }
 }
 
+// crypto.hash, one call into OpenSSL: createHash().update().digest() builds a Hash object per key, and two keys
+// per token request made it ~8 µs of the request in the profile.
 function hashed(key: string): string {
-  return createHash('sha256').update(key).digest('base64url');
+  return hash('sha256', key, 'base64url');
 }
