@@ -66,11 +66,12 @@ export function agentClientMetadata(agent: Agent, grantTypes: string[], now = Da
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
     // CIBA: an agent polls (it has no notification endpoint registered).
     ...(grantTypes.includes('urn:openid:params:grant-type:ciba') ? { backchannel_token_delivery_mode: 'poll' as const } : {}),
-    ...(agent.delegationPolicy ? { delegation_policy: agent.delegationPolicy } : {}),
-    ...(agent.mayAct ? { may_act: agent.mayAct } : {}),
+    // oidc-provider builds its Client from copies of its own, never from the cached agent every reader shares.
+    ...(agent.delegationPolicy ? { delegation_policy: structuredClone(agent.delegationPolicy) } : {}),
+    ...(agent.mayAct ? { may_act: structuredClone(agent.mayAct) } : {}),
   };
   if (agent.tokenEndpointAuthMethod === 'private_key_jwt') {
-    const keys = credentials.flatMap((credential) => (credential.publicJwk ? [credential.publicJwk] : []));
+    const keys = credentials.flatMap((credential) => (credential.publicJwk ? [structuredClone(credential.publicJwk)] : []));
     return keys.length ? { ...base, jwks: { keys } } : undefined;
   }
   // Older secrets still inside their grace period are checked by compareClientSecret (server/provider.ts).

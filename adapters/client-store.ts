@@ -11,6 +11,7 @@ import { writeAnnounced, type ReadThroughCache } from './read-through-cache.ts';
 import type { AgentStatus, Database, JsonObject, PreviousSecret } from './database.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 import { namesUnknownOrganization } from './organization-store.ts';
+import { deepFrozen } from './deep-frozen.ts';
 
 const HASH_PREFIX = 'sha256$';
 const HASHED_SECRET = /^sha256\$[A-Za-z0-9_-]{43}$/;
@@ -81,15 +82,6 @@ export function storedClientSecretHashes(client: StoredClient, now = Date.now())
 export interface CachedClient {
   record: StoredClient;
   metadataJson: string;
-}
-
-/** Frozen all the way down, so no reader of a shared cached record can change it for the others. */
-function deepFrozen<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const member of Object.values(value)) deepFrozen(member);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 export class PostgresClientAdapter implements Adapter {
