@@ -12,6 +12,7 @@ import type {
 import { hashClientSecret } from './client-store.ts';
 import { DEFAULT_ORG, namesUnknownOrganization, UnknownOrganizationError } from './organization-store.ts';
 import { tokenCutOff, waitPast } from './token-cut-off.ts';
+import { deepFrozen } from './deep-frozen.ts';
 import { decodeTextCursor, toPage, type Page, type PageRequest } from './pagination.ts';
 
 export type { AgentAuthMethod, AgentStatus };
@@ -124,15 +125,15 @@ export class AgentRevokedError extends DomainError {
 const newId = (prefix: string) => `${prefix}${randomBytes(16).toString('base64url')}`;
 const newSecret = () => randomBytes(32).toString('base64url');
 
-/** The cached answer for an id no agent has (JSON text of an agent is never empty). */
-const NOT_AN_AGENT = '';
+/** The cached answer for an id no agent has. */
+const NOT_AN_AGENT = 'not an agent';
 
 export class AgentStore {
   readonly #db: Database;
-  readonly #cache: ReadThroughCache<string> | undefined;
+  readonly #cache: ReadThroughCache<Agent | typeof NOT_AN_AGENT> | undefined;
 
   /** With a cache, `get` (on every token request of an agent) is served from memory on every instance. */
-  constructor(db: Database, cache?: ReadThroughCache<string>) {
+  constructor(db: Database, cache?: ReadThroughCache<Agent | typeof NOT_AN_AGENT>) {
     this.#db = db;
     this.#cache = cache;
   }
@@ -173,15 +174,17 @@ export class AgentStore {
 
   async get(id: string): Promise<Agent | undefined> {
     if (!this.#cache) return this.#load(id);
-    // Cached as JSON text: every caller gets its own copy (dates are revived by fromJson). A miss is cached too,
-    // as NOT_AN_AGENT: whether a client or token holder is an agent is asked of this store on every token
+    // Every caller shares one cached agent, frozen (adapters/deep-frozen.ts): a token request of an agent reads
+    // it several times (the provider's client lookup, the secret comparison, the pipeline's rules, the
+    // organization), and a JSON copy for each read was parsed and its dates revived every time. A miss is cached
+    // too, as NOT_AN_AGENT: whether a client or token holder is an agent is asked of this store on every token
     // request and introspection of a registered client or a user, which must not reach the database each time
     // (nor fail while it is down, when the caches keep the token path working).
     const found = await this.#cache.get(id, async () => {
       const agent = await this.#load(id);
-      return agent ? JSON.stringify(agent) : NOT_AN_AGENT;
+      return agent ? deepFrozen(agent) : NOT_AN_AGENT;
     });
-    return found === undefined || found === NOT_AN_AGENT ? undefined : fromJson(found);
+    return found === undefined || found === NOT_AN_AGENT ? undefined : found;
   }
 
   /** FOR SHARE: waits for a change in progress to commit (read-through-cache.ts says why). */
@@ -349,19 +352,5 @@ function toCredential(row: Selectable<AgentCredentialsTable>): AgentCredential {
     secretHash: row.secret_hash,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
-  };
-}
-
-function fromJson(text: string): Agent {
-  const agent = JSON.parse(text) as Agent;
-  const date = (value: Date | string | null) => (value === null ? null : new Date(value));
-  return {
-    ...agent,
-    // An entry cached by an instance that predates organizations has none: it is in the default one.
-    orgId: agent.orgId ?? DEFAULT_ORG,
-    tokensInvalidBefore: date(agent.tokensInvalidBefore),
-    createdAt: date(agent.createdAt)!,
-    updatedAt: date(agent.updatedAt)!,
-    credentials: agent.credentials.map((credential) => ({ ...credential, createdAt: date(credential.createdAt)!, expiresAt: date(credential.expiresAt) })),
   };
 }

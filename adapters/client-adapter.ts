@@ -66,10 +66,11 @@ export function agentClientMetadata(agent: Agent, grantTypes: string[], now = Da
     token_endpoint_auth_method: agent.tokenEndpointAuthMethod,
     // CIBA: an agent polls (it has no notification endpoint registered).
     ...(grantTypes.includes('urn:openid:params:grant-type:ciba') ? { backchannel_token_delivery_mode: 'poll' as const } : {}),
+    // oidc-provider builds its Client from copies of its own, never from the cached agent every reader shares.
     ...agentRecordMetadata(agent),
   };
   if (agent.tokenEndpointAuthMethod === 'private_key_jwt') {
-    const keys = credentials.flatMap((credential) => (credential.publicJwk ? [credential.publicJwk] : []));
+    const keys = credentials.flatMap((credential) => (credential.publicJwk ? [structuredClone(credential.publicJwk)] : []));
     return keys.length ? { ...base, jwks: { keys } } : undefined;
   }
   // Older secrets still inside their grace period are checked by compareClientSecret (server/provider.ts).
@@ -83,12 +84,13 @@ export function agentRecordMetadata(agent: Pick<Agent, 'ownerId' | 'orgId' | 'sc
     client_kind: 'agent' as const,
     owner: agent.ownerId,
     ...(agent.orgId ? { org_id: agent.orgId } : {}),
-    scope_patterns: agent.scopes,
-    default_scopes: agent.defaultScopes,
-    ...(agent.resources ? { allowed_resources: agent.resources } : {}),
+    // Copies: the cached agent is shared and frozen (adapters/deep-frozen.ts), and oidc-provider alters metadata.
+    scope_patterns: [...agent.scopes],
+    ...(agent.defaultScopes ? { default_scopes: [...agent.defaultScopes] } : {}),
+    ...(agent.resources ? { allowed_resources: [...agent.resources] } : {}),
     ...(agent.accessTokenTtl ? { access_token_ttl: agent.accessTokenTtl } : {}),
-    ...(agent.delegationPolicy ? { delegation_policy: agent.delegationPolicy } : {}),
-    ...(agent.mayAct ? { may_act: agent.mayAct } : {}),
+    ...(agent.delegationPolicy ? { delegation_policy: structuredClone(agent.delegationPolicy) } : {}),
+    ...(agent.mayAct ? { may_act: structuredClone(agent.mayAct) } : {}),
   };
 }
 
