@@ -57,7 +57,8 @@ describe('agentauth approve-request', () => {
   it('waits for the approval and prints the token for the approved scope', async () => {
     const running = cli(['approve-request', '--key-file', keyFile, '--scope', 'payments:write', '--resource', PAYMENTS, '--binding-message', 'Pay invoice 4711', '--wait', '--json']);
     const id = await pending('Pay invoice 4711', running);
-    expect(running.stderr()).toMatch(/waiting for a decision on "Pay invoice 4711"/);
+    // The approval is recorded before the CLI has the server's answer, so its message may follow a moment later.
+    await expect.poll(() => running.stderr(), { timeout: 10_000 }).toMatch(/waiting for a decision on "Pay invoice 4711"/);
     expect((await adminRequest(server, 'POST', `/admin/approvals/${id}/approve`)).status).toBe(200);
     const { code, stdout, stderr } = await running.done;
     expect(code, stderr).toBe(0);
