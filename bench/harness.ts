@@ -31,7 +31,15 @@ export const pinned = (() => {
   }
 })();
 
-export interface Target { name: string; url: string; pid: number; basic: string; stop(): Promise<void> }
+export interface Target {
+  name: string;
+  url: string;
+  pid: number;
+  basic: string;
+  /** Ours only: an agent's credentials (the product's main path); vanilla, which has no agents, uses `basic`. */
+  agentBasic?: string;
+  stop(): Promise<void>;
+}
 export interface Measurement {
   rps: number;
   p50: number;

@@ -15,7 +15,7 @@ export async function startOurs(mode: string, storageEnv: Record<string, string>
   await fetch(`${server.url}/admin/resources`, {
     method: 'POST', headers: adminHeaders, body: JSON.stringify({ identifier: RESOURCE, scopes: ['read', 'write'], token_format: 'jwt', access_token_ttl: 600 }),
   });
-  return { name: `ours (${mode})`, url: server.url, pid: server.pid, basic: await registerClient(server.url), stop: server.stop };
+  return { name: `ours (${mode})`, url: server.url, pid: server.pid, basic: await registerClient(server.url), agentBasic: await createAgent(server.url), stop: server.stop };
 }
 
 export async function startVanilla(mode: string, storageEnv: Record<string, string>, env: Record<string, string> = {}): Promise<Target> {
@@ -30,5 +30,19 @@ async function registerClient(url: string): Promise<string> {
   });
   if (response.status !== 201) throw new Error(`registration at ${url} failed: ${response.status} ${await response.text()}`);
   const { client_id: id, client_secret: secret } = await response.json() as { client_id: string; client_secret: string };
+  return basicAuth(id, secret);
+}
+
+/** An agent with a client secret, its owner, scope patterns and the benchmark resource: the agent path of ours. */
+async function createAgent(url: string): Promise<string> {
+  const owner = await fetch(`${url}/admin/users`, { method: 'POST', headers: adminHeaders, body: JSON.stringify({ username: 'bench-owner', password: randomBytes(16).toString('base64url') }) });
+  if (owner.status !== 201) throw new Error(`creating the agent's owner at ${url} failed: ${owner.status} ${await owner.text()}`);
+  const { id: ownerId } = await owner.json() as { id: string };
+  const agent = await fetch(`${url}/admin/agents`, {
+    method: 'POST', headers: adminHeaders,
+    body: JSON.stringify({ name: 'bench-agent', owner: ownerId, scopes: ['read', 'write'], default_scopes: ['read'], resources: [RESOURCE], token_endpoint_auth_method: 'client_secret_basic' }),
+  });
+  if (agent.status !== 201) throw new Error(`creating the agent at ${url} failed: ${agent.status} ${await agent.text()}`);
+  const { id, client_secret: secret } = await agent.json() as { id: string; client_secret: string };
   return basicAuth(id, secret);
 }

@@ -11,8 +11,8 @@ import { RESOURCE, startOurs, startVanilla } from './servers.ts';
 
 interface Scenario {
   name: string;
-  /** Path and form body to send to this target (the introspected token is each server's own). */
-  request(target: Target): Promise<{ path: string; body: string }>;
+  /** Path and form body to send to this target (the introspected token is each server's own), and who sends it. */
+  request(target: Target): Promise<{ path: string; body: string; basic?: string }>;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -20,6 +20,12 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'client_credentials, JWT',
     request: async () => ({ path: '/token', body: `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=read` }),
+  },
+  {
+    // The product's main path: an agent (its scope patterns, resources, owner and roles on the token); vanilla,
+    // which has no agents, does the same request as its registered client.
+    name: 'client_credentials, JWT, agent (vanilla: its client)',
+    request: async (target) => ({ path: '/token', body: `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=read`, basic: target.agentBasic }),
   },
   { name: 'introspection, opaque', request: async (target) => ({ path: '/token/introspection', body: `token=${await activeOpaqueToken(target)}` }) },
 ];
@@ -52,7 +58,7 @@ interface Comparison {
  */
 async function compare(scenario: Scenario, targets: Target[]): Promise<Comparison> {
   const requests = await Promise.all(targets.map((target) => scenario.request(target)));
-  const load = (target: Target, index: number) => measure(`${target.url}${requests[index].path}`, { authorization: target.basic }, requests[index].body, target.pid);
+  const load = (target: Target, index: number) => measure(`${target.url}${requests[index].path}`, { authorization: requests[index].basic ?? target.basic }, requests[index].body, target.pid);
   const alone: Measurement[] = [];
   for (const [index, target] of targets.entries()) alone.push(await load(target, index));
   const together: Measurement[][] = [];
