@@ -153,13 +153,18 @@ export class UserStore {
   async delete(id: string): Promise<boolean> {
     if (!isStorableText(id)) return false;
     try {
-      // A registered client may name the user as its owner in its metadata (no foreign key reaches there).
-      const result = await this.#db.deleteFrom('users').where('id', '=', id)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('clients').select('client_id').where(sql<string>`metadata->>'owner'`, '=', id))))
-        .executeTakeFirst();
-      if (result.numDeletedRows > 0n) return true;
-      if (await this.findById(id)) throw new UserOwnsAgentsError(id);
-      return false;
+      return await this.#db.transaction().execute(async (trx) => {
+        // A registered client may name the user as its owner in its metadata, where no foreign key reaches. The
+        // row lock waits for a registration holding the user FOR SHARE (adapters/client-store.ts) to commit, and
+        // the check after it, a statement of its own, then sees that client; a registration after the lock waits
+        // for the delete and finds no user.
+        const user = await trx.selectFrom('users').select('id').where('id', '=', id).forUpdate().executeTakeFirst();
+        if (!user) return false;
+        const owned = await trx.selectFrom('clients').select('client_id').where(sql<string>`metadata->>'owner'`, '=', id).limit(1).executeTakeFirst();
+        if (owned) throw new UserOwnsAgentsError(id);
+        await trx.deleteFrom('users').where('id', '=', id).execute();
+        return true;
+      });
     } catch (error) {
       // 23001/23503: agents still name this user as their owner (adapters/migrations/0002_agents.ts).
       if (['23001', '23503'].includes((error as { code?: string }).code ?? '')) throw new UserOwnsAgentsError(id);

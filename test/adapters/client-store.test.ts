@@ -87,6 +87,29 @@ describe.each(BACKENDS)('PostgresClientAdapter on %s', (backend) => {
     await adapter.destroy('client-mover');
   });
 
+  it('never lets a user be deleted while a client naming it as owner is registered at the same moment (30 rounds, raced)', async () => {
+    const users = new UserStore(database.db);
+    for (let round = 0; round < 30; round += 1) {
+      const owner = await users.create({ username: `raced-owner-${round}`, password: 'correct horse battery staple' });
+      const clientId = `raced-client-${round}`;
+      const [registered, deleted] = await Promise.allSettled([
+        adapter.upsert(clientId, { ...confidentialClient(clientId, newSecret()), owner: owner.id } as AdapterPayload),
+        users.delete(owner.id),
+      ]);
+      // Exactly one wins: the client with its owner kept, or the owner gone and no client naming it.
+      if (registered.status === 'fulfilled') {
+        expect(deleted, `round ${round}`).toMatchObject({ status: 'rejected', reason: { code: 'ERR_USER_OWNS_AGENTS' } });
+        expect(await users.findById(owner.id)).toBeDefined();
+        await adapter.destroy(clientId);
+        expect(await users.delete(owner.id)).toBe(true);
+      } else {
+        expect(registered.reason, `round ${round}`).toMatchObject({ error: 'invalid_client_metadata', error_description: `owner: "${owner.id}" is not a user` });
+        expect(deleted).toEqual({ status: 'fulfilled', value: true });
+        expect(await adapter.record(clientId)).toBeUndefined();
+      }
+    }
+  });
+
   it('stores no plaintext secret anywhere in the row', async () => {
     const secret = newSecret();
     await adapter.upsert('agent-hashed', confidentialClient('agent-hashed', secret));
