@@ -94,11 +94,15 @@ export function storedClientSecretHashes(client: StoredClient, now = Date.now())
  * sees the client that names it (adapters/user-store.ts refuses to delete an owner).
  */
 async function checkOwner(trx: Transaction<Tables>, owner: string, orgId: string): Promise<void> {
-  const user = isStorableText(owner)
-    ? await trx.selectFrom('users').select('org_id').where('id', '=', owner).forShare().executeTakeFirst()
-    : undefined;
-  if (!user) throw new errors.InvalidClientMetadata(`owner: "${owner}" is not a user`);
-  if (user.org_id !== orgId) throw new errors.InvalidClientMetadata(`owner: user "${owner}" belongs to organization "${user.org_id}", not the client's ("${orgId}")`);
+  const ownerOrg = await ownerOrganization(trx, owner);
+  if (ownerOrg === undefined) throw new errors.InvalidClientMetadata(`owner: "${owner}" is not a user`);
+  if (ownerOrg !== orgId) throw new errors.InvalidClientMetadata(`owner: user "${owner}" belongs to organization "${ownerOrg}", not the client's ("${orgId}")`);
+}
+
+/** The owner's organization, the user held FOR SHARE until the transaction ends; undefined when there is no such user. */
+async function ownerOrganization(trx: Transaction<Tables>, owner: string): Promise<string | undefined> {
+  if (!isStorableText(owner)) return undefined;
+  return (await trx.selectFrom('users').select('org_id').where('id', '=', owner).forShare().executeTakeFirst())?.org_id;
 }
 
 /** What the cache holds for a client: the record every reader shares, and its metadata as JSON for copies. */
@@ -203,8 +207,7 @@ export class PostgresClientAdapter implements Adapter {
     return rows.map((row) => row.client_id);
   }
 
-  /** Clients ordered by id, optionally only those in one status. */
-  /** A page of registered clients, of one organization when `orgId` is given. */
+  /** A page of registered clients in id order, optionally only those in one status or of one organization. */
   async list({ status, orgId, limit, cursor }: PageRequest & { status?: AgentStatus; orgId?: string }): Promise<Page<StoredClient>> {
     // Byte order (COLLATE "C"), as the agents' list: /admin/clients merges the two.
     let query = this.#db.selectFrom('clients').select('client_id').orderBy(sql`client_id collate "C"`).limit(limit + 1);
@@ -249,8 +252,8 @@ export class PostgresClientAdapter implements Adapter {
       if (!row) return false;
       const owner = row.metadata.owner;
       if (typeof owner === 'string') {
-        const user = await trx.selectFrom('users').select('org_id').where('id', '=', owner).forShare().executeTakeFirst();
-        if (user && user.org_id !== orgId) throw new OwnerOfAnotherOrganizationError(owner, user.org_id, orgId);
+        const ownerOrg = await ownerOrganization(trx, owner);
+        if (ownerOrg !== undefined && ownerOrg !== orgId) throw new OwnerOfAnotherOrganizationError(owner, ownerOrg, orgId);
       }
       await trx.updateTable('clients')
         .set({ org_id: orgId, metadata: JSON.stringify({ ...row.metadata, org_id: orgId }), tokens_invalid_before: cutOff, updated_at: sql<Date>`now()` })

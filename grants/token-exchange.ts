@@ -69,7 +69,6 @@ export interface TokenExchangeDependencies extends IssuanceDependencies {
   idJag: IdJagIssuanceDependencies;
 }
 
-type Client = NonNullable<TokenEndpointGrantContext['oidc']['client']>;
 type Params = Record<string, string | string[] | undefined>;
 
 export function tokenExchangeHandler(deps: TokenExchangeDependencies) {

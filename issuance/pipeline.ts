@@ -55,9 +55,13 @@ export function clientNoun(record: ClientRecord): string {
 
 /** RFC 8707: a client limited to some resources gets `invalid_target` for any other. */
 export function checkTargetAllowed(rules: ClientRules, target: string | undefined): void {
-  const allowed = rules.record.resources;
-  if (target !== undefined && allowed && !allowed.includes(target)) {
-    throw new errors.InvalidTarget(`this ${clientNoun(rules.record)} may not request tokens for "${target}"`);
+  checkResourceAllowed(rules.record, target);
+}
+
+/** The same rule from the record alone, for oidc-provider's resource lookup (server/provider.ts). */
+export function checkResourceAllowed(record: ClientRecord, target: string | undefined): void {
+  if (target !== undefined && record.resources && !record.resources.includes(target)) {
+    throw new errors.InvalidTarget(`this ${clientNoun(record)} may not request tokens for "${target}"`);
   }
 }
 

@@ -14,7 +14,8 @@ import type { ResourceStore } from '../adapters/resource-store.ts';
 import { tokenOrganization, type OrganizationLookups } from '../issuance/token-organization.ts';
 import { clockTolerance, dpopSigningAlgorithms, jwtAccessTokenAlg, lifetimes, OIDC_SCOPES, signingAlgorithms } from '../config/defaults.ts';
 import { registerGrants, type GrantDependencies } from '../grants/index.ts';
-import { clientRecordOf, RECORD_MEMBERS, recordMetadata, type ClientRecord, type RecordMember } from '../policy/client-record.ts';
+import { clientRecordOf, RECORD_MEMBERS, recordMetadata, type RecordMember } from '../policy/client-record.ts';
+import { allowedPatterns, checkResourceAllowed, clientNoun, rulesFor } from '../issuance/pipeline.ts';
 import { scopeAllowed, scopesNotAllowed } from '../policy/scope-patterns.ts';
 import { apiScopes, defaultResourceFor, namedResourceRefusal } from '../policy/scope-resolution.ts';
 import * as ciba from '../grants/ciba.ts';
@@ -299,13 +300,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
           }
           // The client's record (policy/client-record.ts) applies to every grant and at the authorization endpoint,
           // before anyone signs in: a resource outside its list is refused, as the grants of ours refuse it.
-          const record = clientRecordOf(client);
-          if (record.resources && !record.resources.includes(resource.identifier)) {
-            throw new errors.InvalidTarget(`this ${record.kind === 'agent' ? 'agent' : 'client'} may not request tokens for "${resource.identifier}"`);
-          }
+          checkResourceAllowed(clientRecordOf(client), resource.identifier);
           refuseScopesTheResourceLacks(ctx, resource);
           return {
-            scope: (await scopesOffered(ctx, record, resource.scopes)).join(' '),
+            scope: (await scopesOffered(ctx, client, resource.scopes)).join(' '),
             audience: resource.identifier,
             accessTokenTTL: resource.accessTokenTtl,
             accessTokenFormat: resource.tokenFormat,
@@ -416,15 +414,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
    * have); one it names that they do not allow is refused. The token endpoint's grants apply the patterns themselves (issuance/pipeline.ts), and a code or refresh
    * token carries only what was granted here, so no other route pays for the roles lookup.
    */
-  async function scopesOffered(ctx: KoaContextWithOIDC, record: ClientRecord, scopes: string[]): Promise<string[]> {
+  async function scopesOffered(ctx: KoaContextWithOIDC, client: Parameters<typeof rulesFor>[0], scopes: string[]): Promise<string[]> {
     const route = ctx.oidc?.route;
-    if (!record.scopePatterns || (route !== 'authorization' && route !== 'pushed_authorization_request')) return scopes;
-    const { patterns } = await deps.roles.grantsOf({ type: 'client', id: record.id });
-    const allowed = [...record.scopePatterns, ...patterns];
+    if (!clientRecordOf(client).scopePatterns || (route !== 'authorization' && route !== 'pushed_authorization_request')) return scopes;
+    const rules = await rulesFor(client, deps);
+    const allowed = allowedPatterns(rules)!;
     // Asked for by name and outside the patterns: refused at once (RFC 6749 §4.1.2.1), as the token endpoint does.
     const requested = new Set((ctx.oidc.params?.scope as string | undefined)?.split(' ') ?? []);
     const refused = scopes.find((scope) => requested.has(scope) && !scopeAllowed(scope, allowed));
-    if (refused) throw new errors.InvalidScope(`scope "${refused}" is not allowed for this client`, refused);
+    if (refused) throw new errors.InvalidScope(`scope "${refused}" is not allowed for this ${clientNoun(rules.record)}`, refused);
     return scopes.filter((scope) => scopeAllowed(scope, allowed));
   }
 
